@@ -1,0 +1,1 @@
+"""The ``napari-selfsup-seg`` command line: one module per subcommand."""

@@ -1,0 +1,279 @@
+"""The one model factory, device selection, and saving/loading a MODEL_DIR.
+
+A MODEL_DIR holds ``weights.pt`` (a plain ``state_dict``, loaded with ``weights_only=True``),
+``config.json`` (:class:`~napari_selfsup_seg.config.ModelBundleConfig`) and ``training_log.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from ._errors import InputError, ModelError
+from .config import ModelBundleConfig, ModelConfig
+
+if TYPE_CHECKING:
+    import torch
+
+WEIGHTS_FILE = "weights.pt"
+CONFIG_FILE = "config.json"
+LOG_FILE = "training_log.csv"
+FORMAT_VERSION = 1
+
+
+def build_model(config: ModelConfig) -> torch.nn.Module:
+    """Build a segmentation network.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Architecture, encoder, channels.
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps ``(B, in_channels, H, W)`` float tensors to ``(B, classes, H, W)`` logits; ``H`` and
+        ``W`` must be multiples of ``2 ** encoder_depth``.
+
+    Raises
+    ------
+    InputError
+        Unknown encoder, or ImageNet weights asked for but not available offline.
+    """
+    import segmentation_models_pytorch as smp
+
+    kwargs = dict(
+        encoder_name=config.encoder,
+        encoder_depth=config.encoder_depth,
+        decoder_channels=list(config.decoder_channels),
+        in_channels=config.in_channels,
+        classes=config.classes,
+        encoder_weights=config.encoder_weights,
+    )
+    try:
+        return smp.Unet(**kwargs)
+    except KeyError:
+        raise InputError(f"unknown encoder {config.encoder!r}") from None
+    except Exception as exc:
+        if config.encoder_weights is not None:
+            raise InputError(
+                f"could not load {config.encoder_weights} weights for {config.encoder!r} "
+                f"(they must already be in the local cache; nothing is downloaded): {exc}"
+            ) from None
+        raise InputError(f"cannot build a U-Net with encoder {config.encoder!r}: {exc}") from None
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """Choose where to run: CUDA, then Apple MPS, then the CPU.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    InputError
+        The named device is not available on this machine.
+    """
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' requested but no CUDA GPU is available")
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise InputError("device 'mps' requested but Apple MPS is not available")
+    if name not in ("cpu", "cuda", "mps"):
+        raise InputError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device | str = "auto") -> str:
+    """A short human-readable description, e.g. ``"CUDA: NVIDIA H100"`` or ``"CPU (8 threads)"``."""
+    import torch
+
+    dev = pick_device(device) if isinstance(device, str) else device
+    if dev.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(dev)}"
+    if dev.type == "mps":
+        return "Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference or fine-tuning, with the config it was saved with.
+
+    Attributes
+    ----------
+    net : torch.nn.Module
+        The network, on ``device``, in eval mode.
+    config : ModelBundleConfig
+        Architecture, normalisation, channels, recipe and provenance.
+    device : torch.device
+        Where ``net`` lives.
+    path : pathlib.Path or None
+        The MODEL_DIR it came from.
+    """
+
+    net: Any
+    config: ModelBundleConfig
+    device: Any
+    path: Path | None = None
+
+
+def save_model(
+    model_dir: str | os.PathLike,
+    net: torch.nn.Module,
+    config: ModelBundleConfig,
+    log: list[dict[str, float]] | None = None,
+) -> Path:
+    """Save weights, config and training log into ``model_dir`` (created if needed).
+
+    Each file is written to a temporary name and renamed, so a crash leaves either the old or
+    the new model, never a mix of half-written files.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        Target folder.
+    net : torch.nn.Module
+        The network; its ``state_dict`` is saved on the CPU.
+    config : ModelBundleConfig
+        Saved as ``config.json``; ``package_version`` and ``format_version`` are filled in.
+    log : list of dict, optional
+        One row per logged step (e.g. step, loss, lr), saved as ``training_log.csv``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``model_dir``.
+    """
+    import torch
+
+    model_dir = Path(model_dir)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{model_dir}: cannot create model folder ({exc.strerror})") from None
+    config.package_version = __version__
+    config.format_version = FORMAT_VERSION
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+    tmp = model_dir / f".{WEIGHTS_FILE}.part"
+    torch.save(state, tmp)
+    os.replace(tmp, model_dir / WEIGHTS_FILE)
+
+    tmp = model_dir / f".{CONFIG_FILE}.part"
+    tmp.write_text(json.dumps(config.to_dict(), indent=2, default=str))
+    os.replace(tmp, model_dir / CONFIG_FILE)
+
+    if log:
+        tmp = model_dir / f".{LOG_FILE}.part"
+        keys = sorted({k for row in log for k in row}, key=lambda k: (k != "step", k))
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(log)
+        os.replace(tmp, model_dir / LOG_FILE)
+    return model_dir
+
+
+def read_model_config(model_dir: str | os.PathLike) -> ModelBundleConfig:
+    """Read and check a MODEL_DIR's ``config.json`` without loading weights.
+
+    Raises
+    ------
+    ModelError
+        Not a model folder, unreadable config, or a format this version cannot use.
+    """
+    model_dir = Path(model_dir)
+    cfg_path = model_dir / CONFIG_FILE
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: no such model folder")
+    if not cfg_path.exists() or not (model_dir / WEIGHTS_FILE).exists():
+        raise ModelError(
+            f"{model_dir}: not a model folder (needs {CONFIG_FILE} and {WEIGHTS_FILE})"
+        )
+    try:
+        raw = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{cfg_path}: unreadable model config ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"{cfg_path}: model config must be a JSON object")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{model_dir}: model format version {version!r} is not supported by "
+            f"napari-selfsup-seg {__version__} (expects {FORMAT_VERSION}); retrain the model"
+        )
+    try:
+        return ModelBundleConfig.from_dict(raw)
+    except (InputError, TypeError) as exc:
+        raise ModelError(f"{cfg_path}: invalid model config ({exc})") from None
+
+
+def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedModel:
+    """Load a MODEL_DIR for inference or fine-tuning.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        A folder written by :func:`save_model`.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+    Returns
+    -------
+    LoadedModel
+        Network in eval mode on the chosen device, with its config.
+
+    Raises
+    ------
+    ModelError
+        Missing files, another format version, or weights that do not fit the architecture.
+    """
+    import torch
+
+    model_dir = Path(model_dir)
+    config = read_model_config(model_dir)
+    dev = pick_device(device)
+    net = build_model(ModelConfig.from_dict({**config.model.to_dict(), "encoder_weights": None}))
+    try:
+        state = torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{model_dir / WEIGHTS_FILE}: unreadable weights ({reason})") from None
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise ModelError(
+            f"{model_dir}: weights do not match the architecture in {CONFIG_FILE}"
+        ) from None
+    net.to(dev).eval()
+    return LoadedModel(net=net, config=config, device=dev, path=model_dir)
+
+
+def read_training_log(model_dir: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a MODEL_DIR's ``training_log.csv`` (empty when there is none)."""
+    path = Path(model_dir) / LOG_FILE
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]

@@ -1,0 +1,94 @@
+"""Typed progress records yielded by the long-running generators, and helpers to drain them.
+
+Every long job in the core (training, prediction, pseudo-masks, batches) is a generator that
+yields :class:`Progress` records (or a subclass) and *returns* its result. The Python API drains
+the generator with :func:`drain`; the napari widgets run the same generator in a thread worker and
+forward the records to a progress bar; the command line feeds them to tqdm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress step of a long job.
+
+    Attributes
+    ----------
+    stage : str
+        What is running, e.g. ``"train"``, ``"predict"``, ``"psm"``.
+    done : int
+        Units of work finished so far.
+    total : int
+        Units of work in all (0 when unknown).
+    message : str
+        A short human-readable note.
+    """
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the job that is done, in [0, 1] (0 when the total is unknown)."""
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class TrainProgress(Progress):
+    """Progress of a training (or pretraining) run, one record per optimisation step.
+
+    Attributes
+    ----------
+    loss : float
+        Training loss of this step.
+    lr : float
+        Learning rate used for this step.
+    images_per_s : float
+        Training throughput (tiles per second) averaged over the run so far.
+    eta_s : float
+        Estimated seconds until the run ends.
+    extra : dict
+        Further scores, e.g. validation metrics when a frame is held out.
+    """
+
+    loss: float = float("nan")
+    lr: float = 0.0
+    images_per_s: float = 0.0
+    eta_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+ProgressGenerator = Generator[Progress, None, R]
+
+
+def drain(gen: Generator[Progress, Any, R], callback: Callable[[Progress], Any] | None = None) -> R:
+    """Run a progress generator to the end and return its result.
+
+    Parameters
+    ----------
+    gen : generator
+        A generator that yields :class:`Progress` records and returns a result.
+    callback : callable, optional
+        Called with every record, e.g. to update a progress bar.
+
+    Returns
+    -------
+    object
+        The value the generator returned.
+    """
+    while True:
+        try:
+            record = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(record)

@@ -1,0 +1,1 @@
+"""Pseudo-masks made without drawing: thresholds, PSM maps, Score-CAM from weak labels."""
