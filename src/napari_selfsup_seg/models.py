@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,13 +129,21 @@ class LoadedModel:
     device : torch.device
         Where ``net`` lives.
     path : pathlib.Path or None
-        The MODEL_DIR it came from.
+        The MODEL_DIR it came from (``None`` for a model trained in memory and not yet saved).
+    log : list of dict
+        Training log rows (step, loss, lr, ...), empty for a loaded model.
     """
 
     net: Any
     config: ModelBundleConfig
     device: Any
     path: Path | None = None
+    log: list[dict[str, float]] = field(default_factory=list)
+
+    def save(self, model_dir: str | os.PathLike) -> Path:
+        """Save into ``model_dir`` (see :func:`save_model`) and remember the path."""
+        self.path = save_model(model_dir, self.net, self.config, self.log)
+        return self.path
 
 
 def save_model(
@@ -267,7 +275,9 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
             f"{model_dir}: weights do not match the architecture in {CONFIG_FILE}"
         ) from None
     net.to(dev).eval()
-    return LoadedModel(net=net, config=config, device=dev, path=model_dir)
+    return LoadedModel(
+        net=net, config=config, device=dev, path=model_dir, log=read_training_log(model_dir)
+    )
 
 
 def read_training_log(model_dir: str | os.PathLike) -> list[dict[str, float]]:
