@@ -85,4 +85,4 @@ def report(name: str, title: str, command: str, markdown: str, result: dict) -> 
 
 def command_line() -> str:
     """The command line this script was started with, for the report."""
-    return "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)), *sys.argv[1:]])
+    return "python " + " ".join([str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
