@@ -69,11 +69,19 @@ def _draw_nuclei(
     while len(centres) < n_nuclei and attempts < n_nuclei * 50:
         attempts += 1
         r = rng.uniform(*radius)
-        cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
-        # Allow overlap up to ``touching`` of the summed radii, so some nuclei touch.
-        if any(
-            np.hypot(cy - y, cx - x) < (1.0 - touching) * (r + rr) + 1.0 for y, x, rr in centres
-        ):
+        if centres and rng.random() < touching:
+            # Put this nucleus against an existing one, so that the two touch.
+            py, px, pr = centres[rng.integers(len(centres))]
+            angle = rng.uniform(0, 2 * np.pi)
+            dist = rng.uniform(0.75, 0.9) * (r + pr)
+            cy, cx = py + dist * np.sin(angle), px + dist * np.cos(angle)
+            min_gap = 0.7
+        else:
+            cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
+            min_gap = 1.0
+        if not (r <= cy <= h - r and r <= cx <= w - r):
+            continue
+        if any(np.hypot(cy - y, cx - x) < min_gap * (r + rr) - 0.5 for y, x, rr in centres):
             continue
         centres.append((cy, cx, r))
         aspect = rng.uniform(0.65, 1.0)
@@ -108,7 +116,7 @@ def make_sample(
     shape: tuple[int, int] = (256, 256),
     n_nuclei: int | None = None,
     radius: tuple[float, float] = (7.0, 13.0),
-    touching: float = 0.15,
+    touching: float = 0.3,
     seed: int = 0,
 ) -> SampleData:
     """Generate one paired fluorescence/brightfield field of nuclei.
@@ -122,8 +130,7 @@ def make_sample(
     radius : tuple of float
         Range of nucleus radii in pixels.
     touching : float
-        How much neighbouring nuclei may overlap before the overlap is split between them
-        (0 = never touch).
+        Fraction of nuclei placed against an existing one so that the two touch (0 = none).
     seed : int
         Random seed; the same seed gives the same images.
 

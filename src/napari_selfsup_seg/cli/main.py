@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
+        if importlib.util.find_spec(f"{__package__}.{name}") is None:
+            continue  # a subcommand module that is not installed (partial source tree)
         module = importlib.import_module(f".{name}", __package__)
         p = module.add_parser(sub)
         p.add_argument(
