@@ -1,0 +1,130 @@
+"""Small helpers for layers: roles set by the Data widget, planes, and safe result layers.
+
+Widgets share state through the layers themselves (their ``metadata``), not through globals:
+``metadata["role"]`` is ``"brightfield"`` or ``"fluorescent"``, ``metadata["planes"]`` lists the
+plane indices to use, and ``metadata["edited"]`` is set once the user paints on a Labels layer so
+that no later result overwrites it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+ROLE_KEY = "role"
+PLANES_KEY = "planes"
+EDITED_KEY = "edited"
+SOURCE_KEY = "source"
+
+
+def layer_by_role(viewer, role: str, kind: str = "image"):
+    """The first layer of type ``kind`` whose metadata gives it ``role``, or ``None``."""
+    for layer in viewer.layers:
+        if layer._type_string == kind and layer.metadata.get(ROLE_KEY) == role:
+            return layer
+    return None
+
+
+def plane_axes(layer) -> str:
+    """Axes of a layer's data (e.g. ``"ZYX"``), from its metadata or its dimensionality."""
+    axes = layer.metadata.get("axes")
+    if axes and len(axes) == layer.data.ndim:
+        return axes
+    return {2: "YX", 3: "ZYX", 4: "TZYX"}.get(layer.data.ndim, "T" * (layer.data.ndim - 2) + "YX")
+
+
+def as_planes(data: Any) -> np.ndarray:
+    """A layer's data as a ``(N, Y, X)`` numpy array (a copy safe to hand to a worker)."""
+    arr = np.array(data, copy=True)
+    return arr.reshape(-1, *arr.shape[-2:])
+
+
+def chosen_planes(layer) -> list[int]:
+    """Plane indices chosen in the Data widget (all planes when none were chosen)."""
+    n = int(np.prod(layer.data.shape[:-2])) if layer.data.ndim > 2 else 1
+    planes = layer.metadata.get(PLANES_KEY)
+    if not planes:
+        return list(range(n))
+    return [p for p in planes if 0 <= p < n]
+
+
+def current_plane(viewer, layer) -> int:
+    """Flat index of the plane of ``layer`` shown in the viewer right now."""
+    extra = layer.data.ndim - 2
+    if extra <= 0:
+        return 0
+    step = viewer.dims.current_step
+    shape = layer.data.shape[:extra]
+    # The layer's leading axes are the viewer's last dims before Y and X.
+    offset = viewer.dims.ndim - layer.data.ndim
+    idx = [min(max(int(step[offset + i]), 0), shape[i] - 1) for i in range(extra)]
+    return int(np.ravel_multi_index(idx, shape))
+
+
+def mark_edited(layer) -> None:
+    """Remember that the user changed this Labels layer by hand."""
+    layer.metadata[EDITED_KEY] = True
+
+
+def watch_edits(layer) -> None:
+    """Mark ``layer`` edited whenever the user paints, fills or erases on it."""
+    if getattr(layer, "_selfsup_watched", False):
+        return
+    layer.events.paint.connect(lambda _e=None: mark_edited(layer))
+    layer._selfsup_watched = True
+
+
+def put_labels(viewer, name: str, data: np.ndarray, like=None, **kwargs):
+    """Show ``data`` in the Labels layer ``name`` without ever overwriting the user's edits.
+
+    An existing layer of that name is updated in place unless the user edited it; then a new
+    layer ``"<name> [2]"`` (``[3]``, ...) is made instead.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    name : str
+        Wanted layer name.
+    data : numpy.ndarray of int
+        Shape ``(..., Y, X)``.
+    like : napari layer, optional
+        Copy ``scale`` and ``translate`` from this layer.
+
+    Returns
+    -------
+    napari.layers.Labels
+    """
+    target = name
+    k = 2
+    while target in viewer.layers:
+        layer = viewer.layers[target]
+        if (
+            layer._type_string == "labels"
+            and not layer.metadata.get(EDITED_KEY)
+            and layer.data.shape == data.shape
+        ):
+            layer.data = data
+            return layer
+        target = f"{name} [{k}]"
+        k += 1
+    if like is not None:
+        kwargs.setdefault("scale", like.scale[-data.ndim :])
+        kwargs.setdefault("translate", like.translate[-data.ndim :])
+    layer = viewer.add_labels(data, name=target, **kwargs)
+    watch_edits(layer)
+    return layer
+
+
+def put_image(viewer, name: str, data: np.ndarray, like=None, **kwargs):
+    """Show ``data`` in the Image layer ``name`` (replaced in place when the shape fits)."""
+    if name in viewer.layers and viewer.layers[name]._type_string == "image":
+        layer = viewer.layers[name]
+        if layer.data.shape == data.shape:
+            layer.data = data
+            return layer
+        viewer.layers.remove(layer)
+    if like is not None:
+        kwargs.setdefault("scale", like.scale[-data.ndim :])
+        kwargs.setdefault("translate", like.translate[-data.ndim :])
+    return viewer.add_image(data, name=name, **kwargs)
