@@ -88,3 +88,55 @@ def split_touching(
         small[0] = False
         labels[small[labels]] = 0
     return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def probabilities_to_instances(probs: np.ndarray, config=None) -> np.ndarray:
+    """Instance labels from background/interior/boundary probabilities by seeded watershed.
+
+    Seeds are the connected regions where the interior probability exceeds
+    ``config.seed_threshold``; they are flooded over the foreground (interior + boundary
+    probability above ``config.foreground_threshold``) along the interior probability, so that
+    neighbouring objects meet on their shared boundary. Foreground regions without a seed become
+    instances of their own; objects smaller than ``config.min_size`` are removed.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray of float
+        Shape ``(3, Y, X)``: softmax of background, interior, boundary.
+    config : PredictConfig, optional
+        Thresholds and minimum size.
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        Shape ``(Y, X)`` instance labels, 0 = background, numbered 1..N.
+    """
+    from skimage.segmentation import relabel_sequential, watershed
+
+    from ._errors import InputError
+    from .config import PredictConfig
+
+    config = config or PredictConfig()
+    probs = np.asarray(probs, dtype=np.float32)
+    if probs.ndim != 3 or probs.shape[0] != 3:
+        raise InputError(f"expected (3, Y, X) class probabilities, got shape {probs.shape}")
+    interior = probs[1]
+    foreground = (probs[1] + probs[2]) > config.foreground_threshold
+    seeds = (interior > config.seed_threshold) & foreground
+    markers, n = ndi.label(seeds)
+    # Foreground regions that hold no seed still become objects.
+    comps, n_comp = ndi.label(foreground)
+    if n_comp:
+        has_seed = np.zeros(n_comp + 1, bool)
+        has_seed[np.unique(comps[markers > 0])] = True
+        orphan = ~has_seed[comps] & foreground
+        if orphan.any():
+            extra, _n_extra = ndi.label(orphan)
+            markers[orphan] = extra[orphan] + n
+    labels = watershed(-interior, markers, mask=foreground)
+    if config.min_size > 0:
+        sizes = np.bincount(labels.ravel())
+        small = sizes < config.min_size
+        small[0] = False
+        labels[small[labels]] = 0
+    return relabel_sequential(labels)[0].astype(np.int32)

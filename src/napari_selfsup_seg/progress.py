@@ -67,6 +67,19 @@ class TrainProgress(Progress):
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class PreviewProgress(TrainProgress):
+    """A training record that also carries the current prediction of a preview image.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray of int32 or None
+        Shape ``(Y, X)`` instance labels predicted for the preview image at this step.
+    """
+
+    labels: Any = None
+
+
 ProgressGenerator = Generator[Progress, None, R]
 
 
