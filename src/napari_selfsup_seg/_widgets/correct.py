@@ -52,7 +52,7 @@ class CorrectWidget(Container):
 
     def __init__(self, viewer) -> None:
         self.viewer = viewer
-        self.labels = ComboBox(label="Labels", choices=self._labels_names)
+        self.labels_layer = ComboBox(label="Labels", choices=self._labels_names)
         self.project_dir = FileEdit(label="Project folder", mode="d", value="")
         self.project_dir.tooltip = "Corrections are saved here (default: <data dir>/<stem>.selfsup)"
         self.delete_on_click = CheckBox(text="Click deletes an object (pan/zoom mode)", value=True)
@@ -63,7 +63,7 @@ class CorrectWidget(Container):
         self.status = Label(value="")
         super().__init__(
             widgets=[
-                self.labels,
+                self.labels_layer,
                 self.project_dir,
                 self.delete_on_click,
                 self.ignore_button,
@@ -78,7 +78,7 @@ class CorrectWidget(Container):
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
         self._timer.timeout.connect(self.save_now)
         self._hooked: set[int] = set()
-        self.labels.changed.connect(self._on_layer_changed)
+        self.labels_layer.changed.connect(self._on_layer_changed)
         self.ignore_button.changed.connect(self.paint_ignore)
         self.clear_ignore_button.changed.connect(self.clear_ignore_in_frame)
         self.accept_button.changed.connect(self.accept_frame)
@@ -91,16 +91,16 @@ class CorrectWidget(Container):
         return [ly.name for ly in self.viewer.layers if ly._type_string == "labels"]
 
     def _refresh(self, _event=None) -> None:
-        current = self.labels.value
-        self.labels.reset_choices()
-        if current in self.labels.choices:
-            self.labels.value = current
+        current = self.labels_layer.value
+        self.labels_layer.reset_choices()
+        if current in self.labels_layer.choices:
+            self.labels_layer.value = current
         self._on_layer_changed()
 
     @property
     def layer(self):
         """The Labels layer being corrected, or ``None``."""
-        name = self.labels.value
+        name = self.labels_layer.value
         return self.viewer.layers[name] if name and name in self.viewer.layers else None
 
     def _on_layer_changed(self, _value=None) -> None:

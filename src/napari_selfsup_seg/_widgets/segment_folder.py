@@ -1,0 +1,158 @@
+"""Segment folder dock widget: run a trained model over a folder, with a table of results.
+
+The core's ``segment_folder_iter`` runs in a thread worker and yields one record per image; each
+becomes a table row (file, status, objects, seconds, reason). Double-click a row, or select it
+and press "Open selected", to see the image and its labels in the viewer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, PushButton, Table
+
+from .._errors import InputError
+from ._common import JobControls
+from ._workers import report_error, run_job
+
+COLUMNS = ("file", "status", "objects", "seconds", "reason")
+
+
+class SegmentFolderWidget(Container):
+    """Segment every image of a folder with a saved model.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    """
+
+    def __init__(self, viewer) -> None:
+        self.viewer = viewer
+        self.model_dir = FileEdit(label="Model folder", mode="d", value="")
+        self.in_dir = FileEdit(label="Input folder", mode="d", value="")
+        self.pattern = LineEdit(label="Pattern", value="*.tif*")
+        self.out_dir = FileEdit(label="Output folder", mode="d", value="")
+        self.overwrite = CheckBox(text="Redo images already done", value=False)
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+        self.controls = JobControls("Segment folder")
+        self.table = Table(value={c: [] for c in COLUMNS})
+        self.table.native.setMinimumHeight(140)
+        self.open_button = PushButton(text="Open selected result")
+        super().__init__(
+            widgets=[
+                self.model_dir,
+                self.in_dir,
+                self.pattern,
+                self.out_dir,
+                self.overwrite,
+                self.device,
+                self.controls,
+                self.table,
+                self.open_button,
+            ]
+        )
+        self.results: list = []
+        self.summary: dict | None = None
+        self.controls.run_button.changed.connect(self.run)
+        self.open_button.changed.connect(self.open_selected)
+        self.table.native.cellDoubleClicked.connect(lambda row, _col: self.open_result(row))
+
+    @staticmethod
+    def _path(widget: FileEdit, what: str) -> Path:
+        text = str(widget.value)
+        if text in ("", "."):
+            raise InputError(f"choose the {what}")
+        return Path(text)
+
+    def make_job(self):
+        """Build the folder job from the widget's settings (raises InputError when incomplete)."""
+        from ..batch import segment_folder_iter
+        from ..config import PredictConfig
+        from ..models import read_model_config
+
+        model_dir = self._path(self.model_dir, "model folder")
+        in_dir = self._path(self.in_dir, "input folder")
+        out_dir = self._path(self.out_dir, "output folder")
+        read_model_config(model_dir)
+        if not in_dir.is_dir():
+            raise InputError(f"{in_dir}: input folder does not exist")
+        return segment_folder_iter(
+            model_dir,
+            in_dir,
+            out_dir,
+            pattern=self.pattern.value or "*.tif*",
+            overwrite=bool(self.overwrite.value),
+            predict_config=PredictConfig(device=self.device.value),
+            stop=self.controls.stop_event.is_set,
+        )
+
+    def run(self, inline: bool = False):
+        """Start the folder run in a worker (or inline); returns the worker."""
+        if self.controls.running:
+            return None
+        try:
+            job = self.make_job()
+        except InputError as exc:
+            report_error(exc, "Segment folder")
+            return None
+        self.results = []
+        self.summary = None
+        self.table.value = {c: [] for c in COLUMNS}
+        self.controls.started()
+        worker = run_job(
+            job,
+            on_yield=self._on_result,
+            on_return=self._on_done,
+            on_finish=self.controls.finished,
+            inline=inline,
+            what="Segment folder",
+        )
+        self.controls.worker = worker
+        return worker
+
+    def _on_result(self, record) -> None:
+        self.controls.show_progress(record)
+        if not getattr(record, "status", ""):
+            return
+        self.results.append(record)
+        self.table.value = {
+            "file": [Path(r.path).name for r in self.results],
+            "status": [r.status for r in self.results],
+            "objects": [r.n_objects for r in self.results],
+            "seconds": [round(r.seconds, 2) for r in self.results],
+            "reason": [r.reason for r in self.results],
+        }
+
+    def _on_done(self, summary: dict) -> None:
+        self.summary = summary
+        n_failed = summary.get("n_failed", len(summary.get("failed", [])))
+        self.controls.status.value = (
+            f"{summary.get('done', 0)} done, {summary.get('skipped', 0)} skipped, "
+            f"{n_failed} failed, {summary.get('n_objects', 0)} objects"
+        )
+
+    def open_selected(self) -> None:
+        """Open the result of the selected table row."""
+        rows = sorted({i.row() for i in self.table.native.selectedIndexes()})
+        if not rows:
+            report_error(InputError("select a row of the table first"), "Segment folder")
+            return
+        self.open_result(rows[0])
+
+    def open_result(self, row: int) -> list:
+        """Open the input image of ``row`` and its label image in the viewer."""
+        if not 0 <= row < len(self.results):
+            return []
+        record = self.results[row]
+        if not record.output or not Path(record.output).exists():
+            report_error(InputError(f"{Path(record.path).name}: no result ({record.reason})"))
+            return []
+        try:
+            layers = self.viewer.open(record.path, plugin="napari-selfsup-seg")
+            labels = self.viewer.open(
+                record.output, plugin="napari-selfsup-seg", layer_type="labels"
+            )
+        except Exception as exc:
+            report_error(exc.__cause__ or exc, "Open")
+            return []
+        return [*layers, *labels]

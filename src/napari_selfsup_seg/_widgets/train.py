@@ -1,0 +1,327 @@
+"""Train dock widget: fine-tune the U-Net on the corrected Labels layer while napari stays live.
+
+The image and label planes are copied to numpy arrays on the GUI thread, then the core's
+``train_iter`` runs in a thread worker. Every few steps its prediction of the displayed frame
+refreshes the Labels layer ``"<image> prediction"``; at the end the model is saved (when a folder
+is chosen) and every frame of the image is predicted. Stop ends training within one step and keeps
+the model trained so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    SpinBox,
+)
+
+from .._errors import InputError
+from ..config import ModelConfig, PredictConfig, TrainConfig
+from ..progress import Progress
+from ._common import JobControls
+from ._layers import ROLE_KEY, as_planes, chosen_planes, current_plane, put_labels
+from ._plot import PlotCanvas
+from ._workers import report_error, run_job
+
+ENCODERS = ("resnet18", "resnet34", "efficientnet-b0", "mobilenet_v2")
+IGNORE_VALUE = 65535
+
+
+def train_and_predict(
+    train_gen: Generator, planes: np.ndarray, save_dir: Path | None, predict: PredictConfig
+) -> Generator[Progress, None, tuple]:
+    """Train, save the model, then predict every plane.
+
+    Parameters
+    ----------
+    train_gen : generator
+        :func:`~napari_selfsup_seg.training.train_iter` (returns a LoadedModel).
+    planes : numpy.ndarray
+        Shape ``(N, Y, X)``: all frames of the input image.
+    save_dir : pathlib.Path or None
+        Where to save the model.
+    predict : PredictConfig
+
+    Returns
+    -------
+    (LoadedModel, numpy.ndarray)
+        The model and labels of shape ``(N, Y, X)``.
+    """
+    from ..predict import predict_iter
+
+    model = yield from train_gen
+    if save_dir is not None:
+        model.save(save_dir)
+        yield Progress("save", 1, 1, str(save_dir))
+    labels, _ = yield from predict_iter(model, planes, predict)
+    return model, labels
+
+
+class TrainWidget(Container):
+    """Fine-tune the segmentation network on (corrected) pseudo-masks.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    """
+
+    def __init__(self, viewer) -> None:
+        self.viewer = viewer
+        self.image = ComboBox(label="Image", choices=self._names("image"))
+        self.masks = ComboBox(label="Masks", choices=self._names("labels"))
+        self.encoder = ComboBox(label="Encoder", choices=list(ENCODERS), value="resnet18")
+        self.small = CheckBox(text="Small network (3 stages, fast on CPU)", value=True)
+        self.steps = SpinBox(label="Steps", value=300, min=1, max=1_000_000)
+        self.tile_size = SpinBox(label="Tile size", value=128, min=32, max=1024, step=32)
+        self.batch_size = SpinBox(label="Batch size", value=8, min=1, max=256)
+        self.learning_rate = FloatSpinBox(
+            label="Learning rate", value=0.002, min=1e-6, max=1.0, step=0.0005
+        )
+        self.learning_rate.native.setDecimals(5)
+        self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
+        self.device_info = Label(value="")
+        self.init = FileEdit(label="Start from model", mode="d", value="")
+        self.init.tooltip = "Leave empty to train from scratch; or choose an earlier MODEL_DIR"
+        self.save_dir = FileEdit(label="Save model to", mode="d", value="")
+        self.preview_every = SpinBox(label="Preview every", value=25, min=0, max=100000)
+        self.hold_out = CheckBox(text="Hold out a reviewed frame for validation", value=False)
+        self.controls = JobControls("Start training")
+        self.loss_plot = PlotCanvas("step", "loss", height=2.0)
+        self.scores = Label(value="")
+        super().__init__(
+            widgets=[
+                self.image,
+                self.masks,
+                self.encoder,
+                self.small,
+                self.steps,
+                self.tile_size,
+                self.batch_size,
+                self.learning_rate,
+                self.device,
+                self.device_info,
+                self.init,
+                self.save_dir,
+                self.preview_every,
+                self.hold_out,
+                self.controls,
+                self.scores,
+            ]
+        )
+        self.native.layout().addWidget(self.loss_plot)
+        self.model = None
+        self._losses: list[tuple[int, float]] = []
+        self._val: list[tuple[int, float]] = []
+        self.controls.run_button.changed.connect(self.start)
+        self.device.changed.connect(self._show_device)
+        viewer.layers.events.inserted.connect(self._refresh)
+        viewer.layers.events.removed.connect(self._refresh)
+        self._refresh()
+        self._show_device()
+
+    def _names(self, kind: str):
+        def names(_widget=None) -> list[str]:
+            return [ly.name for ly in self.viewer.layers if ly._type_string == kind]
+
+        return names
+
+    def _refresh(self, _event=None) -> None:
+        for combo in (self.image, self.masks):
+            current = combo.value
+            combo.reset_choices()
+            if current in combo.choices:
+                combo.value = current
+        if self.image.value is None or not _event:
+            for ly in self.viewer.layers:
+                if ly._type_string == "image" and ly.metadata.get(ROLE_KEY) == "brightfield":
+                    self.image.value = ly.name
+                    break
+        pseudo = [c for c in self.masks.choices if str(c).endswith(" pseudo")]
+        if pseudo and (self.masks.value is None or str(self.masks.value) == "true labels"):
+            self.masks.value = pseudo[-1]
+
+    def _show_device(self, _value=None) -> None:
+        from ..models import describe_device
+
+        try:
+            self.device_info.value = describe_device(self.device.value)
+        except InputError as exc:
+            self.device_info.value = str(exc)
+
+    def _path_or_none(self, widget: FileEdit) -> Path | None:
+        text = str(widget.value)
+        return None if text in ("", ".") else Path(text)
+
+    def make_job(self):
+        """Copy the layers' data on the GUI thread and build the training generator.
+
+        Returns
+        -------
+        (generator, dict)
+
+        Raises
+        ------
+        InputError
+            Missing layers, mismatching shapes, or invalid settings.
+        """
+        from ..training import train_iter
+
+        if self.image.value is None or self.masks.value is None:
+            raise InputError("choose an image layer and a Labels layer with masks")
+        image_layer = self.viewer.layers[self.image.value]
+        labels_layer = self.viewer.layers[self.masks.value]
+        images = as_planes(image_layer.data).astype(np.float32, copy=False)
+        masks = as_planes(labels_layer.data)
+        if images.shape != masks.shape:
+            raise InputError(
+                f"{labels_layer.name}: shape {labels_layer.data.shape} does not match "
+                f"{image_layer.name} {image_layer.data.shape}"
+            )
+        use = chosen_planes(image_layer)
+        val_idx: list[int] = []
+        reviewed = [k for k in labels_layer.metadata.get("reviewed", []) if k in use]
+        if self.hold_out.value:
+            if not reviewed:
+                raise InputError("no reviewed frame to hold out (accept a frame in Correct)")
+            val_idx = [reviewed[-1]]
+        train_idx = [k for k in use if k not in val_idx]
+        if not train_idx:
+            raise InputError("no frame left to train on after holding out the validation frame")
+        tc = TrainConfig(
+            steps=int(self.steps.value),
+            batch_size=int(self.batch_size.value),
+            tile_size=int(self.tile_size.value),
+            learning_rate=float(self.learning_rate.value),
+            device=self.device.value,
+            ignore_value=IGNORE_VALUE,
+        )
+        depth = 3 if self.small.value else 5
+        mc = ModelConfig(
+            encoder=self.encoder.value,
+            encoder_depth=depth,
+            decoder_channels=(64, 32, 16) if depth == 3 else (256, 128, 64, 32, 16),
+        )
+        init = self._path_or_none(self.init)
+        if init is not None:
+            from ..models import read_model_config
+
+            read_model_config(init)
+        validation = (
+            ([images[k] for k in val_idx], [masks[k] for k in val_idx]) if val_idx else None
+        )
+        preview_k = current_plane(self.viewer, image_layer)
+        gen = train_iter(
+            [images[k] for k in train_idx],
+            [masks[k] for k in train_idx],
+            train_config=tc,
+            model_config=mc,
+            init=init,
+            provenance={
+                "masks_layer": labels_layer.name,
+                "frames": train_idx,
+                "held_out": val_idx,
+                "pseudo": labels_layer.metadata.get("provenance", {}),
+            },
+            stop=self.controls.stop_event.is_set,
+            preview_image=images[preview_k],
+            preview_every=int(self.preview_every.value),
+            validation=validation,
+        )
+        predict = PredictConfig(tile_size=max(256, tc.tile_size), device=tc.device)
+        job = train_and_predict(gen, images, self._path_or_none(self.save_dir), predict)
+        context = {
+            "image": image_layer.name,
+            "shape": image_layer.data.shape,
+            "preview_plane": preview_k,
+            "axes": image_layer.metadata.get("axes"),
+        }
+        return job, context
+
+    def start(self, inline: bool = False):
+        """Start training in a worker (or inline); returns the worker."""
+        if self.controls.running:
+            return None
+        try:
+            job, context = self.make_job()
+        except InputError as exc:
+            report_error(exc, "Training")
+            return None
+        self._losses, self._val = [], []
+        self._context = context
+        self._preview = np.zeros(context["shape"], np.int32)
+        self.loss_plot.clear()
+        self.scores.value = ""
+        self.controls.started()
+        worker = run_job(
+            job,
+            on_yield=self._on_record,
+            on_return=self._on_done,
+            on_finish=self.controls.finished,
+            inline=inline,
+            what="Training",
+        )
+        self.controls.worker = worker
+        return worker
+
+    def _prediction_name(self) -> str:
+        return f"{self._context['image']} prediction"
+
+    def _like(self):
+        name = self._context["image"]
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _on_record(self, record) -> None:
+        self.controls.show_progress(record)
+        loss = getattr(record, "loss", None)
+        if record.stage == "train" and loss is not None:
+            self._losses.append((record.done, float(loss)))
+            val = record.extra.get("val_ap50") if record.extra else None
+            if val is not None:
+                self._val.append((record.done, float(val)))
+                f1 = record.extra.get("val_pixel_f1", float("nan"))
+                self.scores.value = (
+                    f"Validation at step {record.done}: AP@0.5 {val:.3f}, pixel F1 {f1:.3f}"
+                )
+            if len(self._losses) % 5 == 1 or getattr(record, "labels", None) is not None:
+                steps, losses = zip(*self._losses)
+                self.loss_plot.plot_lines({"loss": (steps, losses)}, logy=True)
+        labels = getattr(record, "labels", None)
+        if labels is not None:
+            k = self._context["preview_plane"]
+            flat = self._preview.reshape(-1, *self._preview.shape[-2:])
+            flat[k] = labels
+            layer = put_labels(
+                self.viewer,
+                self._prediction_name(),
+                self._preview,
+                like=self._like(),
+                metadata={"axes": self._context["axes"], "preview_step": record.done},
+            )
+            layer.refresh()
+
+    def _on_done(self, result) -> None:
+        model, labels = result
+        self.model = model
+        full = np.asarray(labels, np.int32).reshape(self._context["shape"])
+        put_labels(
+            self.viewer,
+            self._prediction_name(),
+            full,
+            like=self._like(),
+            metadata={"axes": self._context["axes"], "model": str(model.path or "")},
+        )
+        if self._losses:
+            steps, losses = zip(*self._losses)
+            self.loss_plot.plot_lines({"loss": (steps, losses)}, logy=True)
+        saved = f", saved to {model.path}" if model.path else ""
+        self.controls.status.value = (
+            f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}"
+        )
