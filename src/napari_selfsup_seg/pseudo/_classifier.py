@@ -1,0 +1,159 @@
+"""A small image classifier trained from weak (per-image) labels, for Score-CAM pseudo-masks.
+
+Torch is imported at module level: only the Score-CAM path imports this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._errors import InputError
+from ..progress import Progress, TrainProgress
+
+MIN_SIZE = 32
+"""Smallest image side the classifier accepts, in pixels (its target layer has stride 8)."""
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class WeakClassifier(nn.Module):
+    """``has X / has no X`` classifier: four conv stages, global average pool, linear head.
+
+    ``target_layer`` (stride 8, ``4 * width`` channels) is the layer Score-CAM reads.
+
+    Parameters
+    ----------
+    width : int
+        Channels of the first stage.
+    in_channels : int
+        Input channels.
+    """
+
+    def __init__(self, width: int = 16, in_channels: int = 1) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            _conv(in_channels, w),
+            _conv(w, 2 * w, 2),
+            _conv(2 * w, 4 * w, 2),
+            _conv(4 * w, 4 * w, 2),
+        )
+        self.target_layer = _conv(4 * w, 4 * w)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(4 * w, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 2)`` of images ``(B, C, H, W)``."""
+        return self.head(self.target_layer(self.features(x)).mean((2, 3)))
+
+
+def resize_plane(plane: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of a plane ``(Y, X)`` to ``(size, size)`` (float32)."""
+    t = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32))[None, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def _augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    out = []
+    for x in batch:
+        x = torch.rot90(x, int(torch.randint(0, 4, (1,), generator=gen)), (1, 2))
+        if bool(torch.randint(0, 2, (1,), generator=gen)):
+            x = torch.flip(x, (2,))
+        out.append(x)
+    v = torch.stack(out)
+    gain = 0.8 + 0.4 * torch.rand((v.shape[0], 1, 1, 1), generator=gen)
+    return v * gain + 0.02 * torch.randn(v.shape, generator=gen)
+
+
+def train_weak_classifier_iter(
+    images: Sequence[np.ndarray],
+    labels: Sequence[int],
+    steps: int = 200,
+    batch_size: int = 16,
+    learning_rate: float = 2e-3,
+    width: int = 16,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> Generator[Progress, None, tuple[WeakClassifier, float]]:
+    """Train :class:`WeakClassifier` on normalised, equally sized images with 0/1 labels.
+
+    Classes are balanced in every batch (half positive, half negative), so a rare class is
+    not ignored.
+
+    Parameters
+    ----------
+    images : sequence of numpy.ndarray
+        Normalised planes, all of shape ``(S, S)``.
+    labels : sequence of int
+        1 = the image has the thing, 0 = it has not; both classes must be present.
+    steps, batch_size, learning_rate, width, seed
+        Training recipe.
+    stop : callable, optional
+        Checked every step.
+
+    Yields
+    ------
+    TrainProgress
+        One record per step (``extra["accuracy"]``: accuracy on the batch).
+
+    Returns
+    -------
+    (WeakClassifier, float)
+        The network in eval mode and its accuracy on the (unaugmented) training images.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    if set(np.unique(y).tolist()) != {0, 1}:
+        raise InputError("weak labels need both classes (some images labelled 1 and some 0)")
+    x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    net = WeakClassifier(width=width)
+    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, learning_rate, total_steps=steps)
+    net.train()
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if stop is not None and stop():
+            break
+        half = batch_size // 2
+        idx = np.concatenate([rng.choice(pos, half), rng.choice(neg, batch_size - half)]).astype(
+            np.int64
+        )
+        logits = net(_augment(x[idx], gen))
+        target = torch.from_numpy(y[idx])
+        loss = F.cross_entropy(logits, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        acc = float((logits.argmax(1) == target).float().mean())
+        elapsed = time.perf_counter() - t0
+        yield TrainProgress(
+            "classifier",
+            step + 1,
+            steps,
+            "weak-label classifier",
+            loss=float(loss.detach()),
+            lr=float(sched.get_last_lr()[0]),
+            images_per_s=(step + 1) * batch_size / max(elapsed, 1e-9),
+            eta_s=elapsed / (step + 1) * (steps - step - 1),
+            extra={"accuracy": acc},
+        )
+    net.eval()
+    with torch.inference_mode():
+        pred = torch.cat([net(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)])
+    accuracy = float((pred.numpy() == y).mean())
+    return net, accuracy
