@@ -1,0 +1,394 @@
+"""Segment every image of a folder: streaming, measurements, resume, large images, Dask.
+
+Outputs in ``out_dir``:
+
+* ``<stem>_labels.tif`` per image (stacks keep their planes, the channel axis is dropped), or
+  ``<stem>_labels.zarr`` for an image segmented block by block (see
+  :mod:`napari_selfsup_seg._large`); subfolders of the input are mirrored;
+* ``measurements.csv``: one row per object (see :mod:`napari_selfsup_seg._measure`);
+* ``summary.csv``: one row per image (object count, area statistics, status, reason, seconds);
+* ``run.json``: the run's manifest (model and its hash, prediction settings, version, times,
+  counts);
+* ``.segment_folder/``: the journal of finished images and the per-image measurement parts, which
+  let a rerun skip what is done.
+
+Nothing is ever half written: images, parts and CSVs go to temporary files renamed into place;
+the journal gets one line per finished image. In process, the next images are read in a
+background thread while the model works, and labels are written and measured in another, through
+bounded queues, so memory does not grow with the number of files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from ._errors import InputError
+from ._job import (
+    JOURNAL,
+    PARTS_DIR,
+    STATE_DIR,
+    ImageJob,
+    LargeImageOptions,
+    make_job,
+    model_hash,
+    settings_hash,
+)
+from ._measure import SUMMARY_COLUMNS, merge_csv_parts, write_csv_atomic
+from ._pipeline import Journal, run_serial
+from .config import PredictConfig
+from .progress import Progress, drain
+
+_SKIP_REASON = "already done with this model and settings (overwrite to redo)"
+
+
+@dataclass(frozen=True)
+class ImageResult(Progress):
+    """What happened to one image; also a progress record (``done`` of ``total`` images).
+
+    Attributes
+    ----------
+    path : str
+        The input file.
+    status : str
+        ``"done"``, ``"skipped"`` (done by an earlier run with the same model) or ``"failed"``.
+    reason : str
+        Why it failed or was skipped (empty when done).
+    n_objects : int
+        Objects found.
+    seconds : float
+        Time spent on the image (read, predict, write, measure).
+    output : str
+        The label image written.
+    """
+
+    path: str = ""
+    status: str = ""
+    reason: str = ""
+    n_objects: int = 0
+    seconds: float = 0.0
+    output: str = ""
+
+
+def list_inputs(in_dir: Path, pattern: str, recursive: bool, out_dir: Path) -> list[Path]:
+    """Input files (and ``.zarr`` folders) matching ``pattern``, sorted, outputs excluded."""
+    if not in_dir.is_dir():
+        raise InputError(f"{in_dir}: input folder does not exist or is not a folder")
+    found = in_dir.rglob(pattern) if recursive else in_dir.glob(pattern)
+    out = []
+    for p in found:
+        rel = p.relative_to(in_dir).parts
+        if any(part.startswith(".") for part in rel):
+            continue
+        if any(part.lower().endswith(".zarr") for part in rel[:-1]):
+            continue  # inside a zarr folder
+        if not (p.is_file() or (p.is_dir() and p.name.lower().endswith(".zarr"))):
+            continue
+        if p.is_relative_to(out_dir) and "_labels." in p.name:
+            continue  # our own output when the output folder is inside the input folder
+        out.append(p)
+    if not out:
+        where = f"{in_dir} or its subfolders" if recursive else str(in_dir)
+        raise InputError(f"{where}: no files match {pattern!r}")
+    return sorted(out)
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    try:
+        (out_dir / STATE_DIR / PARTS_DIR).mkdir(parents=True, exist_ok=True)
+        probe = out_dir / STATE_DIR / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"{out_dir}: output folder is not writable ({exc.strerror})") from None
+
+
+def _is_done(entry: dict | None, job: ImageJob, m_hash: str, s_hash: str) -> bool:
+    return (
+        entry is not None
+        and entry.get("status") == "done"
+        and entry.get("model_hash") == m_hash
+        and entry.get("settings_hash") == s_hash
+        and Path(entry.get("output", "")).exists()
+        and Path(job.part).exists()
+    )
+
+
+def segment_folder_iter(
+    model_dir: str | os.PathLike,
+    in_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    pattern: str = "*.tif*",
+    recursive: bool = False,
+    overwrite: bool = False,
+    workers: int = 0,
+    scheduler: Any = None,
+    predict_config: PredictConfig | None = None,
+    stop: Callable[[], bool] | None = None,
+    large: LargeImageOptions | None = None,
+    scheduler_timeout: float = 10.0,
+) -> Generator[ImageResult, None, dict]:
+    """Segment every matching image of a folder, yielding one record per image.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        A trained MODEL_DIR.
+    in_dir, out_dir : path-like
+        Input folder; output folder (created if needed).
+    pattern : str
+        Glob pattern of the inputs (``"*.zarr"`` for Zarr/OME-Zarr folders).
+    recursive : bool
+        Also search subfolders (their layout is mirrored in ``out_dir``).
+    overwrite : bool
+        Redo images already done by an earlier run with the same model and settings.
+    workers : int
+        0: run in this process. N > 0: a local Dask cluster of N processes, one thread each.
+    scheduler : str or distributed.Client, optional
+        Address of a running Dask scheduler (or a client); overrides ``workers``.
+    predict_config : PredictConfig, optional
+        Tiling, thresholds and device.
+    stop : callable, optional
+        Checked between images; when it returns True no new image is started, the ones under
+        way are finished and the CSVs are written for what is done.
+    large : LargeImageOptions, optional
+        Threshold, block size and halo of block-wise segmentation.
+    scheduler_timeout : float
+        Seconds to wait for ``scheduler`` to answer.
+
+    Yields
+    ------
+    ImageResult
+        One per image, skipped ones first, then in the order they finish.
+
+    Returns
+    -------
+    dict
+        Counts (``total``, ``done``, ``skipped``, ``n_failed``), ``failed`` (list of
+        ``{"path", "reason"}``), ``n_objects``, ``seconds``, ``images_per_s`` and the paths of
+        the CSVs and the manifest.
+
+    Raises
+    ------
+    InputError
+        Missing model or input folder, no matching file, output folder not writable, scheduler
+        not answering.
+    """
+    from .models import read_model_config
+
+    config = predict_config or PredictConfig()
+    large = large or LargeImageOptions()
+    model_dir, in_dir, out_dir = Path(model_dir), Path(in_dir), Path(out_dir)
+    read_model_config(model_dir)
+    m_hash = model_hash(model_dir)
+    s_hash = settings_hash(config, large)
+    files = list_inputs(in_dir, pattern, recursive, out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
+    _prepare_out_dir(out_dir)
+    jobs = [make_job(in_dir, out_dir, p) for p in files]
+    cluster = None
+    if workers or scheduler is not None:
+        from ._distributed import connect
+
+        cluster = connect(workers, scheduler, scheduler_timeout)
+    started = time.time()
+    run_id = f"{started:.6f}-{os.getpid()}"
+    journal = Journal(out_dir / STATE_DIR / JOURNAL)
+    skipped: set[str] = set()
+    todo: list[ImageJob] = []
+    seen_outputs: dict[str, str] = {}
+    total = len(jobs)
+    n = 0
+    try:
+        for job in jobs:
+            clash = seen_outputs.setdefault(f"{job.out_dir}/{job.stem}", job.key)
+            if clash != job.key:
+                n += 1
+                entry = {"key": job.key, "path": job.path, "status": "failed", "seconds": 0.0}
+                entry["reason"] = f"output name {job.stem}_labels clashes with {clash}"
+                journal.add({**entry, "run": run_id})
+                yield _record(entry, n, total)
+            elif not overwrite and _is_done(journal.entries.get(job.key), job, m_hash, s_hash):
+                skipped.add(job.key)
+                n += 1
+                entry = {**journal.entries[job.key], "status": "skipped", "reason": _SKIP_REASON}
+                yield _record(entry, n, total)
+            else:
+                todo.append(job)
+
+        def record(result: dict) -> None:
+            journal.add({**result, "model_hash": m_hash, "settings_hash": s_hash, "run": run_id})
+
+        if todo:
+            if cluster is not None:
+                results = _cluster_results(
+                    cluster, model_dir, m_hash, todo, config, large, stop, workers, record
+                )
+            else:
+                from .models import load_model
+
+                model = load_model(model_dir, config.device)
+                results = run_serial(model, todo, config, large, stop, record)
+            for result in results:
+                n += 1
+                yield _record(result, n, total)
+    finally:
+        if cluster is not None and cluster[2]:
+            cluster[0].close()
+            if cluster[1] is not None:
+                cluster[1].close()
+        journal.close()
+        summary = _finalise(
+            out_dir, jobs, journal.entries, skipped, run_id, started, model_dir, m_hash, config,
+            large, workers, scheduler,
+        )  # fmt: skip
+    return summary
+
+
+def _record(entry: dict, n: int, total: int) -> ImageResult:
+    return ImageResult(
+        stage="segment-folder",
+        done=n,
+        total=total,
+        message=Path(entry["path"]).name,
+        path=entry["path"],
+        status=entry["status"],
+        reason=entry.get("reason", ""),
+        n_objects=int(entry.get("n_objects", 0) or 0),
+        seconds=float(entry.get("seconds", 0.0) or 0.0),
+        output=entry.get("output", ""),
+    )
+
+
+def _cluster_results(
+    cluster, model_dir, m_hash, todo, config, large, stop, workers, record
+) -> Iterator[dict]:
+    from ._distributed import run_on_cluster
+
+    client, local, _ = cluster
+    # A local cluster shares this machine: split its cores between the worker processes.
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if local is not None else None
+    for result in run_on_cluster(
+        client, str(model_dir.resolve()), m_hash, todo, config, large, stop, threads
+    ):
+        record(result)
+        yield result
+
+
+def _finalise(
+    out_dir, jobs, entries, skipped, run_id, started, model_dir, m_hash, config, large,
+    workers, scheduler,
+) -> dict:  # fmt: skip
+    """Write ``summary.csv``, ``measurements.csv`` and ``run.json``; return the run summary."""
+    counts = {"done": 0, "skipped": 0, "failed": 0, "not_run": 0}
+    failed: list[dict] = []
+    parts: list[Path] = []
+    n_objects = 0
+
+    def summary_rows():
+        nonlocal n_objects
+        for job in jobs:
+            entry = entries.get(job.key)
+            if job.key in skipped:
+                status, reason = "skipped", _SKIP_REASON
+            elif entry is not None and entry.get("run") == run_id:
+                status, reason = entry["status"], entry.get("reason", "")
+            else:
+                status, reason, entry = "not_run", "stopped before this image", None
+            counts[status] += 1
+            if status == "failed":
+                failed.append({"path": job.path, "reason": reason})
+            elif status in ("done", "skipped"):
+                parts.append(Path(job.part))
+                n_objects += int(entry.get("count", 0) or 0)
+            row = {k: entry.get(k, "") for k in SUMMARY_COLUMNS} if entry else {}
+            row.update(image=job.key, status=status, reason=reason)
+            if status == "failed":
+                row.update(output="", count="")
+            yield row
+
+    summary_csv = write_csv_atomic(out_dir / "summary.csv", SUMMARY_COLUMNS, summary_rows())
+    measurements_csv, n_rows = merge_csv_parts(parts, out_dir / "measurements.csv")
+    ended = time.time()
+    seconds = round(ended - started, 3)
+    processed = counts["done"] + counts["failed"]
+    manifest = {
+        "command": "segment-folder",
+        "package_version": __version__,
+        "python": sys.version.split()[0],
+        "model": str(model_dir.resolve()),
+        "model_hash": m_hash,
+        "predict_config": config.to_dict(),
+        "large_image": {"threshold": large.threshold, "block_size": large.block_size,
+                        "halo": large.halo},
+        "workers": workers,
+        "scheduler": scheduler if isinstance(scheduler, str) or scheduler is None else "client",
+        "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ended)),
+        "seconds": seconds,
+        "counts": {"total": len(jobs), **counts},
+        "n_objects": n_objects,
+        "n_measurement_rows": n_rows,
+    }  # fmt: skip
+    _write_text_atomic(out_dir / "run.json", json.dumps(manifest, indent=2, default=str))
+    return {
+        "command": "segment-folder",
+        "out_dir": str(out_dir),
+        "total": len(jobs),
+        "done": counts["done"],
+        "skipped": counts["skipped"],
+        "n_failed": counts["failed"],
+        "not_run": counts["not_run"],
+        "failed": failed,
+        "n_objects": n_objects,
+        "seconds": seconds,
+        "images_per_s": round(processed / seconds, 4) if seconds > 0 else 0.0,
+        "model_hash": m_hash,
+        "summary_csv": str(summary_csv),
+        "measurements_csv": str(measurements_csv),
+        "manifest": str(out_dir / "run.json"),
+    }
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def segment_folder(
+    model_dir: str | os.PathLike,
+    in_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    callback: Callable[[Progress], Any] | None = None,
+    **kwargs: Any,
+) -> dict:
+    """Run :func:`segment_folder_iter` to the end and return its summary.
+
+    Parameters
+    ----------
+    model_dir, in_dir, out_dir : path-like
+        As in :func:`segment_folder_iter`.
+    callback : callable, optional
+        Called with every :class:`ImageResult`.
+    **kwargs
+        Any other argument of :func:`segment_folder_iter`.
+    """
+    return drain(segment_folder_iter(model_dir, in_dir, out_dir, **kwargs), callback)

@@ -1,0 +1,121 @@
+"""``napari-selfsup-seg segment-folder``: segment every image of a folder, with measurements."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import ProgressBar, add_device_argument
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "segment-folder",
+        help="segment every image of a folder; labels, measurements.csv, summary.csv, run.json",
+        description=(
+            "Segment every image of IN_DIR matching --pattern with a trained model. Writes "
+            "OUT_DIR/<stem>_labels.tif per image (<stem>_labels.zarr for images segmented block "
+            "by block), OUT_DIR/measurements.csv (one row per object), OUT_DIR/summary.csv (one "
+            "row per image) and OUT_DIR/run.json. A rerun skips images already done with the "
+            "same model and settings. Unreadable images are listed and the run goes on (exit "
+            "status 1)."
+        ),
+    )
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument("in_dir", metavar="IN_DIR", help="folder of input images")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created if needed)")
+    p.add_argument(
+        "--pattern",
+        default="*.tif*",
+        metavar="GLOB",
+        help="input file pattern (default '*.tif*'; '*.zarr' for Zarr/OME-Zarr folders)",
+    )
+    p.add_argument("--recursive", action="store_true", help="also search subfolders")
+    p.add_argument(
+        "--overwrite", action="store_true", help="redo images already done by an earlier run"
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=0,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes (0: in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://node1:8786 (see docs/cluster.md)",
+    )
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait for --scheduler to answer (default 10)",
+    )
+    p.add_argument(
+        "--large-threshold",
+        type=int,
+        default=4096 * 4096,
+        metavar="PIXELS",
+        help="segment planes with more pixels than this block by block into Zarr "
+        "(default 16777216 = 4096²)",
+    )
+    p.add_argument(
+        "--block-size", type=int, default=2048, metavar="PX", help="block side (default 2048)"
+    )
+    p.add_argument(
+        "--halo",
+        type=int,
+        default=96,
+        metavar="PX",
+        help="context around each block; larger than the largest object (default 96)",
+    )
+    p.add_argument("--tile-size", type=int, default=None, metavar="PX", help="prediction tile")
+    add_device_argument(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    from .._job import LargeImageOptions
+    from ..batch import segment_folder
+    from ..config import PredictConfig
+
+    settings = {"device": args.device}
+    if args.tile_size is not None:
+        settings["tile_size"] = args.tile_size
+        settings["overlap"] = min(PredictConfig().overlap, args.tile_size // 2)
+    large = LargeImageOptions(
+        threshold=args.large_threshold, block_size=args.block_size, halo=args.halo
+    )
+    with ProgressBar("segment-folder", quiet=args.quiet or not sys.stderr.isatty()) as bar:
+        summary = segment_folder(
+            args.model,
+            args.in_dir,
+            args.out_dir,
+            callback=bar,
+            pattern=args.pattern,
+            recursive=args.recursive,
+            overwrite=args.overwrite,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            predict_config=PredictConfig(**settings),
+            large=large,
+            scheduler_timeout=args.scheduler_timeout,
+        )
+    print(
+        f"{summary['done']} done, {summary['skipped']} skipped, {summary['n_failed']} failed "
+        f"of {summary['total']} image(s); {summary['n_objects']} objects; "
+        f"{summary['images_per_s']:.2f} images/s; outputs in {summary['out_dir']}"
+    )
+    return summary
