@@ -37,6 +37,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_optimizer(net: Any, config: TrainConfig, device: Any) -> Any:
+    """AdamW with the multi-tensor (CPU) or fused (CUDA) update, much faster than the default."""
+    import torch
+
+    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, **impl
+    )
+
+
 def learning_rate(step: int, steps: int, peak: float, warmup_fraction: float) -> float:
     """Linear warm-up to ``peak``, then cosine decay to 1 % of it, at 0-based ``step``."""
     warm = round(warmup_fraction * steps)
@@ -283,7 +293,7 @@ def train_iter(
     y_buf = torch.empty((bs, t, t), dtype=torch.int64, pin_memory=cuda)
     x_np, y_np = x_buf.numpy(), y_buf.numpy()
 
-    opt = torch.optim.AdamW(net.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    opt = make_optimizer(net, tc, device)
     use_amp = tc.amp and cuda
     amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)

@@ -1,0 +1,101 @@
+"""``napari-selfsup-seg segment``: instance labels for images with a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import InputError
+from ..io import image_stem, read_image, write_labels
+from ._common import ProgressBar, add_device_argument, ensure_out_dir
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "segment",
+        help="segment images with a trained model -> DIR/<stem>_labels.tif",
+        description=(
+            "Predict instance labels for each image with a trained model. Stacks keep their "
+            "planes (the channel axis is dropped); the model's recorded input channel is used. "
+            "An image that fails is listed and the others are still written (exit status 1)."
+        ),
+    )
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="images to segment")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_device_argument(p)
+    p.add_argument("--tile-size", type=int, default=256, help="prediction tile side (x32)")
+    p.add_argument("--overlap", type=int, default=32, help="overlap between tiles (px)")
+    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    p.add_argument("--foreground-threshold", type=float, default=0.5, help="interior+boundary cut")
+    p.add_argument("--seed-threshold", type=float, default=0.5, help="interior cut for seeds")
+    p.add_argument("--min-size", type=int, default=16, help="smallest object kept (pixels)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
+    """Segment one file and write ``out_dir/<stem>_labels.tif``; returns a summary row."""
+    from ..predict import predict_stack_iter
+    from ..progress import drain
+
+    stack = read_image(path)
+    labels = drain(predict_stack_iter(model, stack, config), bar)
+    target = out_dir / f"{image_stem(path)}_labels.tif"
+    write_labels(target, labels, axes=stack.plane_axes + "YX", pixel_size=stack.pixel_size)
+    return {
+        "path": str(path),
+        "output": str(target),
+        "shape": list(labels.shape),
+        "objects": int(
+            sum(len(np.unique(p[p > 0])) for p in labels.reshape(-1, *labels.shape[-2:]))
+        ),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..config import PredictConfig
+    from ..models import describe_device, load_model
+
+    config = PredictConfig(
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        device=args.device,
+        foreground_threshold=args.foreground_threshold,
+        seed_threshold=args.seed_threshold,
+        min_size=args.min_size,
+    )
+    model = load_model(args.model, device=args.device)
+    out = ensure_out_dir(args.out)
+    t0 = time.perf_counter()
+    done, failed, stems = [], [], set()
+    with ProgressBar("segment", quiet=args.quiet) as bar:
+        for path in map(Path, args.images):
+            stem = image_stem(path)
+            try:
+                if stem in stems:
+                    raise InputError(
+                        f"{path}: output name {stem}_labels.tif clashes with another input"
+                    )
+                stems.add(stem)
+                done.append(segment_file(model, path, out, config, bar))
+            except InputError as exc:
+                if len(args.images) == 1:
+                    raise
+                failed.append({"path": str(path), "reason": str(exc)})
+    for row in done:
+        print(f"{row['path']} -> {row['output']} ({row['objects']} objects)")
+    return {
+        "command": "segment",
+        "model": str(args.model),
+        "out": str(out),
+        "written": done,
+        "failed": failed,
+        "device": describe_device(model.device),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

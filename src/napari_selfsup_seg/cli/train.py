@@ -1,0 +1,172 @@
+"""``napari-selfsup-seg train``: train (or fine-tune) the instance U-Net on images and masks."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+import numpy as np
+
+from .._errors import InputError
+from ..io import read_image
+from ._common import ProgressBar, add_device_argument, ensure_out_dir
+
+DECODER_CHANNELS = (256, 128, 64, 32, 16)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train the instance U-Net on images and (pseudo-)masks",
+        description=(
+            "Train a U-Net that predicts background, interior and boundary, on images and "
+            "instance masks (e.g. pseudo-masks). Stacks are used plane by plane; a mask stack "
+            "must have the same planes as its image. Mask pixels equal to --ignore-value are "
+            "'not reviewed' and add nothing to the loss."
+        ),
+    )
+    p.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="training images")
+    p.add_argument(
+        "--masks", nargs="+", required=True, metavar="MASK", help="instance masks, one per image"
+    )
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to save the model")
+    p.add_argument(
+        "--input-channel",
+        type=int,
+        default=None,
+        metavar="C",
+        help="channel of the images the network reads (default: all channels of the image)",
+    )
+    p.add_argument("--steps", type=int, default=300, metavar="N", help="optimisation steps")
+    p.add_argument(
+        "--encoder",
+        default="resnet18",
+        metavar="NAME",
+        help="encoder of the U-Net (segmentation-models-pytorch name, e.g. resnet18, resnet34)",
+    )
+    p.add_argument(
+        "--encoder-depth",
+        type=int,
+        default=5,
+        choices=(3, 4, 5),
+        help="encoder stages; fewer make a smaller, faster network",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL_DIR",
+        help="fine-tune from this model (its architecture wins over --encoder)",
+    )
+    add_device_argument(p)
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
+    p.add_argument(
+        "--ignore-value",
+        type=int,
+        default=65535,
+        metavar="V",
+        help="mask value of unreviewed pixels (default 65535)",
+    )
+    p.add_argument("--tile-size", type=int, default=128, help="training tile side (x32)")
+    p.add_argument("--batch-size", type=int, default=8, help="tiles per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--boundary-width", type=int, default=2, help="boundary class width (px)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def _load_pairs(args) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Planes of every image and mask, and a name for each plane (for error messages)."""
+    if len(args.images) != len(args.masks):
+        raise InputError(f"{len(args.images)} --images but {len(args.masks)} --masks")
+    images, masks, names = [], [], []
+    for ipath, mpath in zip(args.images, args.masks):
+        stack = read_image(ipath)
+        mask = read_image(mpath)
+        if "C" in mask.axes:
+            raise InputError(f"{mpath}: a mask must not have a channel axis (axes {mask.axes})")
+        if args.input_channel is not None:
+            c = stack.n_channels
+            if not -c <= args.input_channel < c:
+                raise InputError(
+                    f"{ipath}: channel {args.input_channel} out of range (image has {c} channels)"
+                )
+        planes = stack.planes()
+        want = (*stack.plane_shape, *stack.shape[-2:])
+        if mask.shape != want:
+            raise InputError(
+                f"{mpath}: mask shape {mask.shape} does not match image {ipath} "
+                f"(expected {want}, the image's planes without channels)"
+            )
+        if mask.data.dtype.kind == "f":
+            raise InputError(f"{mpath}: expected an integer label image, got floating point")
+        mplanes = mask.data.reshape(-1, *mask.shape[-2:])
+        for k in range(len(planes)):
+            plane = planes[k]
+            images.append(plane[0] if plane.shape[0] == 1 else plane)
+            masks.append(mplanes[k])
+            where = f" plane {k}" if len(planes) > 1 else ""
+            names.append((f"{ipath}{where}", f"{mpath}{where}"))
+    return images, masks, names
+
+
+def _name_error(exc: InputError, names: list[tuple[str, str]]) -> InputError:
+    """Replace the plane index in a training error by the file (and plane) it came from."""
+    m = re.match(r"(image|mask) (\d+): (.*)", str(exc))
+    if m and int(m.group(2)) < len(names):
+        img, mask = names[int(m.group(2))]
+        return InputError(f"{img if m.group(1) == 'image' else mask}: {m.group(3)}")
+    return exc
+
+
+def run(args: argparse.Namespace) -> dict:
+    from ..config import ModelConfig, TrainConfig
+    from ..models import describe_device
+    from ..progress import drain
+    from ..training import train_iter
+
+    images, masks, names = _load_pairs(args)
+    tc = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        tile_size=args.tile_size,
+        learning_rate=args.lr,
+        boundary_width=args.boundary_width,
+        ignore_value=args.ignore_value,
+        input_channel=args.input_channel,
+        seed=args.seed,
+        device=args.device,
+    )
+    depth = args.encoder_depth
+    mc = ModelConfig(
+        encoder=args.encoder, encoder_depth=depth, decoder_channels=DECODER_CHANNELS[-depth:]
+    )
+    out = ensure_out_dir(args.out)
+    provenance = {
+        "images": [str(p) for p in args.images],
+        "masks": [str(p) for p in args.masks],
+    }
+    t0 = time.perf_counter()
+    gen = train_iter(images, masks, tc, mc, init=args.init, provenance=provenance)
+    try:
+        with ProgressBar("train", quiet=args.quiet) as bar:
+            model = drain(gen, bar)
+    except InputError as exc:
+        raise _name_error(exc, names) from None
+    model.save(out)
+    last = model.log[-1] if model.log else {}
+    print(
+        f"saved model to {out} ({len(images)} plane(s), loss {last.get('loss', float('nan')):.4f})"
+    )
+    return {
+        "command": "train",
+        "model_dir": str(out),
+        "planes": len(images),
+        "steps": int(last.get("step", 0)),
+        "final_loss": last.get("loss"),
+        "device": describe_device(model.device),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "input_channels": model.config.input_channels,
+        "failed": [],
+    }
