@@ -1,0 +1,137 @@
+"""``napari-selfsup-seg pretrain``: self-supervised pretraining of a U-Net, no labels needed."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from .._errors import InputError
+from ..io import read_image
+from ..normalize import check_finite
+from ._common import ProgressBar, add_device_argument, ensure_out_dir
+
+DECODER_CHANNELS = (256, 128, 64, 32, 16)
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain a U-Net on unlabelled images (restore corrupted tiles); no labels needed",
+        description=(
+            "Pretrain the whole U-Net (encoder and decoder) on random tiles of the images by "
+            "restoring corrupted copies (intensity curves, pixel shuffling, in/out-painting, "
+            "noise), optionally with a contrastive term. Stacks are used plane by plane. The "
+            "MODEL_DIR written is fine-tuned with 'train --init MODEL_DIR'."
+        ),
+    )
+    p.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="TIFF images")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for the model")
+    p.add_argument("--steps", type=int, default=300, metavar="N", help="optimisation steps")
+    p.add_argument(
+        "--encoder", default="resnet18", metavar="NAME", help="encoder (default resnet18)"
+    )
+    p.add_argument(
+        "--encoder-depth",
+        type=int,
+        default=5,
+        choices=(3, 4, 5),
+        help="encoder stages; fewer make a smaller, faster network",
+    )
+    p.add_argument("--tile-size", type=int, default=96, metavar="PX", help="tile side (x32)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="B", help="tiles per step")
+    p.add_argument("--lr", type=float, default=1e-3, metavar="LR", help="peak learning rate")
+    p.add_argument(
+        "--input-channel",
+        type=int,
+        default=None,
+        metavar="C",
+        help="channel used as network input (needed for multi-channel images)",
+    )
+    p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=0.1,
+        metavar="W",
+        help="weight of the InfoNCE term on pooled encoder features (0 = off)",
+    )
+    add_device_argument(p)
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def _read_planes(paths: list[str], channel: int | None) -> list[np.ndarray]:
+    """All ``(1, Y, X)`` planes of the chosen channel of every file, checked."""
+    planes: list[np.ndarray] = []
+    for path in paths:
+        stack = read_image(path)
+        if channel is None and stack.n_channels > 1:
+            raise InputError(
+                f"{path}: has {stack.n_channels} channels; choose one with --input-channel"
+            )
+        data = stack.planes(channel if channel is not None else None)
+        if data.dtype.kind not in "uif":
+            raise InputError(f"{path}: unsupported pixel type {data.dtype}")
+        check_finite(data, path)
+        for i, plane in enumerate(data):
+            if plane.min() == plane.max():
+                where = f" (plane {i})" if len(data) > 1 else ""
+                raise InputError(f"{path}: image is constant{where}; nothing to learn from")
+            planes.append(plane)
+    return planes
+
+
+def run(args: argparse.Namespace) -> dict:
+    import time
+
+    from ..config import ModelConfig
+    from ..models import describe_device
+    from ..pretrain import PretrainConfig, pretrain_iter
+    from ..progress import drain
+
+    model_config = ModelConfig(
+        encoder=args.encoder,
+        encoder_depth=args.encoder_depth,
+        decoder_channels=DECODER_CHANNELS[-args.encoder_depth :],
+    )
+    config = PretrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        tile_size=args.tile_size,
+        learning_rate=args.lr,
+        contrastive_weight=args.contrastive_weight,
+        input_channel=None,
+        seed=args.seed,
+        device=args.device,
+    )
+    planes = _read_planes(args.images, args.input_channel)
+    out = ensure_out_dir(args.out)
+    start = time.perf_counter()
+    with ProgressBar("pretrain", quiet=args.quiet) as bar:
+        model = drain(pretrain_iter(planes, model_config, config), bar)
+    if args.input_channel is not None:
+        model.config.input_channels = [args.input_channel]
+        model.config.training["input_channel"] = args.input_channel
+    model.config.provenance["images"] = [str(p) for p in args.images]
+    model.save(out)
+    log = model.log
+    if log:
+        print(
+            f"saved pretrained model to {out} ({len(planes)} plane(s), restoration loss "
+            f"{log[0]['restoration']:.4f} -> {log[-1]['restoration']:.4f})"
+        )
+    return {
+        "command": "pretrain",
+        "model_dir": str(out),
+        "n_images": len(args.images),
+        "n_planes": len(planes),
+        "steps": len(log),
+        "restoration_loss_first": log[0]["restoration"] if log else None,
+        "restoration_loss_last": log[-1]["restoration"] if log else None,
+        "loss_last": log[-1]["loss"] if log else None,
+        "seconds": round(time.perf_counter() - start, 2),
+        "device": describe_device(model.device),
+        "failed": [],
+    }
