@@ -40,7 +40,7 @@ import numpy as np
 
 from ._errors import InputError
 from ._job import ImageJob, LargeImageOptions
-from ._measure import area_summary, measurement_columns, object_rows
+from ._measure import area_summary, measurement_columns, object_rows, share_like_new_file
 from .config import PredictConfig
 
 _MAX_SAMPLES = 4_000_000
@@ -359,9 +359,13 @@ def segment_large(model, job: ImageJob, config: PredictConfig, options: LargeIma
                 "source": job.key,
             }
         )
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
         if final.exists():
             shutil.rmtree(final) if final.is_dir() else final.unlink()
         os.replace(tmp, final)
+        share_like_new_file(part_tmp)
         os.replace(part_tmp, job.part)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -181,6 +181,13 @@ def area_summary(areas: Iterable[float]) -> dict:
     }
 
 
+def share_like_new_file(path: str | os.PathLike) -> None:
+    """Give a temporary file the permissions of a newly created file (``0o666`` less umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict]) -> Path:
     """Write rows to ``path`` through a temporary file renamed into place.
 
@@ -201,6 +208,7 @@ def write_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows: Iter
             writer.writeheader()
             for row in rows:
                 writer.writerow(row)
+        share_like_new_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -42,7 +42,7 @@ from ._job import (
     model_hash,
     settings_hash,
 )
-from ._measure import SUMMARY_COLUMNS, merge_csv_parts, write_csv_atomic
+from ._measure import SUMMARY_COLUMNS, merge_csv_parts, share_like_new_file, write_csv_atomic
 from ._pipeline import Journal, run_serial
 from .config import PredictConfig
 from .progress import Progress, drain
@@ -366,6 +366,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        share_like_new_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -391,4 +392,8 @@ def segment_folder(
     **kwargs
         Any other argument of :func:`segment_folder_iter`.
     """
-    return drain(segment_folder_iter(model_dir, in_dir, out_dir, **kwargs), callback)
+    gen = segment_folder_iter(model_dir, in_dir, out_dir, **kwargs)
+    try:
+        return drain(gen, callback)
+    finally:
+        gen.close()  # on Ctrl-C: finish the image being written and write the CSVs now

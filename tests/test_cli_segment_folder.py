@@ -1,0 +1,134 @@
+"""The ``segment-folder`` subcommand: exit status, JSON summary, outputs, bad arguments."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from napari_selfsup_seg.cli.main import main
+from napari_selfsup_seg.io import write_image
+from napari_selfsup_seg.synthetic import make_sample
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny U-Net trained for a few steps on one 64 px fluorescence image."""
+    import torch
+
+    from napari_selfsup_seg.config import ModelConfig
+    from napari_selfsup_seg.training import train
+
+    torch.set_num_threads(1)
+    path = tmp_path_factory.getbasetemp() / "batch-model"
+    if not (path / "weights.pt").exists():
+        s = make_sample((64, 64), seed=0)
+        train(
+            [s.fluorescence],
+            [s.labels],
+            steps=15,
+            model_config=ModelConfig.tiny(),
+            tile_size=64,
+            batch_size=2,
+            learning_rate=1e-2,
+            device="cpu",
+            model_dir=path,
+        )
+    return path
+
+
+def _folder(path: Path, n: int = 2) -> Path:
+    path.mkdir(parents=True)
+    for i in range(n):
+        write_image(path / f"img{i}.tif", make_sample((64, 64), seed=i + 1).fluorescence)
+    return path
+
+
+def _args(model_dir, src, out, *extra) -> list[str]:
+    return ["segment-folder", "--model", str(model_dir), str(src), str(out), "--device", "cpu",
+            "--tile-size", "64", "--json", *extra]  # fmt: skip
+
+
+def test_success_then_resume(model_dir, tmp_path, capsys):
+    src = _folder(tmp_path / "in")
+    assert main(_args(model_dir, src, tmp_path / "out")) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["done"] == 2 and summary["failed"] == []
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {
+        "img0_labels.tif", "img1_labels.tif", "measurements.csv", "summary.csv", "run.json",
+    }  # fmt: skip
+    assert main(_args(model_dir, src, tmp_path / "out")) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["skipped"] == 2 and again["done"] == 0
+    assert again["n_objects"] == summary["n_objects"]
+    assert main(_args(model_dir, src, tmp_path / "out", "--overwrite")) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["done"] == 2
+
+
+def test_truncated_file_in_the_middle_gives_exit_1(model_dir, tmp_path, capsys):
+    src = _folder(tmp_path / "in")
+    good = (src / "img0.tif").read_bytes()
+    (src / "img0b.tif").write_bytes(good[: len(good) // 2])
+    assert main(_args(model_dir, src, tmp_path / "out")) == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["done"] == 2 and summary["n_failed"] == 1
+    assert Path(summary["failed"][0]["path"]).name == "img0b.tif"
+    assert "img0b.tif" in captured.err and "failed" in captured.err
+    assert (tmp_path / "out" / "img1_labels.tif").exists()
+
+
+def test_bad_arguments_exit_2_with_one_line(model_dir, tmp_path, capsys):
+    src = _folder(tmp_path / "in", n=1)
+    assert main(_args(tmp_path / "nope", src, tmp_path / "out")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope" in err and len(err.splitlines()) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(_args(model_dir, empty, tmp_path / "out")) == 2
+    assert "no files match" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(
+        _args(model_dir, src, tmp_path / "out2", "--scheduler", f"tcp://127.0.0.1:{port}",
+              "--scheduler-timeout", "1")
+    )  # fmt: skip
+    assert code == 2
+    assert "no Dask scheduler answered" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(_args(model_dir, src, blocker / "out")) == 2
+    assert "output folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_leaves_whole_files_and_resumes(model_dir, tmp_path, monkeypatch, capsys):
+    from napari_selfsup_seg import _pipeline
+
+    src = _folder(tmp_path / "in", n=3)
+    real = _pipeline.predict_stack_labels
+    calls = []
+
+    def interrupted(model, stack, config):
+        calls.append(stack.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, stack, config)
+
+    monkeypatch.setattr(_pipeline, "predict_stack_labels", interrupted)
+    out = tmp_path / "out"
+    assert main(_args(model_dir, src, out)) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
+    assert (out / "img0_labels.tif").exists() and not (out / "img1_labels.tif").exists()
+    statuses = [line.split(",")[1] for line in (out / "summary.csv").read_text().splitlines()[1:]]
+    assert statuses == ["done", "not_run", "not_run"]
+    monkeypatch.setattr(_pipeline, "predict_stack_labels", real)
+    assert main(_args(model_dir, src, out)) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["skipped"] == 1 and summary["done"] == 2
+    assert sorted(p.name for p in out.glob("*_labels.tif")) == [
+        f"img{i}_labels.tif" for i in range(3)
+    ]
