@@ -1,0 +1,87 @@
+"""Pseudo-masks widget: threshold with sweep and live preview, PSM, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_selfsup_seg._widgets.pseudo_masks import PseudoMasksWidget
+from napari_selfsup_seg.synthetic import make_sample_stack
+
+pytestmark = pytest.mark.gui
+
+
+def _add_stack(viewer, n=2, size=96):
+    image, labels = make_sample_stack(n, (size, size), seed=3)
+    viewer.add_image(image[:, 0], name="bf", metadata={"role": "brightfield"})
+    viewer.add_image(image[:, 1], name="fluo", metadata={"role": "fluorescent"})
+    return labels
+
+
+def test_threshold_in_worker_with_sweep_and_live_preview(viewer, qtbot, errors):
+    truth = _add_stack(viewer)
+    widget = PseudoMasksWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.source.value == "fluo"  # the fluorescent role is picked for thresholds
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=20000):
+        pass
+    qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
+    assert "fluo pseudo" in viewer.layers and "fluo prob" in viewer.layers
+    pseudo = viewer.layers["fluo pseudo"]
+    prob = viewer.layers["fluo prob"]
+    assert pseudo.data.shape == truth.shape and prob.data.dtype == np.float32
+    # Objects found on every plane, about as many as there are nuclei.
+    for k in range(2):
+        n_true = len(np.unique(truth[k])) - 1
+        assert 0.6 * n_true <= pseudo.data[k].max() <= 1.4 * n_true
+    # The sweep plot shows the automatic choice, the slider sits on it.
+    sweep = widget._cache["sweeps"][0]
+    assert widget.threshold.value == pytest.approx(round(sweep.best_threshold, 2))
+    assert widget.plot.axes.lines  # curve and marker drawn
+    # Live preview: a high cut on the cached map keeps fewer foreground pixels.
+    viewer.dims.set_current_step(0, 0)
+    before = (pseudo.data[0] > 0).sum()
+    widget.threshold.value = 0.95
+    qtbot.waitUntil(lambda: (pseudo.data[0] > 0).sum() < before, timeout=3000)
+    assert (pseudo.data[1] > 0).sum() > 0
+    assert errors == []
+
+
+def test_psm_inline_generator(viewer, errors):
+    _add_stack(viewer, n=1, size=64)
+    widget = PseudoMasksWidget(viewer)
+    widget.method.value = "psm"
+    assert widget.source.value == "bf"
+    widget.source.value = "fluo"
+    widget.psm_steps.value = 3
+    assert widget.run(inline=True) is None  # drained in this thread, no worker
+    assert errors == []
+    assert viewer.layers["fluo pseudo"].data.max() > 0
+    assert viewer.layers["fluo pseudo"].metadata["provenance"]["method"] == "psm"
+
+
+def test_edited_pseudo_layer_is_never_overwritten(viewer, errors):
+    _add_stack(viewer, n=1, size=64)
+    widget = PseudoMasksWidget(viewer)
+    widget.run(inline=True)
+    layer = viewer.layers["fluo pseudo"]
+    layer.paint((0, 10, 10), 99)  # the user paints
+    assert layer.metadata["edited"]
+    edited = layer.data.copy()
+    widget.threshold.value = 0.9
+    assert widget.preview() is None
+    widget.run(inline=True)
+    np.testing.assert_array_equal(layer.data, edited)
+    assert "fluo pseudo [2]" in viewer.layers
+
+
+def test_bad_input_gives_notification(viewer, errors):
+    widget = PseudoMasksWidget(viewer)
+    assert widget.run() is None
+    assert errors and "source image" in errors[0]
+    viewer.add_image(np.full((64, 64), 7, np.uint16), name="flat")
+    widget.source.value = "flat"
+    widget.run(inline=True)
+    assert len(errors) == 2 and "constant" in errors[1]
+    assert "flat pseudo" not in viewer.layers

@@ -1,0 +1,108 @@
+"""Train widget: live preview, predictions for every frame, Stop, inline run, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_selfsup_seg._widgets.train import TrainWidget
+from napari_selfsup_seg.models import read_model_config
+from napari_selfsup_seg.synthetic import make_sample_stack
+
+pytestmark = pytest.mark.gui
+
+
+def _setup(viewer, n=2, size=64):
+    image, labels = make_sample_stack(n, (size, size), seed=5)
+    viewer.add_image(image[:, 0], name="bf", metadata={"role": "brightfield"})
+    masks = labels.astype(np.int32)
+    masks[0, :16, :16] = 65535  # a region left unreviewed
+    layer = viewer.add_labels(masks, name="bf pseudo", metadata={"reviewed": [1]})
+    return layer
+
+
+def _tiny(widget, steps):
+    widget.small.value = True
+    widget.steps.value = steps
+    widget.tile_size.value = 64
+    widget.batch_size.value = 2
+    widget.device.value = "cpu"
+    widget.preview_every.value = 2
+
+
+def test_train_in_worker_previews_saves_and_predicts_all_frames(viewer, qtbot, tmp_path, errors):
+    _setup(viewer)
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.image.value == "bf" and widget.masks.value == "bf pseudo"
+    assert "CPU" in widget.device_info.value
+    _tiny(widget, 4)
+    widget.hold_out.value = True
+    widget.save_dir.value = tmp_path / "model"
+    previews = []
+    worker = widget.start()
+    worker.yielded.connect(lambda r: previews.append(getattr(r, "labels", None) is not None))
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
+    assert errors == []
+    assert any(previews)
+    pred = viewer.layers["bf prediction"]
+    assert pred.data.shape == (2, 64, 64) and pred.data.dtype == np.int32
+    assert read_model_config(tmp_path / "model").provenance["held_out"] == [1]
+    assert widget.model.path == tmp_path / "model"
+    assert "AP@0.5" in widget.scores.value
+    assert widget.loss_plot.axes.lines
+
+
+def test_stop_ends_training_and_keeps_model(viewer, qtbot, errors):
+    _setup(viewer)
+    widget = TrainWidget(viewer)
+    _tiny(widget, 10_000)
+    widget.preview_every.value = 0
+    steps = []
+
+    def on_record(record):
+        if record.stage == "train":
+            steps.append(record.done)
+            if record.done == 2:
+                widget.controls.stop()
+
+    worker = widget.start()
+    worker.yielded.connect(on_record)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
+    assert errors == []
+    assert widget.model is not None
+    assert max(steps) <= 4  # stopped within a step or two of the request, not after 10,000
+    assert "bf prediction" in viewer.layers
+
+
+def test_inline_generator_and_edited_prediction_is_kept(viewer, errors):
+    _setup(viewer, n=1)
+    widget = TrainWidget(viewer)
+    _tiny(widget, 2)
+    assert widget.start(inline=True) is None
+    assert errors == []
+    pred = viewer.layers["bf prediction"]
+    pred.paint((0, 5, 5), 77)  # the user edits the prediction
+    widget.start(inline=True)
+    assert (pred.data == 77).any()
+    assert "bf prediction [2]" in viewer.layers
+
+
+def test_bad_input_gives_notification(viewer, errors):
+    viewer.add_image(np.zeros((64, 64), np.float32), name="img")
+    viewer.add_labels(np.zeros((32, 32), np.int32), name="small")
+    widget = TrainWidget(viewer)
+    widget.image.value = "img"
+    widget.masks.value = "small"
+    assert widget.start() is None
+    assert len(errors) == 1 and "does not match" in errors[0]
+    viewer.add_labels(np.zeros((64, 64), np.int32), name="empty")
+    widget.masks.value = "empty"
+    _tiny(widget, 2)
+    widget.start(inline=True)  # all-background masks: the core refuses them
+    assert len(errors) == 2 and errors[1].startswith("Training:")
+    assert "img prediction" not in viewer.layers
