@@ -64,7 +64,7 @@ class ProgressBar:
                 self._bar.close()
             self._bar = tqdm(
                 total=record.total or None,
-                desc=f"{self.desc} {record.stage}".strip(),
+                desc=record.stage if record.stage == self.desc else f"{self.desc}: {record.stage}",
                 file=sys.stderr,
                 dynamic_ncols=True,
                 mininterval=0.5,
