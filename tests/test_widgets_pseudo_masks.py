@@ -85,3 +85,45 @@ def test_bad_input_gives_notification(viewer, errors):
     widget.run(inline=True)
     assert len(errors) == 2 and "constant" in errors[1]
     assert "flat pseudo" not in viewer.layers
+
+
+def test_scorecam_from_marked_frames(viewer, qtbot, errors):
+    from napari_selfsup_seg.synthetic import make_sample
+
+    # Four frames with nuclei, two empty ones (background only).
+    frames = [make_sample((64, 64), seed=s).fluorescence for s in range(4)]
+    empty = [make_sample((64, 64), n_nuclei=1, seed=9).fluorescence for _ in range(2)]
+    rng = np.random.default_rng(0)
+    for e in empty:
+        e[:] = rng.normal(110, 4, e.shape).clip(0).astype(np.uint16)
+    viewer.add_image(np.stack(frames + empty), name="cells")
+    widget = PseudoMasksWidget(viewer)
+    widget.method.value = "scorecam"
+    widget.source.value = "cells"
+    widget.cam_steps.value = 4
+    for k, has in [(0, True), (1, True), (2, True), (4, False), (5, False)]:
+        viewer.dims.set_current_step(0, k)
+        assert widget.weak.mark(has) == (k, 0, 0, 0, int(has))
+    widget.weak.mark(False)  # marking the same frame again replaces its mark
+    assert widget.weak.table.shape[0] == 5
+    assert widget.weak.count.value == "3 marked 'has it', 2 'has not'"
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
+    assert errors == []
+    pseudo = viewer.layers["cells pseudo"].data
+    prob = viewer.layers["cells prob"].data
+    assert pseudo.shape == (6, 64, 64)
+    assert prob[0].max() > 0 and prob[3].max() == 0  # frame 3 was not marked
+    assert not pseudo[4].any() and not pseudo[5].any()  # "has not" frames stay empty
+
+
+def test_scorecam_needs_both_kinds_of_marks(viewer, errors):
+    viewer.add_image(np.random.default_rng(0).random((3, 64, 64)), name="x")
+    widget = PseudoMasksWidget(viewer)
+    widget.method.value = "scorecam"
+    widget.source.value = "x"
+    widget.weak.mark(True)
+    assert widget.run() is None
+    assert "has not" in errors[0]

@@ -95,3 +95,65 @@ class WeakLabelTable(Container):
             images.append(plane if size == 0 else plane[y0 : y0 + size, x0 : x0 + size])
             labels.append(has)
         return images, labels
+
+    def make_job(
+        self,
+        all_planes: np.ndarray,
+        planes_used: list[int],
+        config,
+        stop: Callable[[], bool],
+    ):
+        """The Score-CAM job over the marked frames/tiles, pasted back into the chosen planes.
+
+        Parameters
+        ----------
+        all_planes : numpy.ndarray
+            Shape ``(N, Y, X)``: every frame of the source layer.
+        planes_used : list of int
+            The frames the result is reported for (``K`` of them).
+        config : ScoreCAMConfig
+        stop : callable
+
+        Returns
+        -------
+        (generator, dict)
+            The job, which returns ``(labels, maps)`` as two lists of ``K`` planes ``(Y, X)``,
+            and the provenance of the pseudo-masks.
+
+        Raises
+        ------
+        InputError
+            Fewer than two marks of each kind.
+        """
+        from ..pseudo.scorecam import scorecam_pseudo_masks_iter
+
+        marks = sorted(m for m in self.marks if m[0] < len(all_planes))
+        pos = sum(m[4] for m in marks)
+        if pos < 1 or len(marks) - pos < 1:
+            raise InputError(
+                "Score-CAM needs frames or tiles marked 'has it' and 'has not' "
+                f"(now {pos} and {len(marks) - pos})"
+            )
+        images, weak = self.crops(all_planes)
+        provenance = {
+            "method": "scorecam",
+            "marks": [list(m) for m in marks],
+            **config.__dict__,
+        }
+
+        def job():
+            pairs = yield from scorecam_pseudo_masks_iter(images, weak, config, stop)
+            labels = {k: np.zeros(all_planes.shape[1:], np.int32) for k in planes_used}
+            maps = {k: np.zeros(all_planes.shape[1:], np.float32) for k in planes_used}
+            for (k, y0, x0, _size, has), (lab, cam) in zip(marks, pairs):
+                if not has or k not in labels:
+                    continue
+                h, w = lab.shape
+                region = (slice(y0, y0 + h), slice(x0, x0 + w))
+                # Number the objects of each tile after those already pasted in the frame.
+                offset = int(labels[k].max())
+                labels[k][region] = np.where(lab > 0, lab + offset, labels[k][region])
+                maps[k][region] = np.maximum(maps[k][region], cam)
+            return [labels[k] for k in planes_used], [maps[k] for k in planes_used]
+
+        return job(), provenance

@@ -236,7 +236,15 @@ class PseudoMasksWidget(Container):
             inner = _unzip(psm_pseudo_mask_iter(list(planes), cfg, stop=stop))
             provenance = {"method": "psm", **cfg.__dict__}
         else:
-            inner, provenance = self.weak.make_job(all_planes, idx, int(self.cam_steps.value), stop)
+            from ..pseudo.scorecam import ScoreCAMConfig
+
+            cfg = ScoreCAMConfig(
+                steps=int(self.cam_steps.value),
+                min_size=int(self.min_size.value),
+                min_distance=int(self.min_distance.value),
+                threshold=None if self.auto.value else float(self.threshold.value),
+            )
+            inner, provenance = self.weak.make_job(all_planes, idx, cfg, stop)
         job = with_sweeps(
             inner, planes, bool(self.auto.value), int(self.min_size.value), self.min_distance.value
         )
