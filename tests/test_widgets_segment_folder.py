@@ -1,0 +1,75 @@
+"""Segment folder widget: results table with a failure, opening a result, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_selfsup_seg._widgets.segment_folder import SegmentFolderWidget
+from napari_selfsup_seg.config import ModelConfig
+from napari_selfsup_seg.io import write_image
+from napari_selfsup_seg.synthetic import make_sample
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def folder_and_model(tmp_path):
+    from napari_selfsup_seg.training import train
+
+    samples = [make_sample((64, 64), seed=s) for s in range(2)]
+    model_dir = tmp_path / "model"
+    train(
+        [s.fluorescence for s in samples],
+        [s.labels for s in samples],
+        steps=2,
+        batch_size=2,
+        tile_size=64,
+        device="cpu",
+        model_config=ModelConfig.tiny(),
+        model_dir=model_dir,
+    )
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    for i, s in enumerate(samples):
+        write_image(in_dir / f"img{i}.tif", s.fluorescence)
+    (in_dir / "broken.tif").write_bytes(b"not an image")
+    return model_dir, in_dir, tmp_path / "out"
+
+
+def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
+    model_dir, in_dir, out_dir = folder_and_model
+    widget = SegmentFolderWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.model_dir.value = model_dir
+    widget.in_dir.value = in_dir
+    widget.out_dir.value = out_dir
+    widget.device.value = "cpu"
+    worker = widget.run()
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: widget.summary is not None, timeout=5000)
+    assert errors == []
+    table = widget.table.value
+    rows = {r[0]: r for r in table["data"]}
+    assert set(rows) == {"broken.tif", "img0.tif", "img1.tif"}
+    assert rows["broken.tif"][1] == "failed" and "broken.tif" in rows["broken.tif"][4]
+    assert rows["img0.tif"][1] == "done"
+    assert (out_dir / "img0_labels.tif").exists()
+    assert "1 failed" in widget.controls.status.value
+    row = [r.status for r in widget.results].index("done")
+    layers = widget.open_result(row)
+    assert [ly._type_string for ly in layers] == ["image", "labels"]
+    # A failed row has no result to open: a notification, no exception.
+    widget.open_result([r.status for r in widget.results].index("failed"))
+    assert len(errors) == 1
+
+
+def test_missing_settings_give_notification(viewer, tmp_path, errors):
+    widget = SegmentFolderWidget(viewer)
+    assert widget.run() is None
+    assert "model folder" in errors[0]
+    widget.model_dir.value = tmp_path
+    widget.in_dir.value = tmp_path
+    widget.out_dir.value = tmp_path / "o"
+    assert widget.run() is None
+    assert "not a model folder" in errors[1]
