@@ -259,6 +259,33 @@ def cluster_plane(
     return prob.reshape(plane.shape).astype(np.float32)
 
 
+def psm_labels_from_map(
+    prob: np.ndarray, plane: np.ndarray, threshold: float, config: PSMConfig | None = None
+) -> np.ndarray:
+    """Instance labels from a PSM membership map cut at ``threshold`` (e.g. a swept one).
+
+    Parameters
+    ----------
+    prob : numpy.ndarray
+        Membership map ``(Y, X)`` returned by :func:`psm_pseudo_mask_iter`.
+    plane : numpy.ndarray
+        The raw plane ``(Y, X)`` (decides the modality when ``config.modality`` is auto).
+    threshold : float
+        Cut in [0, 1].
+    config : PSMConfig, optional
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        Shape ``(Y, X)``, 0 = background.
+    """
+    config = config or PSMConfig()
+    modality = config.modality
+    if modality == "auto":
+        modality = detect_modality(percentile_normalize(plane, NormalizationConfig(1.0, 99.8)))
+    return _mask_to_labels(prob, threshold, config, modality)
+
+
 def _mask_to_labels(prob: np.ndarray, threshold: float, config: PSMConfig, modality: str):
     mask = prob >= threshold
     if modality == "brightfield":

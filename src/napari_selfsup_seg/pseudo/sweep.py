@@ -1,17 +1,26 @@
 """Choosing the cut on a probability map without ground truth.
 
 Every threshold of a sweep turns the map into a binary mask; the mask is scored against the
-image itself by the *normalised mutual information* between the mask and the quantised image
-intensity. A mask that follows the objects' outlines explains the intensity best (inside and
-outside become as different as they can be), while a cut that is too low or too high mixes
-object and background pixels and loses information. The score needs no labels, so the best
-threshold can be chosen automatically and the whole curve shown to the user.
+image itself by how much of the (smoothed) intensity it explains. Two scores are offered:
+
+* ``"variance"`` (default): the fraction of intensity variance explained by the mask,
+  ``η = σ²_between / σ²_total`` (the quantity Otsu's method maximises). A cut that is too low
+  pulls background into the objects and lowers the objects' mean; one that is too high does the
+  opposite; both lower η.
+* ``"nmi"``: normalised mutual information between the mask and the intensity quantised into
+  equally populated levels. It is biased towards masks nearer half the image: a mask that adds
+  a ring of blurred edge pixels is still a function of the quantised intensity but has more
+  entropy, so on blurred images it prefers cuts that are too low (measured on synthetic blobs:
+  Dice 0.76 at its choice vs 1.0 at the variance score's).
+
+The score needs no labels, so the best threshold is chosen automatically and the whole curve can
+be shown to the user.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -20,6 +29,7 @@ from .._errors import InputError
 from ..normalize import check_finite
 
 DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+SCORES = ("variance", "nmi")
 
 
 @dataclass
@@ -39,6 +49,8 @@ class SweepResult:
         The cut with the highest score.
     best_score : float
         Its score.
+    score : str
+        Which score was used (``"variance"`` or ``"nmi"``).
     """
 
     thresholds: np.ndarray
@@ -46,7 +58,7 @@ class SweepResult:
     foreground_fraction: np.ndarray
     best_threshold: float
     best_score: float
-    extra: dict = field(default_factory=dict)
+    score: str = "variance"
 
     def to_dict(self) -> dict:
         """JSON-friendly form (lists of floats)."""
@@ -56,6 +68,7 @@ class SweepResult:
             "foreground_fraction": [float(f) for f in self.foreground_fraction],
             "best_threshold": float(self.best_threshold),
             "best_score": float(self.best_score),
+            "score": self.score,
         }
 
 
@@ -116,6 +129,31 @@ def normalized_mutual_information(mask: np.ndarray, quantised: np.ndarray) -> fl
     return float(max(0.0, 2.0 * mi / (hm + hq)))
 
 
+def explained_variance(mask: np.ndarray, image: np.ndarray) -> float:
+    """Fraction of the variance of ``image`` explained by splitting it with ``mask``.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray of bool
+        Shape ``(Y, X)``.
+    image : numpy.ndarray
+        Shape ``(Y, X)``.
+
+    Returns
+    -------
+    float
+        ``σ²_between / σ²_total`` in [0, 1]; 0 when the mask is empty or full.
+    """
+    m = np.asarray(mask, dtype=bool)
+    x = np.asarray(image, dtype=np.float64)
+    w1 = m.mean()
+    total = x.var()
+    if w1 <= 0 or w1 >= 1 or total <= 0:
+        return 0.0
+    mu1, mu0 = x[m].mean(), x[~m].mean()
+    return float(w1 * (1 - w1) * (mu1 - mu0) ** 2 / total)
+
+
 def threshold_sweep(
     prob_map: np.ndarray,
     image: np.ndarray,
@@ -123,6 +161,7 @@ def threshold_sweep(
     levels: int = 16,
     sigma: float = 1.0,
     name: str = "image",
+    score: str = "variance",
 ) -> SweepResult:
     """Score masks ``prob_map >= t`` against the image for every ``t`` and pick the best.
 
@@ -140,6 +179,8 @@ def threshold_sweep(
         Gaussian smoothing of the image before quantising.
     name : str
         Used in error messages (usually the file name).
+    score : str
+        ``"variance"`` (explained intensity variance) or ``"nmi"`` (see the module notes).
 
     Returns
     -------
@@ -167,13 +208,19 @@ def threshold_sweep(
     ts = np.asarray(thresholds, dtype=np.float64)
     if ts.ndim != 1 or ts.size == 0:
         raise InputError("thresholds must be a non-empty 1D sequence")
-    quant = quantise_intensity(img, levels, sigma)
+    if score not in SCORES:
+        raise InputError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    smooth = ndi.gaussian_filter(img.astype(np.float64), sigma) if sigma > 0 else img
+    quant = quantise_intensity(img, levels, sigma) if score == "nmi" else None
     scores = np.empty(ts.size)
     fractions = np.empty(ts.size)
     for i, t in enumerate(ts):
         mask = prob >= t
         fractions[i] = mask.mean()
-        scores[i] = normalized_mutual_information(mask, quant)
+        if quant is not None:
+            scores[i] = normalized_mutual_information(mask, quant)
+        else:
+            scores[i] = explained_variance(mask, smooth)
     best = int(np.argmax(scores))
     return SweepResult(
         thresholds=ts,
@@ -181,4 +228,5 @@ def threshold_sweep(
         foreground_fraction=fractions,
         best_threshold=float(ts[best]),
         best_score=float(scores[best]),
+        score=score,
     )
