@@ -1,0 +1,130 @@
+"""Writing label images and float maps atomically (temporary file, then rename)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import InputError
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` and rename the result to ``path`` once it is complete."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise InputError(f"{path.parent}: output folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def labels_dtype(labels: np.ndarray) -> np.dtype:
+    """``uint16`` when the labels fit, ``uint32`` past 65,535 objects."""
+    top = int(labels.max()) if labels.size else 0
+    if top < 0:
+        raise InputError("labels must not be negative")
+    return np.dtype(np.uint16) if top <= 65535 else np.dtype(np.uint32)
+
+
+def write_labels(
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    axes: str | None = None,
+    pixel_size: tuple[float, float] | None = None,
+) -> Path:
+    """Write an instance label image (0 = background) atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Target ``.tif`` file.
+    labels : numpy.ndarray of int
+        Shape ``(..., Y, X)``.
+    axes : str, optional
+        Axes of ``labels``, e.g. ``"ZYX"``; stored in the file's ImageJ metadata.
+    pixel_size : tuple of float, optional
+        ``(y, x)`` in micrometres, stored as resolution.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    out = np.ascontiguousarray(labels, dtype=labels_dtype(labels))
+    return _write_tiff(path, out, axes, pixel_size)
+
+
+def write_float(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    axes: str | None = None,
+    pixel_size: tuple[float, float] | None = None,
+) -> Path:
+    """Write a float32 map (e.g. a probability map in [0, 1]) atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Target ``.tif`` file.
+    image : numpy.ndarray
+        Shape ``(..., Y, X)``; converted to float32.
+    axes, pixel_size
+        As for :func:`write_labels`.
+    """
+    return _write_tiff(path, np.ascontiguousarray(image, dtype=np.float32), axes, pixel_size)
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    axes: str | None = None,
+    pixel_size: tuple[float, float] | None = None,
+) -> Path:
+    """Write an image with its own dtype atomically (used for sample data and exports)."""
+    return _write_tiff(path, np.ascontiguousarray(image), axes, pixel_size)
+
+
+def _write_tiff(path, data: np.ndarray, axes: str | None, pixel_size) -> Path:
+    import tifffile
+
+    path = Path(path)
+    axes = axes or ("YX" if data.ndim == 2 else None)
+    kwargs: dict = {}
+    if axes is not None:
+        if len(axes) != data.ndim:
+            raise InputError(f"{path}: axes {axes!r} do not match shape {data.shape}")
+        kwargs["metadata"] = {"axes": axes}
+        kwargs["imagej"] = data.dtype in (np.uint8, np.uint16, np.float32) and axes in (
+            "YX",
+            "ZYX",
+            "CYX",
+            "TYX",
+            "ZCYX",
+            "TZYX",
+            "TCYX",
+            "TZCYX",
+        )
+        if not kwargs["imagej"]:
+            kwargs["ome"] = True
+    if pixel_size is not None:
+        kwargs["resolution"] = (1.0 / pixel_size[1], 1.0 / pixel_size[0])
+        if kwargs.get("imagej"):
+            kwargs["metadata"]["unit"] = "um"
+        elif kwargs.get("ome"):
+            kwargs["metadata"]["PhysicalSizeX"] = pixel_size[1]
+            kwargs["metadata"]["PhysicalSizeY"] = pixel_size[0]
+
+    def write(tmp: str) -> None:
+        tifffile.imwrite(tmp, data, **kwargs)
+
+    return _atomic_write(path, write)
