@@ -243,3 +243,23 @@ def test_cli_pretrain_bad_input_exit_2(sample, tmp_path, capsys):
         assert code == 2
         assert needle in err and len(err.strip().splitlines()) == 1
     assert not out_dir.exists()  # nothing written for bad input
+
+
+def test_image_embeddings_and_csv(sample, tmp_path):
+    import csv
+
+    from napari_selfsup_seg.embeddings import image_embeddings, write_embeddings_csv
+
+    model = pretrain([sample.fluorescence], steps=1, model_dir=tmp_path / "m", **TINY)
+    other = make_sample((48, 56), seed=8).fluorescence  # not a multiple of 8: padded
+    emb = image_embeddings(model, [sample.fluorescence, other])
+    widths = model.net.encoder.out_channels[1:]
+    assert emb.shape == (2, sum(widths)) and emb.dtype == np.float32
+    assert np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
+    last = image_embeddings(tmp_path / "m", sample.fluorescence, stages="last")
+    np.testing.assert_allclose(last[0], emb[0, -widths[-1] :], rtol=1e-4, atol=1e-5)
+    path = write_embeddings_csv(tmp_path / "emb.csv", ["a", "b"], emb)
+    rows = list(csv.reader(path.open()))
+    assert rows[0][:2] == ["name", "f0"] and len(rows) == 3 and rows[2][0] == "b"
+    with pytest.raises(InputError, match="constant"):
+        image_embeddings(model, [np.zeros((32, 32), np.uint16)])
