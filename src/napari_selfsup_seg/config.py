@@ -213,7 +213,7 @@ class PredictConfig(ConfigBase):
         Automatic mixed precision on CUDA.
     """
 
-    tile_size: int = 256
+    tile_size: int = 512
     overlap: int = 32
     batch_size: int = 4
     device: str = "auto"

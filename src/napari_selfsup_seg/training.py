@@ -298,7 +298,7 @@ def train_iter(
     amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     validate_every = preview_every or max(1, tc.steps // 10)
-    predict_cfg = PredictConfig(tile_size=max(256, t), device=tc.device)
+    predict_cfg = PredictConfig(device=tc.device)
 
     log: list[dict[str, float]] = []
     t0 = time.perf_counter()

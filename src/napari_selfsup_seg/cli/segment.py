@@ -27,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="images to segment")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_device_argument(p)
-    p.add_argument("--tile-size", type=int, default=256, help="prediction tile side (x32)")
+    p.add_argument("--tile-size", type=int, default=512, help="prediction tile side (x32)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between tiles (px)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
     p.add_argument("--foreground-threshold", type=float, default=0.5, help="interior+boundary cut")
