@@ -21,6 +21,10 @@ class JobControls(Container):
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.progress = ProgressBar(value=0, min=0, max=1000, label="")
         self.status = Label(value="")
+        # A status line of changing length must not resize the dock (and the canvas with it).
+        from qtpy.QtWidgets import QSizePolicy
+
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         buttons = Container(widgets=[self.run_button, self.stop_button], layout="horizontal")
         buttons.margins = (0, 0, 0, 0)
         super().__init__(widgets=[buttons, self.progress, self.status])

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
+COLORS = ["#4fc3f7", "#ffb74d", "#aed581", "#f06292"]
+
 
 class PlotCanvas(FigureCanvasQTAgg):
     """One set of axes with a dark theme matching napari's, redrawn on demand.
@@ -25,10 +27,12 @@ class PlotCanvas(FigureCanvasQTAgg):
         self.axes = self.figure.add_subplot(111)
         self.xlabel, self.ylabel = xlabel, ylabel
         self.setMinimumHeight(int(height * 70))
+        self._lines: dict = {}
         self.clear()
 
     def clear(self) -> None:
         """Empty axes with labels."""
+        self._lines = {}
         ax = self.axes
         ax.clear()
         ax.set_facecolor("#262930")
@@ -59,7 +63,7 @@ class PlotCanvas(FigureCanvasQTAgg):
         """
         self.clear()
         ax = self.axes
-        colors = ["#4fc3f7", "#ffb74d", "#aed581", "#f06292"]
+        colors = COLORS
         for i, (name, (x, y)) in enumerate(series.items()):
             ax.plot(list(x), list(y), color=colors[i % len(colors)], lw=1.2, label=name)
         if marker_x is not None:
@@ -69,4 +73,22 @@ class PlotCanvas(FigureCanvasQTAgg):
         if len(series) > 1:
             ax.legend(fontsize=7, facecolor="#262930", labelcolor="#dddddd", edgecolor="#555555")
         self.figure.tight_layout(pad=0.6)
+        self.draw_idle()
+
+    def update_series(self, series: dict[str, tuple[Sequence[float], Sequence[float]]]) -> None:
+        """Update (or add) lines in place: cheap enough to call while a job runs.
+
+        Unlike :meth:`plot_lines` this does not lay the figure out again, so a redraw costs
+        only the drawing itself.
+        """
+        ax = self.axes
+        for name, (x, y) in series.items():
+            line = self._lines.get(name)
+            if line is None:
+                color = COLORS[len(self._lines) % len(COLORS)]
+                (line,) = ax.plot([], [], color=color, lw=1.2, label=name)
+                self._lines[name] = line
+            line.set_data(list(x), list(y))
+        ax.relim()
+        ax.autoscale_view()
         self.draw_idle()

@@ -30,20 +30,32 @@ def report_error(exc: BaseException, what: str = "") -> None:
     show_error(f"{what}: {error_line(exc)}" if what else error_line(exc))
 
 
-def leave_core_for_gui() -> None:
-    """Let torch use all cores but one, so that the GUI thread is not starved during a job."""
+def leave_core_for_gui() -> int | None:
+    """Let torch use all cores but one in this thread, so the GUI thread is not starved.
+
+    Returns
+    -------
+    int or None
+        The previous number of torch threads (``None`` when torch is not installed).
+    """
     try:
         import torch
     except ImportError:
-        return
-    n = os.cpu_count() or 1
-    torch.set_num_threads(max(1, n - 1))
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    return before
 
 
 def _drive(gen: Generator[Any, Any, Any], limit_threads: bool) -> Generator[Any, Any, Any]:
-    if limit_threads:
-        leave_core_for_gui()
-    return (yield from gen)
+    before = leave_core_for_gui() if limit_threads else None
+    try:
+        return (yield from gen)
+    finally:
+        if before is not None:
+            import torch
+
+            torch.set_num_threads(before)
 
 
 def run_job(

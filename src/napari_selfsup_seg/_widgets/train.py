@@ -9,6 +9,7 @@ the model trained so far.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from pathlib import Path
 
@@ -27,12 +28,14 @@ from .._errors import InputError
 from ..config import ModelConfig, PredictConfig, TrainConfig
 from ..progress import Progress
 from ._common import JobControls
-from ._layers import ROLE_KEY, as_planes, chosen_planes, current_plane, put_labels
+from ._layers import EDITED_KEY, ROLE_KEY, as_planes, chosen_planes, current_plane, put_labels
 from ._plot import PlotCanvas
 from ._workers import report_error, run_job
 
 ENCODERS = ("resnet18", "resnet34", "efficientnet-b0", "mobilenet_v2")
 IGNORE_VALUE = 65535
+#: The loss plot is redrawn at most this often while training (drawing costs the GUI thread).
+PLOT_INTERVAL_S = 1.0
 
 
 def train_and_predict(
@@ -118,6 +121,10 @@ class TrainWidget(Container):
         )
         self.native.layout().addWidget(self.loss_plot)
         self.model = None
+        self.preview_layer = None
+        self.last_preview_step = 0
+        #: Leave one CPU core to the GUI thread while training (see ``_workers.run_job``).
+        self.limit_threads = True
         self._losses: list[tuple[int, float]] = []
         self._val: list[tuple[int, float]] = []
         self.controls.run_button.changed.connect(self.start)
@@ -256,16 +263,28 @@ class TrainWidget(Container):
             return None
         self._losses, self._val = [], []
         self._context = context
-        self._preview = np.zeros(context["shape"], np.int32)
+        self._last_plot = 0.0
         self.loss_plot.clear()
+        self.loss_plot.axes.set_yscale("log")
         self.scores.value = ""
+        # The prediction layer is made now, so that previews only refresh its pixels.
+        self.preview_layer = put_labels(
+            self.viewer,
+            self._prediction_name(),
+            np.zeros(context["shape"], np.int32),
+            like=self._like(),
+            metadata={"axes": context["axes"], "preview_step": 0},
+        )
+        self.last_preview_step = 0
         self.controls.started()
         worker = run_job(
             job,
             on_yield=self._on_record,
             on_return=self._on_done,
+            on_error=self._on_error,
             on_finish=self.controls.finished,
             inline=inline,
+            limit_threads=self.limit_threads,
             what="Training",
         )
         self.controls.worker = worker
@@ -280,6 +299,7 @@ class TrainWidget(Container):
 
     def _on_record(self, record) -> None:
         self.controls.show_progress(record)
+        labels = getattr(record, "labels", None)
         loss = getattr(record, "loss", None)
         if record.stage == "train" and loss is not None:
             self._losses.append((record.done, float(loss)))
@@ -290,22 +310,46 @@ class TrainWidget(Container):
                 self.scores.value = (
                     f"Validation at step {record.done}: AP@0.5 {val:.3f}, pixel F1 {f1:.3f}"
                 )
-            if len(self._losses) % 5 == 1 or getattr(record, "labels", None) is not None:
-                steps, losses = zip(*self._losses)
-                self.loss_plot.plot_lines({"loss": (steps, losses)}, logy=True)
-        labels = getattr(record, "labels", None)
+            now = time.perf_counter()
+            if now - self._last_plot >= PLOT_INTERVAL_S or record.done == record.total:
+                self._last_plot = now
+                self.loss_plot.update_series({"loss": tuple(zip(*self._losses))})
         if labels is not None:
-            k = self._context["preview_plane"]
-            flat = self._preview.reshape(-1, *self._preview.shape[-2:])
-            flat[k] = labels
-            layer = put_labels(
-                self.viewer,
-                self._prediction_name(),
-                self._preview,
-                like=self._like(),
-                metadata={"axes": self._context["axes"], "preview_step": record.done},
+            self._show_preview(labels, record.done)
+
+    def _show_preview(self, labels: np.ndarray, step: int) -> None:
+        """Write the preview of the displayed frame into the prediction layer, in place."""
+        k = self._context["preview_plane"]
+        layer = self.preview_layer
+        if (
+            layer is None
+            or layer not in self.viewer.layers
+            or layer.metadata.get(EDITED_KEY)
+            or layer.data.shape != tuple(self._context["shape"])
+        ):
+            # The user removed or edited it: never overwrite, make a new one.
+            data = np.zeros(self._context["shape"], np.int32)
+            layer = self.preview_layer = put_labels(
+                self.viewer, self._prediction_name(), data, like=self._like()
             )
-            layer.refresh()
+        prefix = np.unravel_index(k, layer.data.shape[:-2]) if layer.data.ndim > 2 else ()
+        layer.data[tuple(int(i) for i in prefix)] = labels
+        layer.metadata["preview_step"] = step
+        layer.refresh()
+        self.last_preview_step = step
+
+    def _on_error(self, exc: BaseException) -> None:
+        """Report the error; drop the prediction layer made at Start if nothing reached it."""
+        report_error(exc, "Training")
+        layer = self.preview_layer
+        if (
+            layer is not None
+            and layer in self.viewer.layers
+            and not layer.metadata.get(EDITED_KEY)
+            and not self.last_preview_step
+        ):
+            self.viewer.layers.remove(layer)
+        self.preview_layer = None
 
     def _on_done(self, result) -> None:
         model, labels = result
@@ -319,8 +363,7 @@ class TrainWidget(Container):
             metadata={"axes": self._context["axes"], "model": str(model.path or "")},
         )
         if self._losses:
-            steps, losses = zip(*self._losses)
-            self.loss_plot.plot_lines({"loss": (steps, losses)}, logy=True)
+            self.loss_plot.update_series({"loss": tuple(zip(*self._losses))})
         saved = f", saved to {model.path}" if model.path else ""
         self.controls.status.value = (
             f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}"
