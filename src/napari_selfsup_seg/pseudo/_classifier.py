@@ -23,7 +23,10 @@ MIN_SIZE = 32
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
+        # GroupNorm, not BatchNorm: with class-balanced batches a BatchNorm network learns to
+        # separate the classes *relative to the batch* and then predicts one class for every
+        # image in eval mode (measured: 0.9 batch accuracy, 0.5 eval accuracy).
+        nn.GroupNorm(4 if cout % 4 == 0 else 1, cout),
         nn.ReLU(inplace=True),
     )
 

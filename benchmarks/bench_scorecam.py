@@ -1,0 +1,270 @@
+"""Score-CAM from weak labels: localisation quality, speed and memory against pytorch-grad-cam.
+
+Usage: python benchmarks/bench_scorecam.py [IMAGE] [--steps N]
+
+(a) Weak-label task built from the real image: it is cut into 64×64 tiles; every tile appears
+    twice, once clean (label 0) and once with an inserted synthetic artifact (label 1: a
+    blurred dark "dust" disc that dims nuclei and background under it). A classifier learns
+    only "has artifact / has not"; its Score-CAM maps on the positive tiles are thresholded
+    and compared with where the artifact really is (pixel F1, pooled over tiles).
+(b) Speed: our chunked ``scorecam`` against ``pytorch_grad_cam.ScoreCAM`` on the same model,
+    layer and tiles in one process, at equal K (all channels), and the Pearson correlation of
+    the two maps (same softmax-over-channels weighting; the library sums raw low-resolution
+    activations, we sum the upsampled normalised maps as the recipe says).
+(c) Peak memory for K=512 channels on one 512×512 input, each method in its own subprocess
+    (peak resident set size of the child, ``ru_maxrss``).
+
+Needs the ``benchmarks`` extra (``pip install grad-cam``); it is not a runtime dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tifffile
+import torch
+from scipy import ndimage as ndi
+from torch import nn
+
+from _report import DEFAULT_IMAGE, command_line, report
+from napari_selfsup_seg.progress import drain
+from napari_selfsup_seg.pseudo.scorecam import (
+    ScoreCAMConfig,
+    _scaled,
+    gradcam,
+    scorecam,
+    train_weak_classifier_iter,
+)
+from napari_selfsup_seg.pseudo.sweep import threshold_sweep
+
+
+def make_tiles(image: np.ndarray, seed: int = 0):
+    """Clean and artifact copies of every 64×64 tile: images, weak labels, artifact masks."""
+    rng = np.random.default_rng(seed)
+    h, w = image.shape
+    yy, xx = np.mgrid[:64, :64]
+    images, labels, truth = [], [], []
+    for y in range(0, h - 63, 64):
+        for x in range(0, w - 63, 64):
+            tile = image[y : y + 64, x : x + 64].astype(np.float32)
+            images.append(tile)
+            labels.append(0)
+            truth.append(np.zeros((64, 64), bool))
+            r = rng.uniform(9, 14)
+            cy, cx = rng.uniform(r, 64 - r, 2)
+            disc = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.float32)
+            shade = ndi.gaussian_filter(disc, 1.5)
+            images.append(tile * (1 - 0.6 * shade) + 0.25 * np.median(tile) * shade)
+            labels.append(1)
+            truth.append(disc > 0.5)
+    return images, labels, truth
+
+
+def pixel_f1(preds, truths) -> float:
+    inter = sum(int((p & t).sum()) for p, t in zip(preds, truths))
+    total = sum(int(p.sum() + t.sum()) for p, t in zip(preds, truths))
+    return 2 * inter / max(total, 1)
+
+
+def big_model(k: int = 512) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    target = nn.Sequential(nn.Conv2d(32, k, 1), nn.ReLU())
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
+        nn.MaxPool2d(2), target, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(k, 2),
+    )  # fmt: skip
+    return model.eval(), target
+
+
+def _rss_mib(field: str) -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_probe(which: str, out_npy: str) -> None:
+    """Child process: run one method at K=512 on 512×512; print time and peak RSS (MiB)."""
+    torch.set_num_threads(1)
+    model, layer = big_model()
+    x = torch.rand(1, 1, 512, 512, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        store = []
+        h = layer.register_forward_hook(lambda m, i, o: store.append(o))
+        model(x)
+        h.remove()
+    constant = float(((store[0].amax((2, 3)) - store[0].amin((2, 3))) <= 0).float().mean())
+    store.clear()
+    with open("/proc/self/clear_refs", "w") as fh:  # reset the peak (VmHWM) to the current RSS
+        fh.write("5")
+    base = _rss_mib("VmRSS")
+    t0 = time.perf_counter()
+    if which == "ours":
+        m = scorecam(model, layer, x, 1, chunk_size=16, weighting="softmax")
+    else:
+        from pytorch_grad_cam import ScoreCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        with ScoreCAM(model=model, target_layers=[layer]) as cam:
+            m = cam(input_tensor=x, targets=[ClassifierOutputTarget(1)])
+    seconds = time.perf_counter() - t0
+    np.save(out_npy, np.asarray(m))
+    peak = _rss_mib("VmHWM")
+    print(json.dumps({"base_mib": base, "peak_mib": peak, "extra_mib": peak - base,
+                      "seconds": seconds, "constant_channel_fraction": constant}))  # fmt: skip
+
+
+def probe(which: str, out_npy: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-probe", which, "--probe-out", out_npy],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("image", nargs="?", default=str(DEFAULT_IMAGE))
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--speed-tiles", type=int, default=12)
+    parser.add_argument("--memory-probe", choices=("ours", "lib"), default=None)
+    parser.add_argument("--probe-out", default=None)
+    args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args.probe_out)
+        return
+    torch.set_num_threads(1)
+    from pytorch_grad_cam import ScoreCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    image = tifffile.imread(args.image)
+    images, labels, truth = make_tiles(image)
+    cfg = ScoreCAMConfig(steps=args.steps, learning_rate=3e-3)
+    t0 = time.perf_counter()
+    net, _size, scale, accuracy = drain(train_weak_classifier_iter(images, labels, cfg))
+    train_s = time.perf_counter() - t0
+    pos = [i for i, y in enumerate(labels) if y == 1]
+    x = torch.from_numpy(np.stack([_scaled(images[i], scale) for i in pos]))[:, None]
+    t_pos = [truth[i] for i in pos]
+    maps = {
+        "scorecam softmax (default)": scorecam(net, net.target_layer, x, 1, weighting="softmax"),
+        "scorecam probability (recipe weights)": scorecam(net, net.target_layer, x, 1),
+        "grad-cam": gradcam(net, net.target_layer, x, 1),
+    }
+    quality, qlines = {}, []
+    for name, m in maps.items():
+        f_half = pixel_f1([mm >= 0.5 for mm in m], t_pos)
+        cuts = [threshold_sweep(mm, images[i]).best_threshold if np.ptp(mm) > 0 else 0.5
+                for mm, i in zip(m, pos)]  # fmt: skip
+        f_auto = pixel_f1([mm >= c for mm, c in zip(m, cuts)], t_pos)
+        inside = float(np.mean([mm[t].mean() for mm, t in zip(m, t_pos)]))
+        outside = float(np.mean([mm[~t].mean() for mm, t in zip(m, t_pos)]))
+        quality[name] = {"pixel_f1_cut_0.5": f_half, "pixel_f1_auto": f_auto,
+                         "mean_map_inside": inside, "mean_map_outside": outside}  # fmt: skip
+        qlines.append(f"| {name} | {f_half:.3f} | {f_auto:.3f} | {inside:.2f} | {outside:.2f} |")
+
+    # (b) speed at equal K on the same tiles.
+    xs = x[: args.speed_tiles]
+    k = net.target_layer[0].out_channels
+    t0 = time.perf_counter()
+    ours = scorecam(net, net.target_layer, xs, 1, chunk_size=32, weighting="softmax")
+    ours_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pruned = scorecam(net, net.target_layer, xs, 1, chunk_size=32, top_n=k // 4,
+                      weighting="softmax")  # fmt: skip
+    pruned_s = time.perf_counter() - t0
+    import contextlib
+    import io
+
+    with (
+        ScoreCAM(model=net, target_layers=[net.target_layer]) as cam,
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        t0 = time.perf_counter()
+        theirs = cam(input_tensor=xs, targets=[ClassifierOutputTarget(1)] * len(xs))
+        lib_s = time.perf_counter() - t0
+    corr = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(ours, theirs)]
+    corr_pruned = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(pruned, ours)]
+    with torch.inference_mode():
+        acts = []
+        h = net.target_layer.register_forward_hook(lambda m, i, o: acts.append(o))
+        net(xs)
+        h.remove()
+    a = acts[0]
+    constant = float(((a.amax((2, 3)) - a.amin((2, 3))) <= 0).float().mean())
+    speed = {"K": k, "tiles": len(xs), "ours_s": ours_s, "library_s": lib_s,
+             "speedup": lib_s / ours_s, "pearson_mean": float(np.nanmean(corr)),
+             "constant_channel_fraction": constant, "top_n": k // 4, "top_n_s": pruned_s,
+             "top_n_speedup_vs_library": lib_s / pruned_s,
+             "top_n_pearson_vs_full": float(np.nanmean(corr_pruned))}  # fmt: skip
+
+    # (c) memory at K=512 on 512×512.
+    with tempfile.TemporaryDirectory() as tmp:
+        mem = {"ours": probe("ours", f"{tmp}/ours.npy"), "library": probe("lib", f"{tmp}/lib.npy")}
+        a, b = np.load(f"{tmp}/ours.npy").ravel(), np.load(f"{tmp}/lib.npy").ravel()
+        mem["pearson"] = float(np.corrcoef(a, b)[0, 1])
+    big_speedup = mem["library"]["seconds"] / mem["ours"]["seconds"]
+
+    q = quality["scorecam softmax (default)"]
+    md = f"""
+(a) **Weak-label localisation.** {len(images)} tiles of 64×64 cut from `{args.image.split("/")[-1]}`
+(each tile clean = label 0 and with an inserted dark "dust" disc = label 1). The classifier
+trained {args.steps} steps on the weak labels only (training accuracy {accuracy:.3f},
+{train_s:.0f} s). Maps on the {len(pos)} positive tiles vs the true disc, pixel F1 pooled:
+
+| map | pixel F1 (cut 0.5) | pixel F1 (auto cut) | mean map inside | outside |
+|---|---|---|---|---|
+{chr(10).join(qlines)}
+
+Honest reading: the disc covers about 15% of a tile and the Score-CAM layer has stride 8, so the
+maps are coarse blobs; pixel F1 {q["pixel_f1_cut_0.5"]:.2f} at cut 0.5 measures how well a
+blob lands on the disc, not outline accuracy. The artifact is synthetic (inserted into a real
+image), so this says the pipeline localises what the weak label is about, not that it finds
+real artifacts.
+
+(b) **Speed at equal K.** Small case, K={k} channels on {len(xs)} tiles of 64×64 (one process,
+one torch thread): ours {ours_s:.2f} s, pytorch-grad-cam ScoreCAM {lib_s:.2f} s,
+**{lib_s / ours_s:.2f}×**; Pearson correlation of the maps {np.nanmean(corr):.3f} (same softmax
+weighting; the library sums raw low-resolution activations, we sum upsampled normalised maps).
+Large case, K=512 channels on one 512×512 input (a small random-init CNN whose Score-CAM layer
+is a 1×1 conv + ReLU at stride 8, each method in a fresh subprocess): ours
+{mem["ours"]["seconds"]:.1f} s, library {mem["library"]["seconds"]:.1f} s,
+**{big_speedup:.2f}×** (target ≥ 2×), Pearson {mem["pearson"]:.3f}. The gain has two
+sources: constant activation maps are skipped ({mem["ours"]["constant_channel_fraction"]:.0%}
+of the 512 channels are all-zero after ReLU there, {constant:.0%} in the small case), and
+masked inputs are made chunk by chunk instead of materialising K×C×H×W floats, which on a
+large input is slow as well as big. At equal K with few constant channels (small case) the two
+cost the same: each needs K forward passes. With `top_n={k // 4}` channels the small case takes
+{pruned_s:.2f} s ({lib_s / pruned_s:.1f}× the library), correlation with the full map
+{np.nanmean(corr_pruned):.3f}.
+
+(c) **Memory, K=512 channels on one 512×512 input**: extra resident memory during the run
+(peak RSS minus RSS before it, `/proc/self/status`): ours {mem["ours"]["extra_mib"]:.0f} MiB
+(chunks of 16 masked inputs), library {mem["library"]["extra_mib"]:.0f} MiB (all K upsampled
+maps and masked inputs at once).
+"""
+    report(
+        "scorecam",
+        "Score-CAM from weak labels",
+        command_line(),
+        md,
+        {
+            "quality": quality,
+            "classifier_accuracy": accuracy,
+            "speed": speed,
+            "speedup_k512_512px": big_speedup,
+            "memory": mem,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
