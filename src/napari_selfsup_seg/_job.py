@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ JOURNAL = "journal.jsonl"
 PARTS_DIR = "measurements"
 #: Prediction settings that change the labels (device and batch size do not).
 _RESULT_SETTINGS = ("tile_size", "overlap", "foreground_threshold", "seed_threshold", "min_size")
+
+
+class Stopped(Exception):
+    """Raised inside a job when the run was asked to stop; the job's outputs are discarded."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,12 @@ def run_job(
     job: ImageJob,
     config: PredictConfig,
     large: LargeImageOptions,
+    stop: Callable[[], bool] | None = None,
 ) -> dict:
     """Read, segment and write one image; failures become a ``"failed"`` result.
+
+    ``stop`` is checked between the blocks of a large image; when it returns True,
+    :class:`Stopped` is raised and nothing is written.
 
     Returns
     -------
@@ -214,7 +223,7 @@ def run_job(
         if is_large(job.path, large):
             from ._large import segment_large
 
-            result = segment_large(model, job, config, large)
+            result = segment_large(model, job, config, large, stop)
         else:
             stack = read_image(job.path)
             result = write_outputs(job, stack, predict_stack_labels(model, stack, config))

@@ -32,6 +32,7 @@ import csv
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import InputError
-from ._job import ImageJob, LargeImageOptions
+from ._job import ImageJob, LargeImageOptions, Stopped
 from ._measure import area_summary, measurement_columns, object_rows, share_like_new_file
 from .config import PredictConfig
 
@@ -271,7 +272,13 @@ def _owned(labels: np.ndarray, core: tuple[int, int, int, int]) -> np.ndarray:
     return np.flatnonzero(inside)
 
 
-def segment_large(model, job: ImageJob, config: PredictConfig, options: LargeImageOptions) -> dict:
+def segment_large(
+    model,
+    job: ImageJob,
+    config: PredictConfig,
+    options: LargeImageOptions,
+    stop: Callable[[], bool] | None = None,
+) -> dict:
     """Segment one large image block by block into ``<stem>_labels.zarr``.
 
     Parameters
@@ -281,6 +288,9 @@ def segment_large(model, job: ImageJob, config: PredictConfig, options: LargeIma
     config : PredictConfig
     options : LargeImageOptions
         Block size and halo.
+    stop : callable, optional
+        Checked before every block; when it returns True, :class:`~._job.Stopped` is raised
+        and the temporary output is removed.
 
     Returns
     -------
@@ -321,6 +331,8 @@ def segment_large(model, job: ImageJob, config: PredictConfig, options: LargeIma
             for p_index, plane in enumerate(planes):
                 lo, span = _global_range(image, plane, chans, size, model.config.normalization)
                 for y0, y1, x0, x1 in _blocks((h, w), size):
+                    if stop is not None and stop():
+                        raise Stopped(job.key)
                     py0, py1 = max(0, y0 - halo), min(h, y1 + halo)
                     px0, px1 = max(0, x0 - halo), min(w, x1 + halo)
                     block = image.read(plane, slice(py0, py1), slice(px0, px1))

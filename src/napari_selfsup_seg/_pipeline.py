@@ -19,6 +19,7 @@ from pathlib import Path
 from ._job import (
     ImageJob,
     LargeImageOptions,
+    Stopped,
     failure_reason,
     is_large,
     predict_stack_labels,
@@ -66,9 +67,16 @@ def run_serial(
     large: LargeImageOptions,
     stop: Callable[[], bool] | None,
     record: Callable[[dict], None],
+    predictors: int = 1,
 ) -> Iterator[dict]:
-    """Read ahead in one thread, predict here, write and measure in another; yield results."""
-    read_q: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+    """Segment ``jobs`` in this process and yield one result dict per image as it finishes.
+
+    A reader thread reads ahead, ``predictors`` threads run the model (each image on one
+    thread; the network releases the GIL, so two images are predicted at once), and a writer
+    thread writes labels and measurement parts. Every result is passed to ``record`` (the
+    journal) from the thread that finished it, before it is yielded.
+    """
+    read_q: queue.Queue = queue.Queue(maxsize=READ_AHEAD + predictors - 1)
     write_q: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
     done_q: queue.Queue = queue.Queue()
     halt = threading.Event()
@@ -83,15 +91,16 @@ def run_serial(
         }
 
     def finish(result: dict) -> None:
-        record(result)
+        try:
+            record(result)
+        except Exception as exc:  # the journal cannot be written (disk full...)
+            result = {**result, "status": "failed", "reason": f"not recorded: {exc}"}
         done_q.put(result)
 
     def reader() -> None:
-        for job in [*jobs, None]:
-            if halt.is_set():
-                return
+        for job in [*jobs, *([None] * predictors)]:
             item = None
-            if job is not None:
+            if job is not None and not halt.is_set():
                 t0 = time.perf_counter()
                 try:
                     item = (job, "large", None, t0) if is_large(job.path, large) else None
@@ -105,6 +114,30 @@ def run_serial(
                 except queue.Full:
                     continue
 
+    def predictor() -> None:
+        while not halt.is_set():
+            try:
+                item = read_q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            job, kind, payload, t0 = item
+            try:
+                if kind == "error":
+                    finish(failed(job, t0, payload))
+                elif kind == "large":
+                    result = run_job(model, job, config, large, stop=halt.is_set)
+                    result["seconds"] = round(time.perf_counter() - t0, 4)
+                    finish(result)
+                else:
+                    labels = predict_stack_labels(model, payload, config)
+                    write_q.put((job, payload, labels, t0))
+            except Stopped:
+                return
+            except Exception as exc:
+                finish(failed(job, t0, exc))
+
     def writer() -> None:
         while (item := write_q.get()) is not None:
             job, stack, labels, t0 = item
@@ -116,44 +149,31 @@ def run_serial(
                 result = failed(job, t0, exc)
             finish(result)
 
-    threads = [threading.Thread(target=f, daemon=True) for f in (reader, writer)]
-    for t in threads:
+    workers = [threading.Thread(target=predictor, daemon=True) for _ in range(predictors)]
+    others = [threading.Thread(target=f, daemon=True) for f in (reader, writer)]
+    for t in [*others, *workers]:
         t.start()
+
+    def wind_down() -> None:
+        for t in workers:
+            t.join()
+        if others[1].is_alive():
+            write_q.put(None)
+            others[1].join()
+
     try:
-        while not (stop is not None and stop()):
+        while any(t.is_alive() for t in workers) or not done_q.empty():
+            if stop is not None and stop():
+                halt.set()  # start no new image; the ones under way are finished
             try:
-                item = read_q.get(timeout=0.05)
+                yield done_q.get(timeout=0.05)
             except queue.Empty:
-                item = False
-            while not done_q.empty():
-                yield done_q.get_nowait()
-            if item is False:
                 continue
-            if item is None:
-                break
-            job, kind, payload, t0 = item
-            if kind == "error":
-                finish(failed(job, t0, payload))
-            elif kind == "large":
-                result = run_job(model, job, config, large)
-                result["seconds"] = round(time.perf_counter() - t0, 4)
-                finish(result)
-            else:
-                try:
-                    labels = predict_stack_labels(model, payload, config)
-                except Exception as exc:
-                    finish(failed(job, t0, exc))
-                else:
-                    write_q.put((job, payload, labels, t0))
-            del item, payload
-        write_q.put(None)
-        threads[1].join()
+        wind_down()
         while not done_q.empty():
             yield done_q.get_nowait()
     finally:
-        # Interrupted or closed: start nothing new, let the writer finish what it holds, so
-        # every output on disk is whole (and recorded in the journal).
+        # Interrupted or closed: start nothing new and finish what is under way, so every
+        # output on disk is whole and recorded in the journal.
         halt.set()
-        if threads[1].is_alive():
-            write_q.put(None)
-            threads[1].join()
+        wind_down()

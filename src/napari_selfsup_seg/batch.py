@@ -20,17 +20,13 @@ bounded queues, so memory does not grow with the number of files.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from ._errors import InputError
 from ._job import (
     JOURNAL,
@@ -42,12 +38,10 @@ from ._job import (
     model_hash,
     settings_hash,
 )
-from ._measure import SUMMARY_COLUMNS, merge_csv_parts, share_like_new_file, write_csv_atomic
+from ._outputs import SKIP_REASON, finalise_run
 from ._pipeline import Journal, run_serial
 from .config import PredictConfig
 from .progress import Progress, drain
-
-_SKIP_REASON = "already done with this model and settings (overwrite to redo)"
 
 
 @dataclass(frozen=True)
@@ -210,6 +204,7 @@ def segment_folder_iter(
     seen_outputs: dict[str, str] = {}
     total = len(jobs)
     n = 0
+    results: Iterator[dict] | None = None
     try:
         for job in jobs:
             clash = seen_outputs.setdefault(f"{job.out_dir}/{job.stem}", job.key)
@@ -222,7 +217,7 @@ def segment_folder_iter(
             elif not overwrite and _is_done(journal.entries.get(job.key), job, m_hash, s_hash):
                 skipped.add(job.key)
                 n += 1
-                entry = {**journal.entries[job.key], "status": "skipped", "reason": _SKIP_REASON}
+                entry = {**journal.entries[job.key], "status": "skipped", "reason": SKIP_REASON}
                 yield _record(entry, n, total)
             else:
                 todo.append(job)
@@ -239,21 +234,41 @@ def segment_folder_iter(
                 from .models import load_model
 
                 model = load_model(model_dir, config.device)
-                results = run_serial(model, todo, config, large, stop, record)
+                results = _in_process(model, todo, config, large, stop, record)
             for result in results:
                 n += 1
                 yield _record(result, n, total)
     finally:
+        if results is not None:
+            results.close()  # finish the images under way before the journal closes
         if cluster is not None and cluster[2]:
             cluster[0].close()
             if cluster[1] is not None:
                 cluster[1].close()
         journal.close()
-        summary = _finalise(
+        summary = finalise_run(
             out_dir, jobs, journal.entries, skipped, run_id, started, model_dir, m_hash, config,
             large, workers, scheduler,
         )  # fmt: skip
     return summary
+
+
+def _in_process(model, todo, config, large, stop, record) -> Iterator[dict]:
+    """:func:`run_serial` with two images predicted at once, the CPU threads split between them.
+
+    Small images keep few cores busy inside one forward pass; two passes side by side use the
+    cores better. Torch's thread count is restored afterwards.
+    """
+    import torch
+
+    cores = os.cpu_count() or 1
+    predictors = 2 if cores >= 2 else 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(before, cores // predictors)))
+    try:
+        yield from run_serial(model, todo, config, large, stop, record, predictors)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _record(entry: dict, n: int, total: int) -> ImageResult:
@@ -284,94 +299,6 @@ def _cluster_results(
     ):
         record(result)
         yield result
-
-
-def _finalise(
-    out_dir, jobs, entries, skipped, run_id, started, model_dir, m_hash, config, large,
-    workers, scheduler,
-) -> dict:  # fmt: skip
-    """Write ``summary.csv``, ``measurements.csv`` and ``run.json``; return the run summary."""
-    counts = {"done": 0, "skipped": 0, "failed": 0, "not_run": 0}
-    failed: list[dict] = []
-    parts: list[Path] = []
-    n_objects = 0
-
-    def summary_rows():
-        nonlocal n_objects
-        for job in jobs:
-            entry = entries.get(job.key)
-            if job.key in skipped:
-                status, reason = "skipped", _SKIP_REASON
-            elif entry is not None and entry.get("run") == run_id:
-                status, reason = entry["status"], entry.get("reason", "")
-            else:
-                status, reason, entry = "not_run", "stopped before this image", None
-            counts[status] += 1
-            if status == "failed":
-                failed.append({"path": job.path, "reason": reason})
-            elif status in ("done", "skipped"):
-                parts.append(Path(job.part))
-                n_objects += int(entry.get("count", 0) or 0)
-            row = {k: entry.get(k, "") for k in SUMMARY_COLUMNS} if entry else {}
-            row.update(image=job.key, status=status, reason=reason)
-            if status == "failed":
-                row.update(output="", count="")
-            yield row
-
-    summary_csv = write_csv_atomic(out_dir / "summary.csv", SUMMARY_COLUMNS, summary_rows())
-    measurements_csv, n_rows = merge_csv_parts(parts, out_dir / "measurements.csv")
-    ended = time.time()
-    seconds = round(ended - started, 3)
-    processed = counts["done"] + counts["failed"]
-    manifest = {
-        "command": "segment-folder",
-        "package_version": __version__,
-        "python": sys.version.split()[0],
-        "model": str(model_dir.resolve()),
-        "model_hash": m_hash,
-        "predict_config": config.to_dict(),
-        "large_image": {"threshold": large.threshold, "block_size": large.block_size,
-                        "halo": large.halo},
-        "workers": workers,
-        "scheduler": scheduler if isinstance(scheduler, str) or scheduler is None else "client",
-        "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ended)),
-        "seconds": seconds,
-        "counts": {"total": len(jobs), **counts},
-        "n_objects": n_objects,
-        "n_measurement_rows": n_rows,
-    }  # fmt: skip
-    _write_text_atomic(out_dir / "run.json", json.dumps(manifest, indent=2, default=str))
-    return {
-        "command": "segment-folder",
-        "out_dir": str(out_dir),
-        "total": len(jobs),
-        "done": counts["done"],
-        "skipped": counts["skipped"],
-        "n_failed": counts["failed"],
-        "not_run": counts["not_run"],
-        "failed": failed,
-        "n_objects": n_objects,
-        "seconds": seconds,
-        "images_per_s": round(processed / seconds, 4) if seconds > 0 else 0.0,
-        "model_hash": m_hash,
-        "summary_csv": str(summary_csv),
-        "measurements_csv": str(measurements_csv),
-        "manifest": str(out_dir / "run.json"),
-    }
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        share_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def segment_folder(
