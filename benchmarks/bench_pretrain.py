@@ -62,7 +62,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", nargs="?", default=str(DEFAULT_IMAGE))
     parser.add_argument("mask", nargs="?", default=str(DEFAULT_MASK))
-    parser.add_argument("--pretrain-steps", type=int, default=300)
+    parser.add_argument("--pretrain-steps", type=int, default=200)
     parser.add_argument("--pretrain-tile", type=int, default=96)
     parser.add_argument("--contrastive-weight", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=100, help="fine-tuning steps")
@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--encoder-depth", type=int, default=3, choices=(3, 4, 5))
     parser.add_argument("--seeds", type=int, default=3, help="seeds of the 1-crop comparison")
     parser.add_argument("--curve", default="2,4,8", help="further crop counts")
-    parser.add_argument("--curve-seeds", type=int, default=1)
+    parser.add_argument("--curve-seeds", type=int, default=2)
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)"
     )
@@ -152,6 +152,16 @@ def main(argv=None) -> dict:
                 seed=seed,
                 device="cpu",
             )
+            # Per-round held-out scores (the right half as a reviewed frame) for one pair of runs.
+            watch = n == 1 and seed == 0
+            extra = (
+                {
+                    "validation": ([image[:, half:]], [gt[:, half:]]),
+                    "preview_every": args.steps // 5,
+                }
+                if watch
+                else {}
+            )
             for arm, init in (("scratch", None), ("pretrained", pretrained)):
                 t1 = time.perf_counter()
                 model = train(
@@ -161,11 +171,17 @@ def main(argv=None) -> dict:
                     model_config=mc,
                     init=init,
                     callback=log_every_30s(f"{arm} n={n} seed={seed}"),
+                    **extra,
                 )
                 train_s = time.perf_counter() - t1
                 s = score(model)
                 pred = s.pop("_pred")
-                if n == 1 and seed == 0:
+                if watch:
+                    s["val_ap50_by_step"] = {
+                        int(r["step"]): round(r["val_ap50"], 4)
+                        for r in model.log
+                        if "val_ap50" in r
+                    }
                     ext = score_external(pred, gt[:, half:])
                     s["score_instances_ap50"] = ext.get("ap50") if ext else None
                     s["score_instances"] = ext
@@ -227,6 +243,14 @@ def main(argv=None) -> dict:
         for r in ext
         if r["score_instances_ap50"] is not None
     )
+    watched = [r for r in runs if r.get("val_ap50_by_step")]
+    val_steps = sorted({k for r in watched for k in r["val_ap50_by_step"]})
+    val_rows = "\n".join(
+        f"| {r['arm']} | "
+        + " | ".join(f"{r['val_ap50_by_step'].get(k, float('nan')):.3f}" for k in val_steps)
+        + " |"
+        for r in watched
+    )
     markdown = f"""
 Pretraining: {args.pretrain_steps} steps of 8×{args.pretrain_tile}² tiles on the image (no
 labels), restoration + InfoNCE (weight {args.contrastive_weight}), {pretrain_s:.0f} s; restoration
@@ -244,6 +268,12 @@ crops).
 
 Target: pretraining adds ≥ 0.05 AP@0.5 with one crop: **{"met" if gain1 >= 0.05 else "missed"}**
 (gain {gain1:+.3f}). Seed 0, one crop, checked with the independent scorer: {ext_line or "n/a"}.
+
+Held-out AP@0.5 during fine-tuning (seed 0, one crop; `train_iter(validation=...)`), by step:
+
+| step | {" | ".join(str(k) for k in val_steps)} |
+|---|{"---|" * len(val_steps)}
+{val_rows}
 """
     if not args.no_report:
         report(

@@ -4,10 +4,13 @@ These follow Models Genesis (Zhou et al., MedIA 2021): local pixel shuffling, a 
 intensity curve (a random cubic Bézier curve), in-painting and out-painting, plus additive
 Gaussian noise. Each function takes one normalised tile of shape ``(C, Y, X)`` (float32, values
 mostly in [0, 1]) and a :class:`numpy.random.Generator`, and returns a new array of the same
-shape and dtype; the input is never modified.
+shape and dtype; the input is never modified. :func:`sample_batch` draws random crops of the
+images and builds a pretraining batch from them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -231,3 +234,61 @@ def corrupt(
     if not changed:
         out = local_pixel_shuffle(out, rng)
     return out
+
+
+def _augment(tile: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random 90° rotation and flip of a square ``(C, T, T)`` tile."""
+    tile = np.rot90(tile, int(rng.integers(4)), axes=(1, 2))
+    if rng.random() < 0.5:
+        tile = tile[:, :, ::-1]
+    return np.ascontiguousarray(tile)
+
+
+def sample_batch(
+    planes: list[np.ndarray], cfg: Any, rng: np.random.Generator, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Draw one pretraining batch: clean tiles, corrupted copies and a second corrupted view.
+
+    Parameters
+    ----------
+    planes : list of numpy.ndarray
+        Normalised ``(C, Y, X)`` float32 planes, each at least ``cfg.tile_size`` on a side.
+    cfg : PretrainConfig
+        Tile size, batch size, corruption probabilities, ``augment`` and
+        ``contrastive_weight`` (the second view is drawn only when it is above 0).
+    rng : numpy.random.Generator
+        Source of randomness.
+    weights : numpy.ndarray
+        Shape ``(len(planes),)``: probability of drawing a tile from each plane.
+
+    Returns
+    -------
+    clean, corrupted : numpy.ndarray of float32
+        Shape ``(B, C, T, T)``: restoration targets and network inputs.
+    second_view : numpy.ndarray of float32 or None
+        Shape ``(B, C, T, T)``: the same crops, independently flipped/rotated and corrupted (for
+        the contrastive term); ``None`` when ``cfg.contrastive_weight`` is 0.
+    """
+    t = cfg.tile_size
+    kw = dict(
+        p_shuffle=cfg.p_shuffle,
+        p_nonlinear=cfg.p_nonlinear,
+        p_paint=cfg.p_paint,
+        outpaint_fraction=cfg.outpaint_fraction,
+        p_noise=cfg.p_noise,
+        noise_std=cfg.noise_std,
+    )
+    clean, view_a, view_b = [], [], []
+    for _ in range(cfg.batch_size):
+        plane = planes[int(rng.choice(len(planes), p=weights))]
+        y = int(rng.integers(0, plane.shape[1] - t + 1))
+        x = int(rng.integers(0, plane.shape[2] - t + 1))
+        crop = plane[:, y : y + t, x : x + t]
+        tile = _augment(crop, rng) if cfg.augment else crop.copy()
+        clean.append(tile)
+        view_a.append(corrupt(tile, rng, **kw))
+        if cfg.contrastive_weight > 0:
+            other = _augment(crop, rng) if cfg.augment else crop.copy()
+            view_b.append(corrupt(other, rng, **kw))
+    stack = lambda xs: np.stack(xs).astype(np.float32, copy=False)  # noqa: E731
+    return stack(clean), stack(view_a), (stack(view_b) if view_b else None)

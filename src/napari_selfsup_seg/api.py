@@ -72,6 +72,10 @@ _EXPORTS: dict[str, str] = {
     "segment_folder_iter": "batch",
     "pretrain": "pretrain",
     "pretrain_iter": "pretrain",
+    "PretrainConfig": "pretrain",
+    "few_label_mask": "pretrain",
+    "image_embeddings": "embeddings",
+    "write_embeddings_csv": "embeddings",
     # progress
     "Progress": "progress",
     "TrainProgress": "progress",

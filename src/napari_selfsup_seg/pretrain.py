@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._corruptions import corrupt
+from ._corruptions import sample_batch
 from ._errors import InputError
 from .config import DEVICES, ConfigBase, ModelBundleConfig, ModelConfig, _check_range
 from .models import LoadedModel, build_model, describe_device, pick_device
@@ -161,46 +161,6 @@ def _prepare_planes(
     return planes
 
 
-def _augment(tile: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random 90° rotation and flip of a square ``(C, T, T)`` tile."""
-    tile = np.rot90(tile, int(rng.integers(4)), axes=(1, 2))
-    if rng.random() < 0.5:
-        tile = tile[:, :, ::-1]
-    return np.ascontiguousarray(tile)
-
-
-def _sample_batch(
-    planes: list[np.ndarray], cfg: PretrainConfig, rng: np.random.Generator, weights: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Clean tiles, their corrupted copies and (with InfoNCE) a second corrupted view.
-
-    Returns arrays of shape ``(B, C, T, T)``.
-    """
-    t = cfg.tile_size
-    kw = dict(
-        p_shuffle=cfg.p_shuffle,
-        p_nonlinear=cfg.p_nonlinear,
-        p_paint=cfg.p_paint,
-        outpaint_fraction=cfg.outpaint_fraction,
-        p_noise=cfg.p_noise,
-        noise_std=cfg.noise_std,
-    )
-    clean, view_a, view_b = [], [], []
-    for _ in range(cfg.batch_size):
-        plane = planes[int(rng.choice(len(planes), p=weights))]
-        y = int(rng.integers(0, plane.shape[1] - t + 1))
-        x = int(rng.integers(0, plane.shape[2] - t + 1))
-        crop = plane[:, y : y + t, x : x + t]
-        tile = _augment(crop, rng) if cfg.augment else crop.copy()
-        clean.append(tile)
-        view_a.append(corrupt(tile, rng, **kw))
-        if cfg.contrastive_weight > 0:
-            other = _augment(crop, rng) if cfg.augment else crop.copy()
-            view_b.append(corrupt(other, rng, **kw))
-    stack = lambda xs: np.stack(xs).astype(np.float32, copy=False)  # noqa: E731
-    return stack(clean), stack(view_a), (stack(view_b) if view_b else None)
-
-
 def info_nce(za: Any, zb: Any, temperature: float) -> Any:
     """Symmetric InfoNCE (NT-Xent) between two batches of embeddings.
 
@@ -322,7 +282,7 @@ def pretrain_iter(
     for step in range(cfg.steps):
         if stop is not None and stop():
             break
-        clean, view_a, view_b = _sample_batch(planes, cfg, rng, weights)
+        clean, view_a, view_b = sample_batch(planes, cfg, rng, weights)
         target = torch.from_numpy(clean).to(device)
         xa = torch.from_numpy(view_a).to(device)
         lr = opt.param_groups[0]["lr"]
