@@ -52,7 +52,7 @@ def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
     table = widget.table.value
     rows = {r[0]: r for r in table["data"]}
     assert set(rows) == {"broken.tif", "img0.tif", "img1.tif"}
-    assert rows["broken.tif"][1] == "failed" and "broken.tif" in rows["broken.tif"][4]
+    assert rows["broken.tif"][1] == "failed" and "broken.tif" in rows["broken.tif"][3]
     assert rows["img0.tif"][1] == "done"
     assert (out_dir / "img0_labels.tif").exists()
     assert "1 failed" in widget.controls.status.value

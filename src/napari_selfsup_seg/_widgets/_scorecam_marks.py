@@ -37,6 +37,7 @@ class WeakLabelTable(Container):
         buttons.margins = (0, 0, 0, 0)
         self.table = Table(value={c: [] for c in self.COLUMNS})
         self.table.native.setMinimumHeight(110)
+        self.table.native.verticalHeader().setVisible(False)
         self.count = Label(value="No marks yet.")
         super().__init__(widgets=[self.tile, buttons, self.table, self.count])
         self.margins = (0, 0, 0, 0)

@@ -15,7 +15,13 @@ from .._errors import InputError
 from ._common import JobControls
 from ._workers import report_error, run_job
 
-COLUMNS = ("file", "status", "objects", "seconds", "reason")
+COLUMNS = ("file", "status", "objects", "reason", "seconds")
+
+
+def _compact(table: Table) -> None:
+    """No row numbers; columns sized to their contents."""
+    table.native.verticalHeader().setVisible(False)
+    table.native.resizeColumnsToContents()
 
 
 class SegmentFolderWidget(Container):
@@ -37,6 +43,7 @@ class SegmentFolderWidget(Container):
         self.controls = JobControls("Segment folder")
         self.table = Table(value={c: [] for c in COLUMNS})
         self.table.native.setMinimumHeight(140)
+        _compact(self.table)
         self.open_button = PushButton(text="Open selected result")
         super().__init__(
             widgets=[
@@ -119,9 +126,10 @@ class SegmentFolderWidget(Container):
             "file": [Path(r.path).name for r in self.results],
             "status": [r.status for r in self.results],
             "objects": [r.n_objects for r in self.results],
-            "seconds": [round(r.seconds, 2) for r in self.results],
             "reason": [r.reason for r in self.results],
+            "seconds": [round(r.seconds, 2) for r in self.results],
         }
+        self.table.native.resizeColumnsToContents()
 
     def _on_done(self, summary: dict) -> None:
         self.summary = summary

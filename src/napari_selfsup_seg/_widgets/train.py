@@ -265,7 +265,6 @@ class TrainWidget(Container):
         self._context = context
         self._last_plot = 0.0
         self.loss_plot.clear()
-        self.loss_plot.axes.set_yscale("log")
         self.scores.value = ""
         # The prediction layer is made now, so that previews only refresh its pixels.
         self.preview_layer = put_labels(
@@ -363,7 +362,7 @@ class TrainWidget(Container):
             metadata={"axes": self._context["axes"], "model": str(model.path or "")},
         )
         if self._losses:
-            self.loss_plot.update_series({"loss": tuple(zip(*self._losses))})
+            self.loss_plot.plot_lines({"loss": tuple(zip(*self._losses))})
         saved = f", saved to {model.path}" if model.path else ""
         self.controls.status.value = (
             f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}"
