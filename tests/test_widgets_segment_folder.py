@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from napari_selfsup_seg._widgets.segment_folder import SegmentFolderWidget
@@ -52,7 +54,8 @@ def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
     table = widget.table.value
     rows = {r[0]: r for r in table["data"]}
     assert set(rows) == {"broken.tif", "img0.tif", "img1.tif"}
-    assert rows["broken.tif"][1] == "failed" and "broken.tif" in rows["broken.tif"][3]
+    assert rows["broken.tif"][1] == "failed" and "TIFF" in rows["broken.tif"][3]
+    assert [Path(f["path"]).name for f in widget.summary["failed"]] == ["broken.tif"]
     assert rows["img0.tif"][1] == "done"
     assert (out_dir / "img0_labels.tif").exists()
     assert "1 failed" in widget.controls.status.value

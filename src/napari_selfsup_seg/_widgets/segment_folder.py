@@ -126,7 +126,7 @@ class SegmentFolderWidget(Container):
             "file": [Path(r.path).name for r in self.results],
             "status": [r.status for r in self.results],
             "objects": [r.n_objects for r in self.results],
-            "reason": [r.reason for r in self.results],
+            "reason": [r.reason.replace(f"{r.path}: ", "") for r in self.results],
             "seconds": [round(r.seconds, 2) for r in self.results],
         }
         self.table.native.resizeColumnsToContents()
