@@ -70,7 +70,7 @@ def main(argv=None) -> dict:
         loss = F.cross_entropy(net(xb), yb)
         loss.backward()
         opt.step()
-        float(loss)
+        float(loss.detach())
 
     ours = train_iter([image], [masks], tc, mc)
     bare_times, our_times = [], []

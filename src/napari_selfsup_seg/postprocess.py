@@ -90,14 +90,16 @@ def split_touching(
     return relabel_sequential(labels)[0].astype(np.int32)
 
 
-def probabilities_to_instances(probs: np.ndarray, config=None) -> np.ndarray:
+def probabilities_to_instances(probs: np.ndarray, config=None, min_distance: int = 4) -> np.ndarray:
     """Instance labels from background/interior/boundary probabilities by seeded watershed.
 
-    Seeds are the connected regions where the interior probability exceeds
-    ``config.seed_threshold``; they are flooded over the foreground (interior + boundary
-    probability above ``config.foreground_threshold``) along the interior probability, so that
-    neighbouring objects meet on their shared boundary. Foreground regions without a seed become
-    instances of their own; objects smaller than ``config.min_size`` are removed.
+    Seeds come from the predicted interior (interior probability above
+    ``config.seed_threshold``); interiors that still touch through a thin neck are split with
+    the same distance-transform watershed used for pseudo-masks (:func:`split_touching`), so
+    one seed stands for one object. The seeds are then flooded over the foreground (interior +
+    boundary probability above ``config.foreground_threshold``) along the interior probability,
+    so neighbouring objects meet on their predicted boundary. Foreground regions without a seed
+    become objects of their own; objects smaller than ``config.min_size`` are removed.
 
     Parameters
     ----------
@@ -105,6 +107,9 @@ def probabilities_to_instances(probs: np.ndarray, config=None) -> np.ndarray:
         Shape ``(3, Y, X)``: softmax of background, interior, boundary.
     config : PredictConfig, optional
         Thresholds and minimum size.
+    min_distance : int
+        Minimum distance in pixels between the centres of two seeds split from one interior
+        region.
 
     Returns
     -------
@@ -122,8 +127,12 @@ def probabilities_to_instances(probs: np.ndarray, config=None) -> np.ndarray:
         raise InputError(f"expected (3, Y, X) class probabilities, got shape {probs.shape}")
     interior = probs[1]
     foreground = (probs[1] + probs[2]) > config.foreground_threshold
-    seeds = (interior > config.seed_threshold) & foreground
-    markers, n = ndi.label(seeds)
+    inner = (interior > config.seed_threshold) & foreground
+    # Specks of interior smaller than a quarter of the smallest object are noise, not seeds.
+    markers = split_touching(
+        inner, min_distance=min_distance, min_size=max(1, config.min_size // 4)
+    )
+    n = int(markers.max())
     # Foreground regions that hold no seed still become objects.
     comps, n_comp = ndi.label(foreground)
     if n_comp:
@@ -131,7 +140,7 @@ def probabilities_to_instances(probs: np.ndarray, config=None) -> np.ndarray:
         has_seed[np.unique(comps[markers > 0])] = True
         orphan = ~has_seed[comps] & foreground
         if orphan.any():
-            extra, _n_extra = ndi.label(orphan)
+            extra, _ = ndi.label(orphan)
             markers[orphan] = extra[orphan] + n
     labels = watershed(-interior, markers, mask=foreground)
     if config.min_size > 0:
