@@ -30,18 +30,24 @@ from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
 SCORER = ROOT.parent / "shared" / "tools" / "score_instances.py"
 
 
-def independent(pred: np.ndarray, gt_path: Path) -> dict:
-    """Scores of the independent scorer, or an empty dict when it is not there."""
+def independent(pred: np.ndarray, gt: np.ndarray) -> dict:
+    """Scores of the independent scorer (planes of a stack as separate pairs, pooled).
+
+    Returns an empty dict when the scorer is not there.
+    """
     if not SCORER.exists():
         return {}
+    pred = pred.reshape(-1, *pred.shape[-2:])
+    gt = gt.reshape(-1, *gt.shape[-2:])
     with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / "pred.tif"
-        tifffile.imwrite(p, pred.astype(np.uint16))
+        paths = []
+        for i, (p, g) in enumerate(zip(pred, gt)):
+            pp, gp = Path(tmp) / f"pred{i}.tif", Path(tmp) / f"gt{i}.tif"
+            tifffile.imwrite(pp, p.astype(np.uint16))
+            tifffile.imwrite(gp, g.astype(np.uint16))
+            paths += [str(pp), str(gp)]
         out = subprocess.run(
-            [sys.executable, str(SCORER), str(p), str(gt_path)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, str(SCORER), *paths], capture_output=True, text=True, check=True
         )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -75,7 +81,7 @@ def main() -> None:
     result, lines = {}, []
     for name, (labels, seconds) in rows.items():
         s = evaluate([labels], [gt])
-        ind = independent(labels, Path(args.mask))
+        ind = independent(labels, gt)
         result[name] = {
             "pixel_f1": s["pixel_f1"],
             "ap50": s["ap"]["0.5"],
