@@ -36,6 +36,8 @@ ENCODERS = ("resnet18", "resnet34", "efficientnet-b0", "mobilenet_v2")
 IGNORE_VALUE = 65535
 #: The loss plot is redrawn at most this often while training (drawing costs the GUI thread).
 PLOT_INTERVAL_S = 1.0
+#: Progress records arrive every step; the progress bar follows them at most this often.
+UI_INTERVAL_MS = 250
 
 
 def train_and_predict(
@@ -123,6 +125,13 @@ class TrainWidget(Container):
         self.model = None
         self.preview_layer = None
         self.last_preview_step = 0
+        self._pending = None
+        from qtpy.QtCore import QTimer
+
+        self._ui_timer = QTimer()
+        self._ui_timer.setSingleShot(True)
+        self._ui_timer.setInterval(UI_INTERVAL_MS)
+        self._ui_timer.timeout.connect(self._flush_ui)
         #: Leave one CPU core to the GUI thread while training (see ``_workers.run_job``).
         self.limit_threads = True
         self._losses: list[tuple[int, float]] = []
@@ -263,6 +272,7 @@ class TrainWidget(Container):
             return None
         self._losses, self._val = [], []
         self._context = context
+        self._pending = None
         self._last_plot = 0.0
         self.loss_plot.clear()
         self.scores.value = ""
@@ -297,7 +307,8 @@ class TrainWidget(Container):
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _on_record(self, record) -> None:
-        self.controls.show_progress(record)
+        """Keep the record; the progress bar and plot are refreshed a few times a second."""
+        self._pending = record
         labels = getattr(record, "labels", None)
         loss = getattr(record, "loss", None)
         if record.stage == "train" and loss is not None:
@@ -309,12 +320,19 @@ class TrainWidget(Container):
                 self.scores.value = (
                     f"Validation at step {record.done}: AP@0.5 {val:.3f}, pixel F1 {f1:.3f}"
                 )
-            now = time.perf_counter()
-            if now - self._last_plot >= PLOT_INTERVAL_S or record.done == record.total:
-                self._last_plot = now
-                self.loss_plot.update_series({"loss": tuple(zip(*self._losses))})
         if labels is not None:
             self._show_preview(labels, record.done)
+        if not self._ui_timer.isActive():
+            self._ui_timer.start()
+
+    def _flush_ui(self) -> None:
+        """Show the latest record and, at most once per PLOT_INTERVAL_S, redraw the loss."""
+        if self._pending is not None:
+            self.controls.show_progress(self._pending)
+        now = time.perf_counter()
+        if self._losses and now - self._last_plot >= PLOT_INTERVAL_S:
+            self._last_plot = now
+            self.loss_plot.update_series({"loss": tuple(zip(*self._losses))})
 
     def _show_preview(self, labels: np.ndarray, step: int) -> None:
         """Write the preview of the displayed frame into the prediction layer, in place."""
@@ -351,6 +369,9 @@ class TrainWidget(Container):
         self.preview_layer = None
 
     def _on_done(self, result) -> None:
+        self._ui_timer.stop()
+        if self._pending is not None:
+            self.controls.show_progress(self._pending)
         model, labels = result
         self.model = model
         full = np.asarray(labels, np.int32).reshape(self._context["shape"])
