@@ -65,7 +65,9 @@ def test_psm_stack_plane_by_plane():
 
 def test_psm_brightfield_runs_and_modality_detection():
     sample = make_sample((96, 96), seed=4)
-    assert detect_modality(sample.fluorescence / 1000.0) == "fluorescence"
+    assert detect_modality(sample.fluorescence) == "fluorescence"
+    for seed in (0, 3, 7):
+        assert detect_modality(make_sample((96, 96), seed=seed).brightfield) == "brightfield"
     ((labels, prob),) = drain(
         psm_pseudo_mask_iter(sample.brightfield, PSMConfig(**FAST, modality="brightfield"))
     )
