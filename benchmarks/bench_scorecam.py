@@ -241,8 +241,9 @@ is a 1×1 conv + ReLU at stride 8, each method in a fresh subprocess): ours
 sources: constant activation maps are skipped ({mem["ours"]["constant_channel_fraction"]:.0%}
 of the 512 channels are all-zero after ReLU there, {constant:.0%} in the small case), and
 masked inputs are made chunk by chunk instead of materialising K×C×H×W floats, which on a
-large input is slow as well as big. At equal K with few constant channels (small case) the two
-cost the same: each needs K forward passes. With `top_n={k // 4}` channels the small case takes
+large input is slow as well as big. At equal K on small inputs the gain is only the skipped
+constant maps: every other channel needs its forward pass in both.
+With `top_n={k // 4}` channels the small case takes
 {pruned_s:.2f} s ({lib_s / pruned_s:.1f}× the library), correlation with the full map
 {np.nanmean(corr_pruned):.3f}.
 
