@@ -66,7 +66,16 @@ def connect(
         dashboard_address=None,
         silence_logs=40,
     )
-    return Client(cluster, set_as_default=False), cluster, True
+    client = Client(cluster, set_as_default=False)
+    client.run(_preload)
+    return client, cluster, True
+
+
+def _preload() -> None:
+    """Import the heavy modules on a fresh worker so the first image does not pay for it."""
+    import torch  # noqa: F401
+
+    from . import models, predict  # noqa: F401
 
 
 def n_workers(client: Any) -> int:

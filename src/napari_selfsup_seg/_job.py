@@ -86,7 +86,10 @@ class ImageJob:
     def stem(self) -> str:
         """Input name without its image suffix."""
         name = Path(self.path).name
-        return name[: -len(".zarr")] if name.lower().endswith(".zarr") else image_stem(name)
+        for suffix in (".ome.zarr", ".zarr"):
+            if name.lower().endswith(suffix):
+                return name[: -len(suffix)]
+        return image_stem(name)
 
     def output(self, large: bool) -> Path:
         """``<stem>_labels.tif``, or ``<stem>_labels.zarr`` for an image done block by block."""
