@@ -62,9 +62,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", nargs="?", default=str(DEFAULT_IMAGE))
     parser.add_argument("mask", nargs="?", default=str(DEFAULT_MASK))
-    parser.add_argument("--pretrain-steps", type=int, default=200)
+    parser.add_argument("--pretrain-steps", type=int, default=400)
     parser.add_argument("--pretrain-tile", type=int, default=96)
-    parser.add_argument("--contrastive-weight", type=float, default=0.1)
+    parser.add_argument("--contrastive-weight", type=float, default=0.0)
     parser.add_argument("--steps", type=int, default=100, help="fine-tuning steps")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--tile-size", type=int, default=96)
@@ -284,9 +284,10 @@ the final score, predicted within the whole image):
 {val_rows}
 """
     if not args.no_report:
-        report(
-            "pretrain", "Few labels: self-supervised pretraining", command_line(), markdown, result
-        )
+        title = "Few labels: self-supervised pretraining"
+        if args.name != "pretrain":
+            title += f" ({args.name})"
+        report(args.name, title, command_line(), markdown, result)
     else:
         print(json.dumps({"benchmark": args.name, **result}, default=float))
     return result

@@ -27,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="TIFF images")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for the model")
-    p.add_argument("--steps", type=int, default=300, metavar="N", help="optimisation steps")
+    p.add_argument("--steps", type=int, default=400, metavar="N", help="optimisation steps")
     p.add_argument(
         "--encoder", default="resnet18", metavar="NAME", help="encoder (default resnet18)"
     )
@@ -51,9 +51,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--contrastive-weight",
         type=float,
-        default=0.1,
+        default=0.0,
         metavar="W",
-        help="weight of the InfoNCE term on pooled encoder features (0 = off)",
+        help="weight of an InfoNCE term on pooled encoder features (default 0 = off)",
     )
     add_device_argument(p)
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
