@@ -170,8 +170,8 @@ thin boundary the teacher draws where it does split nuclei and applies it everyw
 where the teacher's own probability is near its threshold are ignored, so the network is not
 taught the teacher's guess at dim necks and rims; and instances come from the predicted
 interior, split with a distance-transform watershed where interiors still touch, then grown over
-the predicted foreground. A plain foreground U-Net with the same post-processing as the teacher
-only copies it (see `../shared/data/README.md`: AP@0.5 0.30 for naive training).
+the predicted foreground. For comparison, `../shared/data/README.md` reports AP@0.5 0.30 for a
+U-Net trained naively on the same kind of masks.
 """
     if args.no_report:
         print(json.dumps(result, default=float))
