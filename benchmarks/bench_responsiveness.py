@@ -150,6 +150,9 @@ def main(argv=None) -> dict:
     run_training(viewer, app, widget, True, args.timeout)
     widget.steps.value = args.steps
     leave_core = run_training(viewer, app, widget, True, args.timeout)
+    widget.preview_every.value = 0
+    no_preview = run_training(viewer, app, widget, True, args.timeout)
+    widget.preview_every.value = args.preview_every
     all_cores = run_training(viewer, app, widget, False, args.timeout)
     viewer.close()
 
@@ -161,12 +164,14 @@ def main(argv=None) -> dict:
         "preview_every": args.preview_every,
         "idle": idle,
         "train_leave_one_core": leave_core,
+        "train_leave_one_core_no_preview": no_preview,
         "train_all_cores": all_cores,
         "target_max_stall_ms": 100,
     }
     rows = [
         ("idle (reference)", idle, None, None),
         ("training, torch leaves one core to the GUI (default)", leave_core, leave_core, None),
+        ("same, without previews", no_preview, no_preview, None),
         ("training, torch uses every core", all_cores, all_cores, None),
     ]
     lines = [
@@ -175,7 +180,7 @@ def main(argv=None) -> dict:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, st, run, _ in rows:
-        fp = f"{run['first_prediction_s']} s" if run else "-"
+        fp = f"{run['first_prediction_s']} s" if run and run["first_prediction_s"] else "-"
         click = f"{run['start_click_ms']} ms" if run else "-"
         total = f"{run['total_s']} s" if run else "-"
         thr = run["torch_threads"] if run else "-"
