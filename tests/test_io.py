@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -115,6 +117,10 @@ def test_write_labels_dtype_and_atomic(tmp_path):
     big[2, 2] = 70000
     assert tifffile.imread(write_labels(tmp_path / "b.tif", big)).max() == 70000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tif", "l.tif"]
+    # Not private like a temporary file: readable by others unless the umask says otherwise.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_write_failure_leaves_no_partial_file(tmp_path, monkeypatch):
