@@ -84,6 +84,9 @@ def test_build_model_shapes_and_unknown_encoder():
     assert out.shape == (1, 3, 64, 64)
     with pytest.raises(InputError, match="unknown encoder"):
         build_model(ModelConfig(encoder="no-such-encoder"))
+    # Stages a shallow encoder never runs are not kept (nor saved).
+    assert sum(p.numel() for p in net.parameters()) < 2_000_000
+    assert not any(k.startswith("encoder.layer4") for k in net.state_dict())
 
 
 def test_save_load_roundtrip(tmp_path):

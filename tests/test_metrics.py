@@ -121,3 +121,10 @@ def test_every_documented_subcommand_is_registered():
         "pretrain",
         "demo",
     }
+
+
+def test_every_api_name_resolves():
+    from napari_selfsup_seg import api
+
+    missing = [name for name in api.__all__ if not hasattr(api, name)]
+    assert missing == []

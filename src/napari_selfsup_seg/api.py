@@ -63,6 +63,8 @@ _EXPORTS: dict[str, str] = {
     "predict_probabilities": "predict",
     "predict_labels": "predict",
     "predict_iter": "predict",
+    "predict_stack": "predict",
+    "predict_stack_iter": "predict",
     "probabilities_to_instances": "postprocess",
     "split_touching": "postprocess",
     # metrics

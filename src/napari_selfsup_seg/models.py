@@ -56,7 +56,7 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
         encoder_weights=config.encoder_weights,
     )
     try:
-        return smp.Unet(**kwargs)
+        net = smp.Unet(**kwargs)
     except KeyError:
         raise InputError(f"unknown encoder {config.encoder!r}") from None
     except Exception as exc:
@@ -66,6 +66,21 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
                 f"(they must already be in the local cache; nothing is downloaded): {exc}"
             ) from None
         raise InputError(f"cannot build a U-Net with encoder {config.encoder!r}: {exc}") from None
+    _drop_unused_stages(net.encoder, config.encoder_depth)
+    return net
+
+
+def _drop_unused_stages(encoder: torch.nn.Module, depth: int) -> None:
+    """Remove ResNet stages a shallow encoder never runs, so they are not saved with the model.
+
+    segmentation-models-pytorch builds every stage and only skips the deep ones in ``forward``;
+    a 3-stage ResNet-18 would otherwise carry (and save) about 11 M unused parameters.
+    """
+    import torch
+
+    for stage, name in ((4, "layer3"), (5, "layer4")):
+        if depth < stage and isinstance(getattr(encoder, name, None), torch.nn.Module):
+            setattr(encoder, name, None)
 
 
 def pick_device(name: str = "auto") -> torch.device:
