@@ -263,3 +263,15 @@ def test_image_embeddings_and_csv(sample, tmp_path):
     assert rows[0][:2] == ["name", "f0"] and len(rows) == 3 and rows[2][0] == "b"
     with pytest.raises(InputError, match="constant"):
         image_embeddings(model, [np.zeros((32, 32), np.uint16)])
+
+
+def test_segment_refuses_a_pretrained_model(sample, tmp_path):
+    from napari_selfsup_seg._errors import InputError
+    from napari_selfsup_seg.config import ModelBundleConfig, ModelConfig
+    from napari_selfsup_seg.models import build_model, save_model
+    from napari_selfsup_seg.predict import predict_labels
+
+    cfg = ModelBundleConfig(model=ModelConfig.tiny(classes=1), task="pretrained")
+    save_model(tmp_path / "pre", build_model(cfg.model), cfg)
+    with pytest.raises(InputError, match="pretrained model does not segment"):
+        predict_labels(tmp_path / "pre", sample.fluorescence)

@@ -37,6 +37,18 @@ def as_model(model: LoadedModel | str | os.PathLike, device: str = "auto") -> Lo
     raise InputError(f"expected a model folder or a LoadedModel, got {type(model).__name__}")
 
 
+def segmenting_model(model: LoadedModel | str | os.PathLike, device: str = "auto") -> LoadedModel:
+    """Like :func:`as_model`, refusing a model that does not segment (e.g. a pretrained one)."""
+    model = as_model(model, device)
+    if model.config.task != "instances":
+        where = model.path or "this model"
+        raise InputError(
+            f"{where}: a {model.config.task} model does not segment; "
+            "fine-tune it first (train --init)"
+        )
+    return model
+
+
 def prepare_input(model: LoadedModel, image: np.ndarray, name: str = "image") -> np.ndarray:
     """Pick the model's input channels from one plane and normalise them.
 
@@ -181,7 +193,7 @@ def predict_probabilities(
         Shape ``(classes, Y, X)`` softmax: background, interior, boundary.
     """
     config = config or PredictConfig()
-    model = as_model(model, config.device)
+    model = segmenting_model(model, config.device)
     x = prepare_input(model, image)
     gen = probabilities_iter(model, x, config)
     while True:
@@ -242,7 +254,7 @@ def predict_iter(
         Shape ``(N, Y, X)``: probability of interior + boundary.
     """
     config = config or PredictConfig()
-    model = as_model(model, config.device)
+    model = segmenting_model(model, config.device)
     planes = list(planes) if not isinstance(planes, np.ndarray) else planes
     if len(planes) == 0:
         raise InputError("no planes to segment")
@@ -321,7 +333,7 @@ def predict_stack_iter(
         Same shape; only when ``with_probability``.
     """
     config = config or PredictConfig()
-    model = as_model(model, config.device)
+    model = segmenting_model(model, config.device)
     planes = stack_planes(model, stack)
     labels, fg = yield from predict_iter(model, planes, config, stop)
     if len(labels) == len(planes):
