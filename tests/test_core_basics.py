@@ -172,3 +172,18 @@ def test_threshold_pseudo_mask_recovers_nuclei():
     # A higher cut on the map gives a smaller foreground.
     hi, _ = threshold_pseudo_mask(s.fluorescence, ThresholdConfig(threshold=0.95))
     assert (hi > 0).sum() < (labels > 0).sum()
+
+
+def test_load_ignores_weights_of_unused_stages(tmp_path):
+    import torch
+
+    from napari_selfsup_seg.models import build_model, load_model, save_model
+
+    cfg = ModelBundleConfig(model=ModelConfig.tiny())
+    net = build_model(cfg.model)
+    save_model(tmp_path / "m", net, cfg)
+    state = torch.load(tmp_path / "m" / "weights.pt", weights_only=True)
+    state["encoder.layer4.0.conv1.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "m" / "weights.pt")
+    loaded = load_model(tmp_path / "m", device="cpu")
+    assert "encoder.layer4.0.conv1.weight" not in loaded.net.state_dict()

@@ -283,6 +283,13 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"{model_dir / WEIGHTS_FILE}: unreadable weights ({reason})") from None
+    # Models saved before unused encoder stages were dropped still carry their weights.
+    expected = net.state_dict()
+    state = {
+        k: v
+        for k, v in state.items()
+        if k in expected or not k.startswith(("encoder.layer3.", "encoder.layer4."))
+    }
     try:
         net.load_state_dict(state)
     except RuntimeError:
