@@ -101,7 +101,7 @@ def main(argv=None) -> dict:
     if max(counts) > len(boxes):
         raise SystemExit(f"at most {len(boxes)} crops fit in the left half of the image")
     depth = args.encoder_depth
-    mc = ModelConfig(encoder_depth=depth, decoder_channels=(256, 128, 64, 32, 16)[-depth:])
+    mc = ModelConfig(encoder_depth=depth)
     pcfg = PredictConfig(device="cpu")
 
     def log_every_30s(prefix):

@@ -77,7 +77,7 @@ def main(argv=None) -> dict:
     teacher, prob = threshold_pseudo_mask(image)
     masks = uncertain_to_ignore(teacher, prob, args.ignore_low, args.ignore_high)
     depth = args.encoder_depth
-    mc = ModelConfig(encoder_depth=depth, decoder_channels=(256, 128, 64, 32, 16)[-depth:])
+    mc = ModelConfig(encoder_depth=depth)
     tc = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,

@@ -51,7 +51,8 @@ def test_normalize_sparse_image_falls_back_to_full_range():
         lambda: TrainConfig(tile_size=100),
         lambda: TrainConfig(device="tpu"),
         lambda: PredictConfig(overlap=200, tile_size=256),
-        lambda: ModelConfig(encoder_depth=4),
+        lambda: ModelConfig(encoder_depth=4, decoder_channels=(64, 32, 16)),
+        lambda: ModelConfig(encoder_depth=6),
         lambda: NormalizationConfig(50, 10),
         lambda: ThresholdConfig(method="magic"),
     ],
@@ -59,6 +60,11 @@ def test_normalize_sparse_image_falls_back_to_full_range():
 def test_config_ranges(bad):
     with pytest.raises(InputError):
         bad()
+
+
+def test_decoder_channels_follow_depth():
+    assert ModelConfig(encoder_depth=4).decoder_channels == (128, 64, 32, 16)
+    assert ModelConfig.tiny().decoder_channels == (64, 32, 16)
 
 
 def test_bundle_json_roundtrip():

@@ -18,12 +18,31 @@ C = TypeVar("C", bound="ConfigBase")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ARCHITECTURES = ("unet",)
+DECODER_CHANNELS = (256, 128, 64, 32, 16)
 
 
 def _check_range(name: str, value: float, lo: float | None = None, hi: float | None = None):
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         bounds = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
         raise InputError(f"{name} must be in {bounds}, got {value}")
+
+
+def check_recipe(config) -> None:
+    """Range checks shared by training recipes (training and pretraining).
+
+    Checks ``steps``, ``tile_size`` (a multiple of 32), ``learning_rate``, ``weight_decay``,
+    ``warmup_fraction``, ``log_every`` and ``device`` of ``config``.
+    """
+    _check_range("steps", config.steps, 1, 10_000_000)
+    _check_range("tile_size", config.tile_size, 32, 4096)
+    if config.tile_size % 32:
+        raise InputError(f"tile_size must be a multiple of 32, got {config.tile_size}")
+    _check_range("learning_rate", config.learning_rate, 1e-7, 1.0)
+    _check_range("weight_decay", config.weight_decay, 0.0, 1.0)
+    _check_range("warmup_fraction", config.warmup_fraction, 0.0, 0.5)
+    _check_range("log_every", config.log_every, 1, 1_000_000)
+    if config.device not in DEVICES:
+        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {config.device!r}")
 
 
 class ConfigBase:
@@ -68,8 +87,9 @@ class ModelConfig(ConfigBase):
         ``"resnet34"``, ``"efficientnet-b0"``, ``"tu-resnet10t"``.
     encoder_depth : int
         Number of encoder stages (3 to 5); fewer stages make a smaller, faster model.
-    decoder_channels : tuple of int
-        Channels of the decoder blocks, one per encoder stage.
+    decoder_channels : tuple of int or None
+        Channels of the decoder blocks, one per encoder stage; by default the last
+        ``encoder_depth`` entries of :data:`DECODER_CHANNELS`.
     in_channels : int
         Number of input channels the network takes.
     classes : int
@@ -82,7 +102,7 @@ class ModelConfig(ConfigBase):
     architecture: str = "unet"
     encoder: str = "resnet18"
     encoder_depth: int = 5
-    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    decoder_channels: tuple[int, ...] | None = None
     in_channels: int = 1
     classes: int = 3
     encoder_weights: str | None = None
@@ -93,6 +113,8 @@ class ModelConfig(ConfigBase):
                 f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
             )
         _check_range("encoder_depth", self.encoder_depth, 3, 5)
+        if self.decoder_channels is None:
+            self.decoder_channels = DECODER_CHANNELS[-self.encoder_depth :]
         self.decoder_channels = tuple(int(c) for c in self.decoder_channels)
         if len(self.decoder_channels) != self.encoder_depth:
             raise InputError(
@@ -112,7 +134,6 @@ class ModelConfig(ConfigBase):
         return cls(
             encoder="resnet18",
             encoder_depth=3,
-            decoder_channels=(64, 32, 16),
             in_channels=in_channels,
             classes=classes,
         )
@@ -173,20 +194,11 @@ class TrainConfig(ConfigBase):
     log_every: int = 1
 
     def __post_init__(self) -> None:
-        _check_range("steps", self.steps, 1, 10_000_000)
+        check_recipe(self)
         _check_range("batch_size", self.batch_size, 1, 4096)
-        _check_range("tile_size", self.tile_size, 32, 4096)
-        if self.tile_size % 32:
-            raise InputError(f"tile_size must be a multiple of 32, got {self.tile_size}")
-        _check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
-        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("warmup_fraction", self.warmup_fraction, 0.0, 0.5)
         _check_range("boundary_width", self.boundary_width, 1, 16)
         _check_range("dice_weight", self.dice_weight, 0.0, 100.0)
         _check_range("ignore_value", self.ignore_value, 0, 2**32 - 1)
-        _check_range("log_every", self.log_every, 1, 1_000_000)
-        if self.device not in DEVICES:
-            raise InputError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
 
 @dataclass

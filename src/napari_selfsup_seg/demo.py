@@ -99,9 +99,7 @@ def run_demo_iter(
     files["pseudo_masks"] = str(write_labels(out / "sample_pseudo.tif", pseudo, axes="ZYX"))
 
     yield Progress("demo", 2, 4, "training on the brightfield channel")
-    model_config = model_config or ModelConfig(
-        encoder="resnet18", encoder_depth=4, decoder_channels=(128, 64, 32, 16)
-    )
+    model_config = model_config or ModelConfig(encoder="resnet18", encoder_depth=4)
     train_config = TrainConfig(steps=steps, batch_size=8, tile_size=128, seed=seed, device=device)
     bf = image[:, BRIGHTFIELD_CHANNEL]
     model = yield from train_iter(

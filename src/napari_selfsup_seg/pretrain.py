@@ -26,7 +26,7 @@ import numpy as np
 
 from ._corruptions import sample_batch
 from ._errors import InputError
-from .config import DEVICES, ConfigBase, ModelBundleConfig, ModelConfig, _check_range
+from .config import ConfigBase, ModelBundleConfig, ModelConfig, _check_range, check_recipe
 from .models import LoadedModel, build_model, describe_device, pick_device
 from .normalize import NormalizationConfig, percentile_normalize
 from .progress import TrainProgress, drain
@@ -102,22 +102,13 @@ class PretrainConfig(ConfigBase):
     log_every: int = 1
 
     def __post_init__(self) -> None:
-        _check_range("steps", self.steps, 1, 10_000_000)
+        check_recipe(self)
         _check_range("batch_size", self.batch_size, 2, 4096)
-        _check_range("tile_size", self.tile_size, 32, 4096)
-        if self.tile_size % 32:
-            raise InputError(f"tile_size must be a multiple of 32, got {self.tile_size}")
-        _check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
-        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("warmup_fraction", self.warmup_fraction, 0.0, 0.5)
         _check_range("contrastive_weight", self.contrastive_weight, 0.0, 100.0)
         _check_range("temperature", self.temperature, 0.01, 10.0)
         for name in ("p_shuffle", "p_nonlinear", "p_paint", "outpaint_fraction", "p_noise"):
             _check_range(name, getattr(self, name), 0.0, 1.0)
         _check_range("noise_std", self.noise_std, 0.0, 10.0)
-        _check_range("log_every", self.log_every, 1, 1_000_000)
-        if self.device not in DEVICES:
-            raise InputError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
 
 def _prepare_planes(

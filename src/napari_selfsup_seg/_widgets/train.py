@@ -219,12 +219,7 @@ class TrainWidget(Container):
             device=self.device.value,
             ignore_value=IGNORE_VALUE,
         )
-        depth = 3 if self.small.value else 5
-        mc = ModelConfig(
-            encoder=self.encoder.value,
-            encoder_depth=depth,
-            decoder_channels=(64, 32, 16) if depth == 3 else (256, 128, 64, 32, 16),
-        )
+        mc = ModelConfig(encoder=self.encoder.value, encoder_depth=3 if self.small.value else 5)
         init = self._path_or_none(self.init)
         if init is not None:
             from ..models import read_model_config

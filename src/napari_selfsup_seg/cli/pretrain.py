@@ -11,8 +11,6 @@ from ..io import read_image
 from ..normalize import check_finite
 from ._common import ProgressBar, add_device_argument, ensure_out_dir
 
-DECODER_CHANNELS = (256, 128, 64, 32, 16)
-
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -91,11 +89,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..pretrain import PretrainConfig, pretrain_iter
     from ..progress import drain
 
-    model_config = ModelConfig(
-        encoder=args.encoder,
-        encoder_depth=args.encoder_depth,
-        decoder_channels=DECODER_CHANNELS[-args.encoder_depth :],
-    )
+    model_config = ModelConfig(encoder=args.encoder, encoder_depth=args.encoder_depth)
     config = PretrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,

@@ -12,8 +12,6 @@ from .._errors import InputError
 from ..io import read_image
 from ._common import ProgressBar, add_device_argument, ensure_out_dir
 
-DECODER_CHANNELS = (256, 128, 64, 32, 16)
-
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -138,10 +136,7 @@ def run(args: argparse.Namespace) -> dict:
         seed=args.seed,
         device=args.device,
     )
-    depth = args.encoder_depth
-    mc = ModelConfig(
-        encoder=args.encoder, encoder_depth=depth, decoder_channels=DECODER_CHANNELS[-depth:]
-    )
+    mc = ModelConfig(encoder=args.encoder, encoder_depth=args.encoder_depth)
     out = ensure_out_dir(args.out)
     provenance = {
         "images": [str(p) for p in args.images],
