@@ -19,7 +19,7 @@ from ._tiling import tile_grid
 from .config import PredictConfig
 from .normalize import percentile_normalize
 from .postprocess import probabilities_to_instances
-from .progress import Progress
+from .progress import Progress, drain
 
 if TYPE_CHECKING:
     from .io import ImageStack
@@ -195,12 +195,7 @@ def predict_probabilities(
     config = config or PredictConfig()
     model = segmenting_model(model, config.device)
     x = prepare_input(model, image)
-    gen = probabilities_iter(model, x, config)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(probabilities_iter(model, x, config))
 
 
 def predict_labels(
