@@ -6,37 +6,9 @@ import json
 import socket
 from pathlib import Path
 
-import pytest
-
 from napari_selfsup_seg.cli.main import main
 from napari_selfsup_seg.io import read_image, write_image
 from napari_selfsup_seg.synthetic import make_sample
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    """A tiny U-Net trained for a few steps on one 64 px fluorescence image."""
-    import torch
-
-    from napari_selfsup_seg.config import ModelConfig
-    from napari_selfsup_seg.training import train
-
-    torch.set_num_threads(1)
-    path = tmp_path_factory.getbasetemp() / "batch-model"
-    if not (path / "weights.pt").exists():
-        s = make_sample((64, 64), seed=0)
-        train(
-            [s.fluorescence],
-            [s.labels],
-            steps=15,
-            model_config=ModelConfig.tiny(),
-            tile_size=64,
-            batch_size=2,
-            learning_rate=1e-2,
-            device="cpu",
-            model_dir=path,
-        )
-    return path
 
 
 def _folder(path: Path, n: int = 2) -> Path:
