@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import share_like_new_file
 from ._errors import InputError
 from ._job import ImageJob, LargeImageOptions, Stopped
-from ._measure import area_summary, measurement_columns, object_rows, share_like_new_file
+from ._measure import area_summary, measurement_columns, object_rows
 from .config import PredictConfig
 
 _MAX_SAMPLES = 4_000_000

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 #: Columns of ``measurements.csv`` before the per-channel intensity columns.
 BASE_COLUMNS = (
@@ -181,13 +182,6 @@ def area_summary(areas: Iterable[float]) -> dict:
     }
 
 
-def share_like_new_file(path: str | os.PathLike) -> None:
-    """Give a temporary file the permissions of a newly created file (``0o666`` less umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def write_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict]) -> Path:
     """Write rows to ``path`` through a temporary file renamed into place.
 
@@ -200,21 +194,15 @@ def write_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows: Iter
     rows : iterable of dict
         Consumed lazily, so a generator keeps memory flat.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(columns), restval="")
             writer.writeheader()
             for row in rows:
                 writer.writerow(row)
-        share_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def read_header(path: str | os.PathLike) -> list[str]:

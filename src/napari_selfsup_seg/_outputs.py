@@ -8,14 +8,13 @@ into place.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from . import __version__
-from ._measure import SUMMARY_COLUMNS, merge_csv_parts, share_like_new_file, write_csv_atomic
+from ._atomic import atomic_write
+from ._measure import SUMMARY_COLUMNS, merge_csv_parts, write_csv_atomic
 
 SKIP_REASON = "already done with this model and settings (overwrite to redo)"
 
@@ -96,13 +95,4 @@ def finalise_run(
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        share_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_write
 from ._errors import InputError
-
-
-def _atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` and rename the result to ``path`` once it is complete."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise InputError(f"{path.parent}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates the file private (0600); give it the permissions of a normal file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def labels_dtype(labels: np.ndarray) -> np.dtype:
@@ -131,4 +110,4 @@ def _write_tiff(path, data: np.ndarray, axes: str | None, pixel_size) -> Path:
     def write(tmp: str) -> None:
         tifffile.imwrite(tmp, data, **kwargs)
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)

@@ -16,7 +16,6 @@ import numpy as np
 
 from ._errors import InputError
 from ._tiff_write import (  # noqa: F401 (public re-exports)
-    _atomic_write,
     labels_dtype,
     write_float,
     write_image,
