@@ -3,7 +3,10 @@
 Widgets share state through the layers themselves (their ``metadata``), not through globals:
 ``metadata["role"]`` is ``"brightfield"`` or ``"fluorescent"``, ``metadata["planes"]`` lists the
 plane indices to use, and ``metadata["edited"]`` is set once the user paints on a Labels layer so
-that no later result overwrites it.
+that no later result overwrites it. An Image layer read from a file also says which channel of
+that file it holds: ``metadata["channel"]`` (int index in the source file, or ``None`` when the
+file has one channel or the layer was not read from a file) and ``metadata["channel_name"]``
+(str, or ``None`` when the file does not name its channels); training records both in the model.
 """
 
 from __future__ import annotations
@@ -16,12 +19,25 @@ ROLE_KEY = "role"
 PLANES_KEY = "planes"
 EDITED_KEY = "edited"
 SOURCE_KEY = "source"
+CHANNEL_KEY = "channel"
+CHANNEL_NAME_KEY = "channel_name"
+
+
+def layer_kind(layer) -> str:
+    """``"image"``, ``"labels"`` or ``"other"``: the kind of a napari layer (public API only)."""
+    from napari.layers import Image, Labels
+
+    if isinstance(layer, Labels):
+        return "labels"
+    if isinstance(layer, Image):
+        return "image"
+    return "other"
 
 
 def layer_by_role(viewer, role: str, kind: str = "image"):
     """The first layer of type ``kind`` whose metadata gives it ``role``, or ``None``."""
     for layer in viewer.layers:
-        if layer._type_string == kind and layer.metadata.get(ROLE_KEY) == role:
+        if layer_kind(layer) == kind and layer.metadata.get(ROLE_KEY) == role:
             return layer
     return None
 
@@ -67,12 +83,18 @@ def mark_edited(layer) -> None:
     layer.metadata[EDITED_KEY] = True
 
 
+#: ``unique_id`` of the layers :func:`watch_edits` already watches. Layers reached through the
+#: viewer napari hands to plugins are proxies (a new object per access), so ``id()`` would not do.
+_WATCHED: set[str] = set()
+
+
 def watch_edits(layer) -> None:
     """Mark ``layer`` edited whenever the user paints, fills or erases on it."""
-    if getattr(layer, "_selfsup_watched", False):
+    key = str(layer.unique_id)
+    if key in _WATCHED:
         return
     layer.events.paint.connect(lambda _e=None: mark_edited(layer))
-    layer._selfsup_watched = True
+    _WATCHED.add(key)
 
 
 def put_labels(viewer, name: str, data: np.ndarray, like=None, **kwargs):
@@ -100,7 +122,7 @@ def put_labels(viewer, name: str, data: np.ndarray, like=None, **kwargs):
     while target in viewer.layers:
         layer = viewer.layers[target]
         if (
-            layer._type_string == "labels"
+            layer_kind(layer) == "labels"
             and not layer.metadata.get(EDITED_KEY)
             and layer.data.shape == data.shape
         ):
@@ -118,7 +140,7 @@ def put_labels(viewer, name: str, data: np.ndarray, like=None, **kwargs):
 
 def put_image(viewer, name: str, data: np.ndarray, like=None, **kwargs):
     """Show ``data`` in the Image layer ``name`` (replaced in place when the shape fits)."""
-    if name in viewer.layers and viewer.layers[name]._type_string == "image":
+    if name in viewer.layers and layer_kind(viewer.layers[name]) == "image":
         layer = viewer.layers[name]
         if layer.data.shape == data.shape:
             layer.data = data

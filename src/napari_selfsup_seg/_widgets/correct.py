@@ -14,12 +14,13 @@ import os
 import re
 from pathlib import Path
 
+import napari.viewer
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton
 from qtpy.QtCore import QTimer
 
 from ..io import image_stem, write_labels
-from ._layers import current_plane, mark_edited, plane_axes, watch_edits
+from ._layers import current_plane, layer_kind, mark_edited, plane_axes, watch_edits
 from ._workers import report_error
 
 IGNORE_VALUE = 65535
@@ -47,10 +48,11 @@ class CorrectWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    viewer : napari.viewer.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.labels_layer = ComboBox(label="Labels", choices=self._labels_names)
         self.project_dir = FileEdit(label="Project folder", mode="d", value="")
@@ -77,7 +79,7 @@ class CorrectWidget(Container):
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
         self._timer.timeout.connect(self.save_now)
-        self._hooked: set[int] = set()
+        self._hooked: set[str] = set()  # unique_id of layers already hooked
         self.labels_layer.changed.connect(self._on_layer_changed)
         self.ignore_button.changed.connect(self.paint_ignore)
         self.clear_ignore_button.changed.connect(self.clear_ignore_in_frame)
@@ -88,7 +90,7 @@ class CorrectWidget(Container):
 
     # -- layer bookkeeping -------------------------------------------------------------------
     def _labels_names(self, _widget=None) -> list[str]:
-        return [ly.name for ly in self.viewer.layers if ly._type_string == "labels"]
+        return [ly.name for ly in self.viewer.layers if layer_kind(ly) == "labels"]
 
     def _refresh(self, _event=None) -> None:
         current = self.labels_layer.value
@@ -108,8 +110,8 @@ class CorrectWidget(Container):
         if layer is None:
             self.count.value = "No Labels layer."
             return
-        if id(layer) not in self._hooked:
-            self._hooked.add(id(layer))
+        if str(layer.unique_id) not in self._hooked:
+            self._hooked.add(str(layer.unique_id))
             watch_edits(layer)
             layer.events.paint.connect(self._schedule_save)
             layer.events.data.connect(self._schedule_save)

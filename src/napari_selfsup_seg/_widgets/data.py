@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import napari.viewer
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
 from napari.utils.notifications import show_info
 
 from .._errors import InputError
-from ._layers import PLANES_KEY, ROLE_KEY, plane_axes
+from ._layers import PLANES_KEY, ROLE_KEY, layer_kind, plane_axes
 from ._workers import report_error
 
 NONE = "(none)"
@@ -64,10 +65,11 @@ class DataWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    viewer : napari.viewer.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.open_button = PushButton(text="Open image(s)…")
         self.brightfield = ComboBox(label="Brightfield", choices=self._image_names)
@@ -93,7 +95,7 @@ class DataWidget(Container):
         self._refresh()
 
     def _image_names(self, _widget=None) -> list[str]:
-        return [NONE] + [ly.name for ly in self.viewer.layers if ly._type_string == "image"]
+        return [NONE] + [ly.name for ly in self.viewer.layers if layer_kind(ly) == "image"]
 
     def _refresh(self, _event=None) -> None:
         for combo, role in ((self.brightfield, "brightfield"), (self.fluorescent, "fluorescent")):
@@ -102,7 +104,7 @@ class DataWidget(Container):
             tagged = [
                 ly.name
                 for ly in self.viewer.layers
-                if ly._type_string == "image" and ly.metadata.get(ROLE_KEY) == role
+                if layer_kind(ly) == "image" and ly.metadata.get(ROLE_KEY) == role
             ]
             if tagged:
                 combo.value = tagged[0]
@@ -113,7 +115,7 @@ class DataWidget(Container):
     def _show_info(self) -> None:
         lines = []
         for ly in self.viewer.layers:
-            if ly._type_string != "image":
+            if layer_kind(ly) != "image":
                 continue
             role = ly.metadata.get(ROLE_KEY)
             px = ly.metadata.get("pixel_size")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 
+import napari.viewer
 import numpy as np
 from magicgui.widgets import (
     CheckBox,
@@ -35,6 +36,7 @@ from ._layers import (
     as_planes,
     chosen_planes,
     current_plane,
+    layer_kind,
     plane_axes,
     put_image,
     put_labels,
@@ -97,10 +99,11 @@ class PseudoMasksWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    viewer : napari.viewer.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.method = ComboBox(label="Method", choices=list(METHODS), value="threshold")
         self.source = ComboBox(label="Source", choices=self._image_names)
@@ -160,7 +163,7 @@ class PseudoMasksWidget(Container):
 
     # -- choices -----------------------------------------------------------------------------
     def _image_names(self, _widget=None) -> list[str]:
-        return [ly.name for ly in self.viewer.layers if ly._type_string == "image"]
+        return [ly.name for ly in self.viewer.layers if layer_kind(ly) == "image"]
 
     def _source_layer(self):
         name = self.source.value
@@ -176,7 +179,7 @@ class PseudoMasksWidget(Container):
         tagged = [
             ly.name
             for ly in self.viewer.layers
-            if ly._type_string == "image" and ly.metadata.get(ROLE_KEY) == role
+            if layer_kind(ly) == "image" and ly.metadata.get(ROLE_KEY) == role
         ]
         if current in self.source.choices and not (tagged and _event is None):
             self.source.value = current

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import napari.viewer
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, PushButton, Table
 
 from .._errors import InputError
@@ -29,10 +30,11 @@ class SegmentFolderWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    viewer : napari.viewer.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.model_dir = FileEdit(label="Model folder", mode="d", value="")
         self.in_dir = FileEdit(label="Input folder", mode="d", value="")

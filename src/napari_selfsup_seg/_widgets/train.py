@@ -13,6 +13,7 @@ import time
 from collections.abc import Generator
 from pathlib import Path
 
+import napari.viewer
 import numpy as np
 from magicgui.widgets import (
     CheckBox,
@@ -28,7 +29,15 @@ from .._errors import InputError
 from ..config import ModelConfig, PredictConfig, TrainConfig
 from ..progress import Progress
 from ._common import JobControls
-from ._layers import EDITED_KEY, ROLE_KEY, as_planes, chosen_planes, current_plane, put_labels
+from ._layers import (
+    EDITED_KEY,
+    ROLE_KEY,
+    as_planes,
+    chosen_planes,
+    current_plane,
+    layer_kind,
+    put_labels,
+)
 from ._plot import PlotCanvas
 from ._workers import report_error, run_job
 
@@ -75,10 +84,11 @@ class TrainWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    viewer : napari.viewer.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.image = ComboBox(label="Image", choices=self._names("image"))
         self.masks = ComboBox(label="Masks", choices=self._names("labels"))
@@ -145,7 +155,7 @@ class TrainWidget(Container):
 
     def _names(self, kind: str):
         def names(_widget=None) -> list[str]:
-            return [ly.name for ly in self.viewer.layers if ly._type_string == kind]
+            return [ly.name for ly in self.viewer.layers if layer_kind(ly) == kind]
 
         return names
 
@@ -157,7 +167,7 @@ class TrainWidget(Container):
                 combo.value = current
         if self.image.value is None or not _event:
             for ly in self.viewer.layers:
-                if ly._type_string == "image" and ly.metadata.get(ROLE_KEY) == "brightfield":
+                if layer_kind(ly) == "image" and ly.metadata.get(ROLE_KEY) == "brightfield":
                     self.image.value = ly.name
                     break
         pseudo = [c for c in self.masks.choices if str(c).endswith(" pseudo")]

@@ -1,0 +1,52 @@
+"""Every dock widget opens the way a user opens it: from the Plugins menu and by display name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-selfsup-seg"
+MENU_TITLE = "Self-supervised segmentation"
+WIDGETS = {
+    "1. Data": "DataWidget",
+    "2. Pseudo-masks": "PseudoMasksWidget",
+    "3. Correct": "CorrectWidget",
+    "4. Train": "TrainWidget",
+    "5. Segment folder": "SegmentFolderWidget",
+}
+
+
+def _plugin_menu_actions(viewer) -> dict:
+    """The actions of ``Plugins → Self-supervised segmentation`` by their text."""
+    from qtpy.QtWidgets import QMenu
+
+    menubar = viewer.window._qt_window.menuBar()
+    plugins = next(a.menu() for a in menubar.actions() if a.text().replace("&", "") == "Plugins")
+    sub = next(a.menu() for a in plugins.actions() if a.text() == MENU_TITLE)
+    assert isinstance(sub, QMenu)
+    sub.aboutToShow.emit()  # what opening the menu does: napari fills it on show
+    return {a.text(): a for a in sub.actions() if a.text()}
+
+
+def test_plugins_menu_lists_and_opens_every_widget(viewer, errors):
+    actions = _plugin_menu_actions(viewer)
+    assert set(WIDGETS) <= set(actions)
+    for title, cls in WIDGETS.items():
+        actions[title].trigger()
+        opened = {
+            type(w).__name__ for name, w in viewer.window.dock_widgets.items() if title in name
+        }
+        assert opened == {cls}, f"{title}: no dock opened"
+    assert errors == []
+
+
+@pytest.mark.parametrize("title", list(WIDGETS))
+def test_add_plugin_dock_widget_by_display_name(viewer, title, errors):
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, title)
+    assert type(widget).__name__ == WIDGETS[title]
+    # napari hands plugins a proxy of the viewer; the widget must follow the real viewer's layers.
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    assert [ly.name for ly in widget.viewer.layers] == ["img"]
+    assert errors == []
