@@ -16,10 +16,11 @@ from pathlib import Path
 
 import napari.viewer
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
 from qtpy.QtCore import QTimer
 
 from ..io import image_stem, write_labels
+from ._dock import DockContainer
 from ._layers import current_plane, layer_kind, mark_edited, plane_axes, watch_edits
 from ._workers import report_error
 
@@ -43,7 +44,7 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "labels"
 
 
-class CorrectWidget(Container):
+class CorrectWidget(DockContainer):
     """Review and correct a Labels layer; corrections are autosaved.
 
     Parameters
@@ -64,7 +65,7 @@ class CorrectWidget(Container):
         self.count = Label(value="")
         self.status = Label(value="")
         super().__init__(
-            widgets=[
+            [
                 self.labels_layer,
                 self.project_dir,
                 self.delete_on_click,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import napari.viewer
-from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
+from magicgui.widgets import ComboBox, Label, LineEdit, PushButton
 from napari.utils.notifications import show_info
 
 from .._errors import InputError
+from ._dock import DockContainer
 from ._layers import PLANES_KEY, ROLE_KEY, layer_kind, plane_axes
 from ._workers import report_error
 
@@ -57,7 +58,7 @@ def parse_planes(text: str, n: int) -> list[int]:
     return sorted(out)
 
 
-class DataWidget(Container):
+class DataWidget(DockContainer):
     """Open images and say which layer is brightfield and which is fluorescent.
 
     The choices are stored in the layers' ``metadata`` (``"role"`` and ``"planes"``), where the
@@ -79,7 +80,7 @@ class DataWidget(Container):
         self.apply_button = PushButton(text="Apply roles and planes")
         self.info = Label(value="")
         super().__init__(
-            widgets=[
+            [
                 self.open_button,
                 self.brightfield,
                 self.fluorescent,

@@ -15,7 +15,6 @@ import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FloatSlider,
     FloatSpinBox,
     Label,
@@ -28,6 +27,7 @@ from ..progress import Progress
 from ..pseudo.sweep import SweepResult, threshold_sweep
 from ..pseudo.threshold import ThresholdConfig, mask_to_instances, threshold_pseudo_mask
 from ._common import JobControls
+from ._dock import DockContainer
 from ._layers import (
     EDITED_KEY,
     PLANES_KEY,
@@ -94,7 +94,7 @@ def with_sweeps(
     return np.stack(labels), np.stack(probs).astype(np.float32), sweeps
 
 
-class PseudoMasksWidget(Container):
+class PseudoMasksWidget(DockContainer):
     """Make pseudo-masks without drawing anything.
 
     Parameters
@@ -128,7 +128,7 @@ class PseudoMasksWidget(Container):
             "scorecam": [self.weak, self.cam_steps],
         }
         super().__init__(
-            widgets=[
+            [
                 self.method,
                 self.source,
                 self.auto_method,
@@ -145,7 +145,7 @@ class PseudoMasksWidget(Container):
                 self.plot_label,
             ]
         )
-        self.native.layout().addWidget(self.plot)
+        self.add_native(self.plot)
         self._cache: dict | None = None
         self._preview_timer = QTimer()
         self._preview_timer.setSingleShot(True)

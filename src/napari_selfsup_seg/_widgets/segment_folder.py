@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import napari.viewer
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, LineEdit, PushButton, Table
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit, PushButton, Table
 
 from .._errors import InputError
 from ._common import JobControls
+from ._dock import DockContainer
 from ._workers import report_error, run_job
 
 COLUMNS = ("file", "status", "objects", "reason", "seconds")
@@ -25,7 +26,7 @@ def _compact(table: Table) -> None:
     table.native.resizeColumnsToContents()
 
 
-class SegmentFolderWidget(Container):
+class SegmentFolderWidget(DockContainer):
     """Segment every image of a folder with a saved model.
 
     Parameters
@@ -48,7 +49,7 @@ class SegmentFolderWidget(Container):
         _compact(self.table)
         self.open_button = PushButton(text="Open selected result")
         super().__init__(
-            widgets=[
+            [
                 self.model_dir,
                 self.in_dir,
                 self.pattern,
