@@ -15,14 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._errors import InputError, ModelError
+from ._model_folder import (  # the file names are public here too
+    CONFIG_FILE,
+    LOG_FILE,
+    WEIGHTS_FILE,
+    check_model_target,
+    interrupted_save,
+    load_state,
+    non_finite,
+    share_like_new_folder,
+    swap_in,
+)
 from .config import ModelBundleConfig, ModelConfig
 
 if TYPE_CHECKING:
     import torch
 
-WEIGHTS_FILE = "weights.pt"
-CONFIG_FILE = "config.json"
-LOG_FILE = "training_log.csv"
+
 FORMAT_VERSION = 1
 
 
@@ -167,15 +176,17 @@ def save_model(
     config: ModelBundleConfig,
     log: list[dict[str, float]] | None = None,
 ) -> Path:
-    """Save weights, config and training log into ``model_dir`` (created if needed).
+    """Save weights, config and training log into ``model_dir`` as one whole.
 
-    Each file is written to a temporary name and renamed, so a crash leaves either the old or
-    the new model, never a mix of half-written files.
+    The files are written to a temporary folder beside ``model_dir`` that replaces it by a
+    rename once complete; the previous model stays in place until then, so a crash leaves
+    either the old or the new model, never a mix (see
+    :func:`napari_selfsup_seg._model_folder.swap_in`).
 
     Parameters
     ----------
     model_dir : path-like
-        Target folder.
+        Target folder: new, empty, or a model folder to replace.
     net : torch.nn.Module
         The network; its ``state_dict`` is saved on the CPU.
     config : ModelBundleConfig
@@ -187,34 +198,43 @@ def save_model(
     -------
     pathlib.Path
         ``model_dir``.
+
+    Raises
+    ------
+    InputError
+        ``model_dir`` is a file, holds files other than a model's, or cannot be written.
     """
+    import shutil
+    import tempfile
+
     import torch
 
     model_dir = Path(model_dir)
+    check_model_target(model_dir)
     try:
-        model_dir.mkdir(parents=True, exist_ok=True)
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.new-", dir=model_dir.parent))
     except OSError as exc:
         raise InputError(f"{model_dir}: cannot create model folder ({exc.strerror})") from None
     config.package_version = __version__
     config.format_version = FORMAT_VERSION
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-
-    tmp = model_dir / f".{WEIGHTS_FILE}.part"
-    torch.save(state, tmp)
-    os.replace(tmp, model_dir / WEIGHTS_FILE)
-
-    tmp = model_dir / f".{CONFIG_FILE}.part"
-    tmp.write_text(json.dumps(config.to_dict(), indent=2, default=str))
-    os.replace(tmp, model_dir / CONFIG_FILE)
-
-    if log:
-        tmp = model_dir / f".{LOG_FILE}.part"
-        keys = sorted({k for row in log for k in row}, key=lambda k: (k != "step", k))
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(log)
-        os.replace(tmp, model_dir / LOG_FILE)
+    try:
+        torch.save(state, tmp / WEIGHTS_FILE)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, default=str))
+        if log:
+            keys = sorted({k for row in log for k in row}, key=lambda k: (k != "step", k))
+            with open(tmp / LOG_FILE, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(log)
+        share_like_new_folder(tmp)
+        swap_in(tmp, model_dir)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"{model_dir}: cannot save the model ({exc.strerror})") from None
+        raise
     return model_dir
 
 
@@ -229,7 +249,7 @@ def read_model_config(model_dir: str | os.PathLike) -> ModelBundleConfig:
     model_dir = Path(model_dir)
     cfg_path = model_dir / CONFIG_FILE
     if not model_dir.is_dir():
-        raise ModelError(f"{model_dir}: no such model folder")
+        raise ModelError(f"{model_dir}: no such model folder{interrupted_save(model_dir)}")
     if not cfg_path.exists() or not (model_dir / WEIGHTS_FILE).exists():
         raise ModelError(
             f"{model_dir}: not a model folder (needs {CONFIG_FILE} and {WEIGHTS_FILE})"
@@ -240,6 +260,9 @@ def read_model_config(model_dir: str | os.PathLike) -> ModelBundleConfig:
         raise ModelError(f"{cfg_path}: unreadable model config ({exc})") from None
     if not isinstance(raw, dict):
         raise ModelError(f"{cfg_path}: model config must be a JSON object")
+    bad = non_finite(raw)
+    if bad:
+        raise ModelError(f"{cfg_path}: {bad} must be a finite number, not NaN or infinity")
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelError(
@@ -248,7 +271,7 @@ def read_model_config(model_dir: str | os.PathLike) -> ModelBundleConfig:
         )
     try:
         return ModelBundleConfig.from_dict(raw)
-    except (InputError, TypeError) as exc:
+    except (InputError, TypeError, ValueError, AttributeError) as exc:
         raise ModelError(f"{cfg_path}: invalid model config ({exc})") from None
 
 
@@ -272,17 +295,11 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
     ModelError
         Missing files, another format version, or weights that do not fit the architecture.
     """
-    import torch
-
     model_dir = Path(model_dir)
     config = read_model_config(model_dir)
     dev = pick_device(device)
     net = build_model(ModelConfig.from_dict({**config.model.to_dict(), "encoder_weights": None}))
-    try:
-        state = torch.load(model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{model_dir / WEIGHTS_FILE}: unreadable weights ({reason})") from None
+    state = load_state(model_dir / WEIGHTS_FILE)
     # Models saved before unused encoder stages were dropped still carry their weights.
     expected = net.state_dict()
     state = {
@@ -303,9 +320,24 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
 
 
 def read_training_log(model_dir: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of a MODEL_DIR's ``training_log.csv`` (empty when there is none)."""
+    """Rows of a MODEL_DIR's ``training_log.csv`` (empty when there is none).
+
+    The log is informative only: an unreadable log, or rows and values that are not numbers,
+    are left out rather than stop the model from loading.
+    """
     path = Path(model_dir) / LOG_FILE
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
+    rows: list[dict[str, float]] = []
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            for row in csv.DictReader(fh):
+                values = {}
+                for k, v in row.items():
+                    try:
+                        values[str(k)] = float(v)
+                    except (TypeError, ValueError):
+                        continue
+                if values:
+                    rows.append(values)
+    except (OSError, csv.Error):
+        return rows
+    return rows
