@@ -41,6 +41,57 @@ def iou_matrix(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1)
 
 
+def overlap_pairs(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
+    """IoU of every overlapping (true, predicted) pair, in memory linear in the pixels.
+
+    Parameters
+    ----------
+    gt, pred : numpy.ndarray of int
+        Label images of the same shape, 0 = background, no negative labels.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(gt_index, pred_index, iou, n_gt, n_pred)``: for each pair of objects that share at
+        least one pixel, the object indices (labels in increasing order, from 0) and their IoU;
+        then the number of true and of predicted objects (as 0-d arrays).
+    """
+    g, p = np.asarray(gt).ravel(), np.asarray(pred).ravel()
+    g_labels, g_area = np.unique(g[g > 0], return_counts=True)
+    p_labels, p_area = np.unique(p[p > 0], return_counts=True)
+    both = (g > 0) & (p > 0)
+    gi = np.searchsorted(g_labels, g[both]).astype(np.int64)
+    pi = np.searchsorted(p_labels, p[both]).astype(np.int64)
+    keys, inter = np.unique(gi * max(len(p_labels), 1) + pi, return_counts=True)
+    gi, pi = np.divmod(keys, max(len(p_labels), 1))
+    union = g_area[gi] + p_area[pi] - inter
+    iou = inter / np.maximum(union, 1)
+    return gi, pi, iou, np.asarray(len(g_labels)), np.asarray(len(p_labels))
+
+
+def sparse_match_counts(
+    gi: np.ndarray, pi: np.ndarray, iou: np.ndarray, n_gt: int, n_pred: int, threshold: float
+) -> tuple[int, int, int]:
+    """TP, FP, FN of a one-to-one matching at ``IoU >= threshold`` from :func:`overlap_pairs`.
+
+    The number of true positives is the size of a maximum matching of the pairs above the
+    threshold (Hopcroft-Karp on the sparse graph), the same count the Hungarian matching of
+    :func:`match_counts` finds, without a dense ``n_gt x n_pred`` matrix.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    n_gt, n_pred = int(n_gt), int(n_pred)
+    keep = iou >= threshold
+    if n_gt == 0 or n_pred == 0 or not keep.any():
+        return 0, n_pred, n_gt
+    graph = csr_matrix(
+        (np.ones(int(keep.sum()), np.int8), (gi[keep], pi[keep])), shape=(n_gt, n_pred)
+    )
+    tp = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+    return tp, n_pred - tp, n_gt - tp
+
+
 def match_counts(iou: np.ndarray, threshold: float) -> tuple[int, int, int]:
     """TP, FP, FN of a one-to-one (Hungarian) matching at ``IoU >= threshold``."""
     from scipy.optimize import linear_sum_assignment
@@ -86,6 +137,8 @@ def evaluate(
         p, g = np.squeeze(np.asarray(p)), np.squeeze(np.asarray(g))
         if p.shape != g.shape:
             raise ValueError(f"prediction shape {p.shape} differs from ground truth {g.shape}")
+        if (p.size and p.min() < 0) or (g.size and g.min() < 0):
+            raise ValueError("label images must not hold negative labels")
         if p.ndim == 2:
             planes.append((p, g))
         else:
@@ -93,11 +146,11 @@ def evaluate(
     counts = {t: [0, 0, 0] for t in thresholds}
     inter = total = n_true = n_pred = 0
     for p, g in planes:
-        iou = iou_matrix(g, p)
-        n_true += iou.shape[0]
-        n_pred += iou.shape[1]
+        gi, pi, iou, ng, npr = overlap_pairs(g, p)
+        n_true += int(ng)
+        n_pred += int(npr)
         for t in thresholds:
-            for i, v in enumerate(match_counts(iou, t)):
+            for i, v in enumerate(sparse_match_counts(gi, pi, iou, ng, npr, t)):
                 counts[t][i] += v
         inter += int(((g > 0) & (p > 0)).sum())
         total += int((g > 0).sum() + (p > 0).sum())

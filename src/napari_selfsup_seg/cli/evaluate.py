@@ -23,6 +23,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def check_label_image(path: str, data) -> None:
+    """Refuse a float image or negative labels (one line naming the file)."""
+    if data.dtype.kind == "f":
+        raise InputError(f"{path}: expected an integer label image, got floating point")
+    if data.dtype.kind == "i" and data.size and data.min() < 0:
+        raise InputError(
+            f"{path}: holds negative labels (down to {data.min()}); labels are 0 for background "
+            "and positive numbers for objects"
+        )
+
+
 def run(args: argparse.Namespace) -> dict:
     from ..metrics import evaluate
 
@@ -33,9 +44,8 @@ def run(args: argparse.Namespace) -> dict:
         pr, gt = read_image(p), read_image(g)
         if pr.shape != gt.shape:
             raise InputError(f"{p}: shape {pr.shape} differs from {g}: {gt.shape}")
-        if pr.data.dtype.kind == "f" or gt.data.dtype.kind == "f":
-            bad = p if pr.data.dtype.kind == "f" else g
-            raise InputError(f"{bad}: expected an integer label image, got floating point")
+        for path, stack in ((p, pr), (g, gt)):
+            check_label_image(path, stack.data)
         preds.append(pr.data)
         gts.append(gt.data)
     scores = evaluate(preds, gts)
