@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import InputError
+from ._size_guard import check_image_size, image_memory_limit  # noqa: F401 (re-export)
 from ._tiff_write import (  # noqa: F401 (public re-exports)
     labels_dtype,
     write_float,
@@ -229,7 +230,9 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
     Raises
     ------
     InputError
-        The file is missing, not a TIFF, truncated, or has no 2D image in it.
+        The file is missing, not a TIFF, truncated, has no 2D image in it, needs more memory
+        than the limit (see :mod:`napari_selfsup_seg._size_guard`), or holds float values
+        beyond the float32 range.
     """
     import tifffile
 
@@ -241,6 +244,7 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
+            check_image_size(path, series.shape, series.dtype)
             data = series.asarray()
             file_axes = series.axes
             pixel_size = _pixel_size(tif)
@@ -252,8 +256,11 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
         raise InputError(f"{path}: not a readable TIFF image ({reason})") from None
     if data.ndim < 2 or min(data.shape[-2:]) < 2:
         raise InputError(f"{path}: no 2D image in the file (shape {data.shape})")
-    if data.dtype.kind == "c" or data.dtype == bool:
-        data = data.astype(np.float32)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    elif data.dtype.kind == "c":
+        raise InputError(f"{path}: complex pixel values are not supported")
+    _check_float_range(path, data)
     if axes is not None:
         axes = axes.upper()
         if len(axes) != data.ndim:
@@ -276,6 +283,18 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
         pixel_size=pixel_size,
         channel_names=channel_names,
     )
+
+
+def _check_float_range(path: Path, data: np.ndarray) -> None:
+    """Refuse float pixel values beyond the float32 range that processing works in."""
+    if data.dtype.kind != "f" or data.dtype.itemsize <= 4 or not data.size:
+        return
+    top = float(np.nanmax(np.abs(data), initial=0.0, where=np.isfinite(data)))
+    if top > np.finfo(np.float32).max:
+        raise InputError(
+            f"{path}: pixel values reach {top:.3g}, beyond the float32 range (3.4e38) used for "
+            "processing; rescale the image"
+        )
 
 
 def _pixel_size(tif) -> tuple[float, float] | None:

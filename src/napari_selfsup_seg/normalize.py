@@ -78,7 +78,10 @@ def percentile_normalize(
     """
     config = config or NormalizationConfig()
     check_finite(image, name)
-    x = np.asarray(image, dtype=np.float32)
+    x = np.asarray(image)
+    # float32 keeps 24 bits: wider types (e.g. int64 with a large offset) are scaled in float64.
+    wide = x.dtype.itemsize > 2 and x.dtype != np.float32
+    x = x.astype(np.float64 if wide else np.float32, copy=False)
     flat = x.reshape(-1, x.shape[-2] * x.shape[-1])
     lo, hi = np.percentile(flat, [config.lower_percentile, config.upper_percentile], axis=1)
     span = hi - lo
