@@ -5,7 +5,7 @@ Each subcommand lives in its own module of this package, which provides
 ``run(args) -> dict``. The dict summarises the run; with ``--json`` it is printed as one JSON
 object on the last line of stdout. Exit status: 0 success, 1 finished with some inputs failed
 (the summary's ``failed`` list is not empty), 2 bad arguments or unreadable input (one line on
-stderr).
+stderr and, with ``--json``, ``{"command": ..., "error": ..., "exit": 2}`` on stdout).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from .._errors import InputError
+from ._common import positive_float
 
 SUBCOMMANDS = (
     "pseudo_mask",
@@ -31,9 +32,20 @@ SUBCOMMANDS = (
 )
 
 
+class ArgumentError(Exception):
+    """A bad command line; carries argparse's one-line message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are exceptions (one line on stderr, not usage text)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ArgumentError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-selfsup-seg",
         description="Segment cells and nuclei without hand-drawn masks.",
     )
@@ -49,18 +61,45 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="print one JSON object summarising the run as the last line of stdout",
         )
+        p.add_argument(
+            "--max-image-gb",
+            type=positive_float,
+            default=None,
+            metavar="GB",
+            help="refuse images whose pixels and working copies need more than this many GB "
+            "(default: the memory available when the image is read)",
+        )
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str:
+    names = {n.replace("_", "-") for n in SUBCOMMANDS}
+    return next((a for a in argv if a in names), "")
+
+
+def _fail(command: str, message: str, as_json: bool) -> int:
+    prog = f"napari-selfsup-seg {command}".rstrip()
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"command": command, "error": message, "exit": 2}))
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    from ..io import image_memory_limit
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        summary = args.run(args)
+        args = parser.parse_args(argv)
+    except ArgumentError as exc:
+        return _fail(_command_of(argv), str(exc), "--json" in argv)
+    try:
+        with image_memory_limit(args.max_image_gb):
+            summary = args.run(args)
     except InputError as exc:
-        print(f"napari-selfsup-seg {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(exc), args.json)
     except KeyboardInterrupt:
         print(f"napari-selfsup-seg {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -9,7 +9,7 @@ import numpy as np
 from .._errors import InputError
 from ..io import read_image
 from ..normalize import check_finite
-from ._common import ProgressBar, add_device_argument, ensure_out_dir
+from ._common import ProgressBar, add_device_argument, finite_float, model_out_dir
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--tile-size", type=int, default=96, metavar="PX", help="tile side (x32)")
     p.add_argument("--batch-size", type=int, default=8, metavar="B", help="tiles per step")
-    p.add_argument("--lr", type=float, default=1e-3, metavar="LR", help="peak learning rate")
+    p.add_argument("--lr", type=finite_float, default=1e-3, metavar="LR", help="peak learning rate")
     p.add_argument(
         "--input-channel",
         type=int,
@@ -48,7 +48,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--contrastive-weight",
-        type=float,
+        type=finite_float,
         default=0.0,
         metavar="W",
         help="weight of an InfoNCE term on pooled encoder features (default 0 = off)",
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> dict:
         device=args.device,
     )
     planes = _read_planes(args.images, args.input_channel)
-    out = ensure_out_dir(args.out)
+    out = model_out_dir(args.out)
     start = time.perf_counter()
     with ProgressBar("pretrain", quiet=args.quiet) as bar:
         model = drain(pretrain_iter(planes, model_config, config), bar)

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
-from ..io import ImageStack, read_image, write_float, write_labels
-from ._common import ProgressBar, ensure_out_dir
+from .._output_guard import OutputPlan
+from ..io import ImageStack, image_stem, read_image, write_float, write_labels
+from ._common import ProgressBar, ensure_out_dir, finite_float, name_file
 
 METHODS = ("threshold", "psm", "scorecam")
 
@@ -57,7 +58,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training steps (psm, scorecam)")
     p.add_argument("--k", type=int, default=3, help="psm: k-means clusters")
     p.add_argument("--modality", default="auto", choices=("auto", "fluorescence", "brightfield"))
-    p.add_argument("--sigma", type=float, default=1.0, help="smoothing in pixels")
+    p.add_argument("--sigma", type=finite_float, default=1.0, help="smoothing in pixels")
     p.add_argument("--min-size", type=int, default=16, help="smallest object kept, in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -91,24 +92,34 @@ def read_weak_labels(csv_path: str | Path) -> list[tuple[Path, int]]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise InputError(f"{csv_path}: no such file")
-    with open(csv_path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
-        if "path" not in fields or "label" not in fields:
-            raise InputError(f"{csv_path}: needs columns path,label (got {', '.join(fields)})")
-        rows = []
-        for n, row in enumerate(reader, start=2):
-            row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            path = Path(row["path"])
-            if not path.is_absolute():
-                path = csv_path.parent / path
-            if not path.exists():
-                raise InputError(f"{csv_path}: line {n}: {row['path']} does not exist")
-            if row["label"] not in ("0", "1"):
-                raise InputError(
-                    f"{csv_path}: line {n}: label must be 0 or 1, got {row['label']!r}"
-                )
-            rows.append((path, int(row["label"])))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            return _weak_label_rows(csv_path, csv.DictReader(fh))
+    except UnicodeDecodeError:
+        raise InputError(f"{csv_path}: not a UTF-8 text CSV") from None
+    except csv.Error as exc:
+        raise InputError(f"{csv_path}: not a readable CSV ({exc})") from None
+
+
+def _weak_label_rows(csv_path: Path, reader: csv.DictReader) -> list[tuple[Path, int]]:
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    if "path" not in fields or "label" not in fields:
+        got = ", ".join(repr(f) for f in fields) or "nothing"
+        raise InputError(f"{csv_path}: needs columns path,label (header has {got})")
+    rows = []
+    for row in reader:
+        n = reader.line_num  # the file's line number, blank lines counted
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        path = Path(row.get("path", ""))
+        if not path.is_absolute():
+            path = csv_path.parent / path
+        if not row.get("path") or not path.exists():
+            raise InputError(f"{csv_path}: line {n}: {row.get('path', '')!r} does not exist")
+        if row.get("label") not in ("0", "1"):
+            raise InputError(
+                f"{csv_path}: line {n}: label must be 0 or 1, got {row.get('label', '')!r}"
+            )
+        rows.append((path, int(row["label"])))
     if not rows:
         raise InputError(f"{csv_path}: no rows")
     return rows
@@ -160,15 +171,25 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError("--method scorecam needs --weak-labels CSV (columns path,label)")
     if args.method != "scorecam" and not args.images:
         raise InputError(f"--method {args.method} needs at least one IMAGE")
-    out_dir = ensure_out_dir(args.out)
     if args.method == "scorecam":
-        return _run_scorecam(args, out_dir, t, auto)
-    stacks = [read_image(p) for p in args.images]
-    plane_sets = [_planes(s, args.channel) for s in stacks]
-    multi = len(stacks) > 1
+        return _run_scorecam(args, t, auto)
+    plan_outputs(args.images, args.images, Path(args.out))
+    out_dir = ensure_out_dir(args.out)
+    multi = len(args.images) > 1
     outputs, failed, cuts_by_image = [], [], {}
+    stacks, plane_sets = [], []
+    for path in args.images:
+        try:
+            stack = read_image(path)
+            plane_sets.append(_planes(stack, args.channel))
+            stacks.append(stack)
+        except InputError as exc:
+            if not multi:
+                raise
+            failed.append({"path": str(path), "reason": str(exc)})
 
     def fail(stack: ImageStack, exc: InputError) -> None:
+        exc = name_file(exc, stack.path)
         if not multi:
             raise exc
         failed.append({"path": str(stack.path), "reason": str(exc)})
@@ -190,6 +211,14 @@ def run(args: argparse.Namespace) -> dict:
         summary["chosen_thresholds"] = cuts_by_image
     print(f"pseudo-mask ({args.method}): {len(outputs)} written to {out_dir}, {len(failed)} failed")
     return summary
+
+
+def plan_outputs(targets: list, inputs: list, out: Path) -> None:
+    """Refuse a run whose outputs would overwrite an input or each other (nothing written)."""
+    plan = OutputPlan(inputs)
+    for path in targets:
+        for kind in ("pseudo", "prob"):
+            plan.claim(out / f"{image_stem(path)}_{kind}.tif", path)
 
 
 def _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail):
@@ -238,11 +267,15 @@ def _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail):
     return outputs, cuts_by_image
 
 
-def _run_scorecam(args, out_dir: Path, t: float, auto: bool) -> dict:
+def _run_scorecam(args, t: float, auto: bool) -> dict:
     from ..progress import drain
     from ..pseudo.scorecam import ScoreCAMConfig, scorecam_plane, train_weak_classifier_iter
 
     rows = read_weak_labels(args.weak_labels)
+    targets = args.images or [str(p) for p, label in rows if label == 1]
+    inputs = [args.weak_labels, *targets, *(p for p, _ in rows)]
+    plan_outputs(targets, inputs, Path(args.out))
+    out_dir = ensure_out_dir(args.out)
     train_images, train_labels, names = [], [], []
     for path, label in rows:
         stack = read_image(path)
@@ -257,12 +290,11 @@ def _run_scorecam(args, out_dir: Path, t: float, auto: bool) -> dict:
         net, size, scale, accuracy = drain(
             train_weak_classifier_iter(train_images, train_labels, cfg, names=names), bar
         )
-    targets = args.images or [str(p) for p, label in rows if label == 1]
-    stacks = [read_image(p) for p in targets]
-    multi = len(stacks) > 1
+    multi = len(targets) > 1
     outputs, failed, cuts_by_image = [], [], {}
-    for stack in stacks:
+    for target in targets:
         try:
+            stack = read_image(target)
             labels, maps, cuts = [], [], []
             for i, plane in enumerate(_planes(stack, args.channel)):
                 name = f"{stack.name} plane {i}" if stack.plane_shape else stack.name
@@ -271,9 +303,10 @@ def _run_scorecam(args, out_dir: Path, t: float, auto: bool) -> dict:
                 maps.append(cam)
                 cuts.append(cut)
         except InputError as exc:
+            exc = name_file(exc, target)
             if not multi:
-                raise
-            failed.append({"path": str(stack.path), "reason": str(exc)})
+                raise exc from None
+            failed.append({"path": str(target), "reason": str(exc)})
             continue
         outputs.append(
             {**_write(out_dir, stack, np.stack(labels), np.stack(maps)), "thresholds": cuts}
