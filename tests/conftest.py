@@ -9,6 +9,14 @@ import pytest
 from napari_selfsup_seg.synthetic import make_sample
 
 
+@pytest.fixture(autouse=True)
+def _workspace_in_tmp(tmp_path, monkeypatch):
+    """Default folders for in-memory data (autosave, models) go to the test's tmp folder."""
+    from napari_selfsup_seg.workspace import HOME_ENV
+
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "workspace"))
+
+
 @pytest.fixture
 def viewer(make_napari_viewer):
     """A hidden napari viewer (closed by napari's fixture after the test)."""
