@@ -127,6 +127,8 @@ def settings_hash(config: PredictConfig, large: LargeImageOptions) -> str:
     """Short hash of the settings that change the labels."""
     d = {k: getattr(config, k) for k in _RESULT_SETTINGS}
     d.update(block_size=large.block_size, halo=large.halo)
+    if config.input_channels is not None:  # absent otherwise, so older runs still resume
+        d["input_channels"] = list(config.input_channels)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -62,12 +62,15 @@ class LazyImage:
         File name, for messages.
     pixel_size : tuple of float or None
         ``(y, x)`` in micrometres.
+    channel_names : list of str
+        Names of the channels when the file has them (empty otherwise).
     """
 
     array: Any
     axes: str
     name: str
     pixel_size: tuple[float, float] | None = None
+    channel_names: list[str] = field(default_factory=list)
     _keep: Any = field(default=None, repr=False)
 
     @property
@@ -134,13 +137,14 @@ def _open_tiff(path: Path) -> LazyImage:
     import tifffile
     import zarr
 
-    from .io import _normalise_axes, _pixel_size
+    from .io import _channel_names, _normalise_axes, _pixel_size
 
     tif = tifffile.TiffFile(path)
     series = tif.series[0]
     axes = _normalise_axes(series.axes, series.shape)
     array = zarr.open(series.aszarr(level=0), mode="r")
-    image = LazyImage(array, axes, path.name, _pixel_size(tif), _keep=tif)
+    names = _channel_names(tif)
+    image = LazyImage(array, axes, path.name, _pixel_size(tif), names, _keep=tif)
     _check_axes(image)
     return image
 
@@ -151,8 +155,11 @@ def _open_zarr(path: Path) -> LazyImage:
     node = zarr.open(str(path), mode="r")
     pixel_size = None
     names = None
+    channel_names: list[str] = []
     if isinstance(node, zarr.Group):
         attrs = dict(node.attrs)
+        omero = attrs.get("omero") or attrs.get("ome", {}).get("omero") or {}
+        channel_names = [str(ch.get("label", "")) for ch in omero.get("channels", [])]
         multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
         if multiscales:
             ms = multiscales[0]
@@ -172,7 +179,7 @@ def _open_zarr(path: Path) -> LazyImage:
         array = node
     if not names or len(names) != array.ndim:
         names = _guess_axes(array.shape)
-    image = LazyImage(array, names, path.name, pixel_size)
+    image = LazyImage(array, names, path.name, pixel_size, channel_names)
     _check_axes(image)
     return image
 
@@ -198,24 +205,6 @@ def _blocks(shape: tuple[int, int], size: int):
     for y0 in range(0, h, size):
         for x0 in range(0, w, size):
             yield y0, min(h, y0 + size), x0, min(w, x0 + size)
-
-
-def _channels(model, n: int, name: str) -> list[int]:
-    """The channels of the input the model takes."""
-    n_in = model.config.model.in_channels
-    chans = model.config.input_channels
-    if chans is None:
-        if n != n_in:
-            raise InputError(
-                f"{name}: model takes {n_in} channel(s) but the image has {n} and the model "
-                "does not record which to use"
-            )
-        return list(range(n))
-    if any(not -n <= c < n for c in chans):
-        raise InputError(
-            f"{name}: model was trained on channel(s) {chans} but the image has {n} channel(s)"
-        )
-    return list(chans)
 
 
 def _global_range(image: LazyImage, plane, chans: list[int], size: int, norm) -> tuple:
@@ -303,7 +292,12 @@ def segment_large(
 
     image = open_lazy(job.path)
     h, w = image.shape_yx
-    chans = _channels(model, image.n_channels, image.name)
+    from ._channels import model_channels
+
+    n_channels = image.n_channels
+    chans = model_channels(
+        model, n_channels, image.channel_names, image.name, config.input_channels
+    ) or list(range(n_channels))
     out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = job.output(large=True)

@@ -1,7 +1,9 @@
 """napari reader: TIFF/OME-TIFF stacks with channels split into layers.
 
 Each channel becomes its own Image layer named ``"<stem> [ch i]"`` (or ``"<stem> <channel name>"``
-when the file names its channels); T/Z axes are kept and the pixel size becomes the layer scale.
+when the file names its channels), with ``metadata["channel"]`` (its index in the file, ``None``
+for a single-channel file) and ``metadata["channel_name"]`` (``None`` when the file names no
+channels); T/Z axes are kept and the pixel size becomes the layer scale.
 Integer images whose name ends in ``_labels``, ``_pseudo`` or ``_mask`` open as Labels layers.
 """
 
@@ -73,9 +75,11 @@ def stack_to_layers(stack: ImageStack) -> list[LayerData]:
         return [(stack.data, kwargs, "labels")]
     layers: list[LayerData] = []
     n = stack.n_channels
+    named = len(stack.channel_names) == n
     for i in range(n):
-        if stack.channel_names and len(stack.channel_names) == n and stack.channel_names[i]:
-            name = f"{stack.stem} {stack.channel_names[i]}"
+        channel_name = (stack.channel_names[i] or None) if named else None
+        if channel_name:
+            name = f"{stack.stem} {channel_name}"
         elif n > 1:
             name = f"{stack.stem} [ch {i}]"
         else:
@@ -83,7 +87,7 @@ def stack_to_layers(stack: ImageStack) -> list[LayerData]:
         kwargs = {
             **kwargs_common,
             "name": name,
-            "metadata": {**meta, "channel": i if n > 1 else None},
+            "metadata": {**meta, "channel": i if n > 1 else None, "channel_name": channel_name},
             "colormap": _CHANNEL_COLORMAPS[i % len(_CHANNEL_COLORMAPS)] if n > 1 else "gray",
             "blending": "translucent_no_depth" if i == 0 else "additive",
         }

@@ -72,12 +72,16 @@ def write_image(
     image: np.ndarray,
     axes: str | None = None,
     pixel_size: tuple[float, float] | None = None,
+    channel_names: list[str] | None = None,
 ) -> Path:
-    """Write an image with its own dtype atomically (used for sample data and exports)."""
-    return _write_tiff(path, np.ascontiguousarray(image), axes, pixel_size)
+    """Write an image with its own dtype atomically (used for sample data and exports).
+
+    ``channel_names`` (one per channel of a ``C`` axis) are stored as OME channel names.
+    """
+    return _write_tiff(path, np.ascontiguousarray(image), axes, pixel_size, channel_names)
 
 
-def _write_tiff(path, data: np.ndarray, axes: str | None, pixel_size) -> Path:
+def _write_tiff(path, data: np.ndarray, axes: str | None, pixel_size, channel_names=None) -> Path:
     import tifffile
 
     path = Path(path)
@@ -97,6 +101,11 @@ def _write_tiff(path, data: np.ndarray, axes: str | None, pixel_size) -> Path:
             "TCYX",
             "TZCYX",
         )
+        if channel_names:
+            if "C" not in axes or len(channel_names) != data.shape[axes.index("C")]:
+                raise InputError(f"{path}: need one channel name per channel of axes {axes!r}")
+            kwargs["imagej"] = False
+            kwargs["metadata"]["Channel"] = {"Name": [str(n) for n in channel_names]}
         if not kwargs["imagej"]:
             kwargs["ome"] = True
     if pixel_size is not None:

@@ -20,9 +20,10 @@ bounded queues, so memory does not grow with the number of files.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ def segment_folder_iter(
     stop: Callable[[], bool] | None = None,
     large: LargeImageOptions | None = None,
     scheduler_timeout: float = 10.0,
+    input_channels: Sequence[int] | int | None = None,
 ) -> Generator[ImageResult, None, dict]:
     """Segment every matching image of a folder, yielding one record per image.
 
@@ -157,6 +159,9 @@ def segment_folder_iter(
         Threshold, block size and halo of block-wise segmentation.
     scheduler_timeout : float
         Seconds to wait for ``scheduler`` to answer.
+    input_channels : int or sequence of int, optional
+        Channel(s) of each file to feed the model instead of those it records (by name or
+        index, see :func:`napari_selfsup_seg._channels.model_channels`).
 
     Yields
     ------
@@ -179,6 +184,8 @@ def segment_folder_iter(
     from .models import read_model_config
 
     config = predict_config or PredictConfig()
+    if input_channels is not None:
+        config = dataclasses.replace(config, input_channels=input_channels)
     large = large or LargeImageOptions()
     model_dir, in_dir, out_dir = Path(model_dir), Path(in_dir), Path(out_dir)
     read_model_config(model_dir)

@@ -8,7 +8,9 @@ so that a typo in a config file does not pass silently.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, TypeVar
 
 from ._errors import InputError
@@ -22,6 +24,8 @@ DECODER_CHANNELS = (256, 128, 64, 32, 16)
 
 
 def _check_range(name: str, value: float, lo: float | None = None, hi: float | None = None):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         bounds = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
         raise InputError(f"{name} must be in {bounds}, got {value}")
@@ -223,6 +227,9 @@ class PredictConfig(ConfigBase):
         Instances smaller than this many pixels are removed.
     amp : bool
         Automatic mixed precision on CUDA.
+    input_channels : tuple of int or None
+        Channels of the input images to feed the network, overriding those the model records
+        (``None``: the model's own, see :func:`napari_selfsup_seg._channels.model_channels`).
     """
 
     tile_size: int = 512
@@ -233,8 +240,15 @@ class PredictConfig(ConfigBase):
     seed_threshold: float = 0.5
     min_size: int = 16
     amp: bool = True
+    input_channels: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.input_channels is not None:
+            chans = self.input_channels
+            chans = (chans,) if isinstance(chans, int) else tuple(chans)
+            if not chans or not all(isinstance(c, Integral) and -64 <= c < 64 for c in chans):
+                raise InputError(f"input_channels must be channel indices, got {chans}")
+            self.input_channels = tuple(int(c) for c in chans)
         _check_range("tile_size", self.tile_size, 32, 8192)
         if self.tile_size % 32:
             raise InputError(f"tile_size must be a multiple of 32, got {self.tile_size}")
@@ -260,7 +274,11 @@ class ModelBundleConfig(ConfigBase):
     normalization : NormalizationConfig
         How input images are scaled.
     input_channels : list of int or None
-        Channels of the source images fed to the network (``None``: single-channel images).
+        Indices of the channels of the source images fed to the network, one per input channel
+        (``None``: single-channel images).
+    input_channel_names : list of str or None
+        Names of those channels in the source files when known (e.g. ``["DAPI"]``); prediction
+        then picks channels by name from files that name their channels.
     training : dict
         The :class:`TrainConfig` (or pretraining recipe) used.
     provenance : dict
@@ -274,11 +292,30 @@ class ModelBundleConfig(ConfigBase):
     model: ModelConfig = field(default_factory=ModelConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
     input_channels: list[int] | None = None
+    input_channel_names: list[str] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     task: str = "instances"
     package_version: str = ""
     format_version: int = 1
+
+    def __post_init__(self) -> None:
+        n_in = self.model.in_channels
+        if self.input_channels is not None:
+            chans = list(self.input_channels)
+            if len(chans) != n_in or not all(isinstance(c, Integral) for c in chans):
+                raise InputError(
+                    f"input_channels must list {n_in} channel index(es), got {self.input_channels}"
+                )
+            self.input_channels = [int(c) for c in chans]
+        if self.input_channel_names is not None:
+            names = list(self.input_channel_names)
+            if len(names) != n_in or not all(isinstance(n, str) and n for n in names):
+                raise InputError(
+                    f"input_channel_names must list {n_in} non-empty name(s), "
+                    f"got {self.input_channel_names}"
+                )
+            self.input_channel_names = names
 
     def to_dict(self) -> dict[str, Any]:
         """The bundle as JSON-serialisable values."""

@@ -7,6 +7,7 @@ accumulators of one plane plus one batch of tiles.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._channels import model_channels
 from ._errors import InputError
 from ._tiling import tile_grid
 from .config import PredictConfig
@@ -49,18 +51,25 @@ def segmenting_model(model: LoadedModel | str | os.PathLike, device: str = "auto
     return model
 
 
-def prepare_input(model: LoadedModel, image: np.ndarray, name: str = "image") -> np.ndarray:
+def prepare_input(
+    model: LoadedModel,
+    image: np.ndarray,
+    name: str = "image",
+    channels: Sequence[int] | None = None,
+) -> np.ndarray:
     """Pick the model's input channels from one plane and normalise them.
 
     Parameters
     ----------
     model : LoadedModel
     image : numpy.ndarray
-        Shape ``(Y, X)`` or ``(C, Y, X)``. A ``(C, Y, X)`` plane with exactly the model's number
-        of input channels is used as it is; otherwise the channels recorded in the model
-        (``input_channels``) are taken from it.
+        Shape ``(Y, X)`` or ``(C, Y, X)``. Without ``channels``, a ``(C, Y, X)`` plane with
+        exactly the model's number of input channels is used as it is; otherwise the channels
+        recorded in the model (``input_channels``) are taken from it.
     name : str
         Used in error messages.
+    channels : sequence of int, optional
+        Channel indices to take instead of the model's.
 
     Returns
     -------
@@ -76,19 +85,10 @@ def prepare_input(model: LoadedModel, image: np.ndarray, name: str = "image") ->
     if image.dtype.kind not in "uifb":
         raise InputError(f"{name}: unsupported pixel type {image.dtype}")
     c = image.shape[0]
-    if c != n_in:
-        chans = model.config.input_channels
-        if chans is None or len(chans) != n_in:
-            raise InputError(
-                f"{name}: model takes {n_in} channel(s) but the image has {c} and the model does "
-                "not record which to use"
-            )
-        bad = [ch for ch in chans if not -c <= ch < c]
-        if bad:
-            raise InputError(
-                f"{name}: model uses channel(s) {chans} but the image has {c} channel(s)"
-            )
-        image = image[list(chans)]
+    if c != n_in or channels is not None:
+        chans = model_channels(model, c, (), name, channels)
+        if chans is not None:
+            image = image[chans]
     return percentile_normalize(image, model.config.normalization, name)
 
 
@@ -194,7 +194,7 @@ def predict_probabilities(
     """
     config = config or PredictConfig()
     model = segmenting_model(model, config.device)
-    x = prepare_input(model, image)
+    x = prepare_input(model, image, channels=config.input_channels)
     return drain(probabilities_iter(model, x, config))
 
 
@@ -263,7 +263,7 @@ def predict_iter(
     labels = np.zeros((len(planes), *shape), np.int32)
     fg = np.zeros((len(planes), *shape), np.float32)
     for i, plane in enumerate(planes):
-        x = prepare_input(model, plane, f"plane {i}")
+        x = prepare_input(model, plane, f"plane {i}", config.input_channels)
         probs = yield from probabilities_iter(model, x, config, stop, (i * per_plane, total))
         if probs is None:
             return labels[:i], fg[:i]
@@ -273,31 +273,21 @@ def predict_iter(
     return labels, fg
 
 
-def stack_planes(model: LoadedModel, stack: ImageStack) -> np.ndarray:
+def stack_planes(
+    model: LoadedModel, stack: ImageStack, channels: Sequence[int] | None = None
+) -> np.ndarray:
     """The planes of a stack with the model's input channels, ``(N, C, Y, X)``.
+
+    Channels are picked by name when the model and the file both name them, else by index (see
+    :func:`model_channels`); ``channels`` overrides the model's choice.
 
     Raises
     ------
     InputError
         The stack lacks a channel the model was trained on, or its channel count does not fit.
     """
-    n_in = model.config.model.in_channels
-    chans = model.config.input_channels
-    c = stack.n_channels
-    if chans is None:
-        if c != n_in:
-            raise InputError(
-                f"{stack.name}: model takes {n_in} channel(s) but the image has {c} and the "
-                "model does not record which to use"
-            )
-        return stack.planes()
-    missing = [ch for ch in chans if not -c <= ch < c]
-    if missing:
-        raise InputError(
-            f"{stack.name}: model was trained on channel(s) {chans} but the image has {c} "
-            "channel(s)"
-        )
-    return stack.planes(list(chans))
+    chans = model_channels(model, stack.n_channels, stack.channel_names, stack.name, channels)
+    return stack.planes(chans)
 
 
 def predict_stack_iter(
@@ -315,6 +305,7 @@ def predict_stack_iter(
     stack : ImageStack
         Any of ``YX``, ``CYX``, ``ZYX``, ``TZCYX``...
     config : PredictConfig, optional
+        ``config.input_channels`` overrides the channels the model records.
     stop : callable, optional
         As in :func:`predict_iter`; a stopped run raises nothing and returns the planes done.
     with_probability : bool
@@ -329,8 +320,10 @@ def predict_stack_iter(
     """
     config = config or PredictConfig()
     model = segmenting_model(model, config.device)
-    planes = stack_planes(model, stack)
-    labels, fg = yield from predict_iter(model, planes, config, stop)
+    planes = stack_planes(model, stack, config.input_channels)
+    # The planes hold the model's channels now: no second pick.
+    planes_config = dataclasses.replace(config, input_channels=None)
+    labels, fg = yield from predict_iter(model, planes, planes_config, stop)
     if len(labels) == len(planes):
         labels, fg = stack.restack(labels), stack.restack(fg)
     return (labels, fg) if with_probability else labels

@@ -104,6 +104,8 @@ def train_iter(
     preview_image: np.ndarray | None = None,
     preview_every: int = 0,
     validation: tuple[list, list] | None = None,
+    input_channels: Sequence[int] | None = None,
+    input_channel_names: Sequence[str] | None = None,
 ) -> Generator[TrainProgress, None, LoadedModel]:
     """Train (or fine-tune) the instance U-Net, yielding one record per step.
 
@@ -138,6 +140,15 @@ def train_iter(
         Held-out ``(images, masks)``; AP@0.5 and pixel F1 on them are put into the records'
         ``extra`` (``val_ap50``, ``val_pixel_f1``) every ``preview_every`` steps (every tenth of
         the run when 0) and at the end.
+    input_channels : sequence of int, optional
+        Index of each network input channel in the source files, recorded in the model so that
+        prediction can pick them from multi-channel files, e.g. ``[1]`` for ``(Y, X)`` images
+        taken from channel 1. By default ``[train_config.input_channel]`` when that is set, all
+        channels for ``(C, Y, X)`` images, else nothing.
+    input_channel_names : sequence of str, optional
+        Names of those channels in the source files (one per input channel; for ``(C, Y, X)``
+        images with ``train_config.input_channel`` set, the names of all ``C`` channels may be
+        given instead). Recorded so that prediction finds the channels by name.
 
     Yields
     ------
@@ -180,19 +191,17 @@ def train_iter(
 
     seed_everything(tc.seed)
     net, mcfg, base = _network(init, model_config, n_channels, device)
-    if tc.input_channel is not None:
-        input_channels = [int(tc.input_channel)]
-    elif np.asarray(images[0]).ndim == 3:
-        input_channels = list(range(n_channels))
-    else:
-        input_channels = None
+    chans, names = _recorded_channels(
+        np.ndim(images[0]), tc, n_channels, input_channels, input_channel_names
+    )
     prov = dict(provenance or {})
     if base is not None and base.path is not None:
         prov.setdefault("init", str(base.path))
     bundle = ModelBundleConfig(
         model=mcfg,
         normalization=norm,
-        input_channels=input_channels,
+        input_channels=chans,
+        input_channel_names=names,
         training=tc.to_dict(),
         provenance=prov,
         task="instances",
@@ -276,6 +285,40 @@ def train_iter(
     net.eval()
     result.log = log
     return result
+
+
+def _recorded_channels(
+    ndim: int,
+    tc: TrainConfig,
+    n_channels: int,
+    input_channels: Sequence[int] | None,
+    input_channel_names: Sequence[str] | None,
+) -> tuple[list[int] | None, list[str] | None]:
+    """Source channel indices and names to record in the model (see :func:`train_iter`)."""
+    if input_channels is not None:
+        chans = [int(c) for c in input_channels]
+        if len(chans) != n_channels or any(c < 0 for c in chans):
+            raise InputError(
+                f"input_channels must list {n_channels} channel index(es) >= 0 (one per network "
+                f"input channel), got {chans}"
+            )
+    elif tc.input_channel is not None:
+        chans = [int(tc.input_channel)]
+    elif ndim == 3:
+        chans = list(range(n_channels))
+    else:
+        chans = None
+    if input_channel_names is None:
+        return chans, None
+    names = [str(n) for n in input_channel_names]
+    if ndim == 3 and tc.input_channel is not None and len(names) > 1 >= n_channels:
+        c = tc.input_channel
+        names = [names[c]] if -len(names) <= c < len(names) else names
+    if len(names) != n_channels or not all(names):
+        raise InputError(
+            f"input_channel_names must list {n_channels} non-empty name(s), got {names}"
+        )
+    return chans, names
 
 
 def _validate(

@@ -13,13 +13,38 @@ from ..io import image_stem, read_image, write_labels
 from ._common import ProgressBar, add_device_argument, ensure_out_dir
 
 
+def channel_list(text: str) -> tuple[int, ...]:
+    """``--input-channel`` value: one channel index, or several separated by commas."""
+    try:
+        chans = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        msg = f"expected channel index(es) like 1 or 0,2, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if any(c < 0 for c in chans):
+        raise argparse.ArgumentTypeError(f"channel indices must be >= 0, got {text!r}")
+    return chans
+
+
+def add_input_channel_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--input-channel C`` option of the segmenting commands."""
+    p.add_argument(
+        "--input-channel",
+        type=channel_list,
+        default=None,
+        metavar="C",
+        help="channel of each image to feed the model, e.g. 1 (several: 0,2); default: the "
+        "channel the model records, found by name when the file names its channels",
+    )
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "segment",
         help="segment images with a trained model -> DIR/<stem>_labels.tif",
         description=(
             "Predict instance labels for each image with a trained model. Stacks keep their "
-            "planes (the channel axis is dropped); the model's recorded input channel is used. "
+            "planes (the channel axis is dropped); the model's recorded input channel is used "
+            "(by name when the file names its channels) unless --input-channel says otherwise. "
             "An image that fails is listed and the others are still written (exit status 1)."
         ),
     )
@@ -33,6 +58,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--foreground-threshold", type=float, default=0.5, help="interior+boundary cut")
     p.add_argument("--seed-threshold", type=float, default=0.5, help="interior cut for seeds")
     p.add_argument("--min-size", type=int, default=16, help="smallest object kept (pixels)")
+    add_input_channel_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -69,6 +95,7 @@ def run(args: argparse.Namespace) -> dict:
         foreground_threshold=args.foreground_threshold,
         seed_threshold=args.seed_threshold,
         min_size=args.min_size,
+        input_channels=args.input_channel,
     )
     model = load_model(args.model, device=args.device)
     out = ensure_out_dir(args.out)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ._common import ProgressBar, add_device_argument
+from .segment import add_input_channel_argument
 
 
 def _positive(text: str) -> int:
@@ -80,6 +81,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="context around each block; larger than the largest object (default 96)",
     )
     p.add_argument("--tile-size", type=int, default=None, metavar="PX", help="prediction tile")
+    add_input_channel_argument(p)
     add_device_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> dict:
             predict_config=PredictConfig(**settings),
             large=large,
             scheduler_timeout=args.scheduler_timeout,
+            input_channels=args.input_channel,
         )
     print(
         f"{summary['done']} done, {summary['skipped']} skipped, {summary['n_failed']} failed "

@@ -34,7 +34,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="C",
-        help="channel of the images the network reads (default: all channels of the image)",
+        help="channel of the images the network reads (default: all channels of the image); "
+        "its name is recorded too when the files name their channels",
     )
     p.add_argument("--steps", type=int, default=300, metavar="N", help="optimisation steps")
     p.add_argument(
@@ -74,13 +75,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _load_pairs(args) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Planes of every image and mask, and a name for each plane (for error messages)."""
+def _load_pairs(args) -> tuple[list[np.ndarray], list[np.ndarray], list, list[str] | None]:
+    """Planes of every image and mask, a name for each plane (for error messages), and the
+    images' channel names when every image names its channels alike (else ``None``)."""
     if len(args.images) != len(args.masks):
         raise InputError(f"{len(args.images)} --images but {len(args.masks)} --masks")
     images, masks, names = [], [], []
+    channel_names: list[list[str]] = []
     for ipath, mpath in zip(args.images, args.masks):
         stack = read_image(ipath)
+        known = len(stack.channel_names) == stack.n_channels and all(stack.channel_names)
+        channel_names.append(list(stack.channel_names) if known else [])
         mask = read_image(mpath)
         if "C" in mask.axes:
             raise InputError(f"{mpath}: a mask must not have a channel axis (axes {mask.axes})")
@@ -106,7 +111,8 @@ def _load_pairs(args) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
             masks.append(mplanes[k])
             where = f" plane {k}" if len(planes) > 1 else ""
             names.append((f"{ipath}{where}", f"{mpath}{where}"))
-    return images, masks, names
+    same = channel_names[0] and all(n == channel_names[0] for n in channel_names)
+    return images, masks, names, (channel_names[0] if same else None)
 
 
 def _name_error(exc: InputError, names: list[tuple[str, str]]) -> InputError:
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..progress import drain
     from ..training import train_iter
 
-    images, masks, names = _load_pairs(args)
+    images, masks, names, channel_names = _load_pairs(args)
     tc = TrainConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -143,7 +149,15 @@ def run(args: argparse.Namespace) -> dict:
         "masks": [str(p) for p in args.masks],
     }
     t0 = time.perf_counter()
-    gen = train_iter(images, masks, tc, mc, init=args.init, provenance=provenance)
+    gen = train_iter(
+        images,
+        masks,
+        tc,
+        mc,
+        init=args.init,
+        provenance=provenance,
+        input_channel_names=channel_names,
+    )
     try:
         with ProgressBar("train", quiet=args.quiet) as bar:
             model = drain(gen, bar)
@@ -163,5 +177,6 @@ def run(args: argparse.Namespace) -> dict:
         "device": describe_device(model.device),
         "seconds": round(time.perf_counter() - t0, 2),
         "input_channels": model.config.input_channels,
+        "input_channel_names": model.config.input_channel_names,
         "failed": [],
     }
