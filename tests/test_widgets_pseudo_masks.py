@@ -27,9 +27,9 @@ def test_threshold_in_worker_with_sweep_and_live_preview(viewer, qtbot, errors):
     with qtbot.waitSignal(worker.finished, timeout=20000):
         pass
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
-    assert "fluo pseudo" in viewer.layers and "fluo prob" in viewer.layers
-    pseudo = viewer.layers["fluo pseudo"]
-    prob = viewer.layers["fluo prob"]
+    assert "fluo pseudo (threshold)" in viewer.layers and "fluo threshold map" in viewer.layers
+    pseudo = viewer.layers["fluo pseudo (threshold)"]
+    prob = viewer.layers["fluo threshold map"]
     assert pseudo.data.shape == truth.shape and prob.data.dtype == np.float32
     # Objects found on every plane, about as many as there are nuclei.
     for k in range(2):
@@ -52,20 +52,19 @@ def test_psm_inline_generator(viewer, errors):
     _add_stack(viewer, n=1, size=64)
     widget = PseudoMasksWidget(viewer)
     widget.method.value = "psm"
-    assert widget.source.value == "bf"
-    widget.source.value = "fluo"
+    assert widget.source.value == "fluo"
     widget.psm_steps.value = 3
     assert widget.run(inline=True) is None  # drained in this thread, no worker
     assert errors == []
-    assert viewer.layers["fluo pseudo"].data.max() > 0
-    assert viewer.layers["fluo pseudo"].metadata["provenance"]["method"] == "psm"
+    assert viewer.layers["fluo pseudo (psm)"].data.max() > 0
+    assert viewer.layers["fluo pseudo (psm)"].metadata["provenance"]["method"] == "psm"
 
 
 def test_edited_pseudo_layer_is_never_overwritten(viewer, errors):
     _add_stack(viewer, n=1, size=64)
     widget = PseudoMasksWidget(viewer)
     widget.run(inline=True)
-    layer = viewer.layers["fluo pseudo"]
+    layer = viewer.layers["fluo pseudo (threshold)"]
     layer.paint((0, 10, 10), 99)  # the user paints
     assert layer.metadata["edited"]
     edited = layer.data.copy()
@@ -73,7 +72,7 @@ def test_edited_pseudo_layer_is_never_overwritten(viewer, errors):
     assert widget.preview() is None
     widget.run(inline=True)
     np.testing.assert_array_equal(layer.data, edited)
-    assert "fluo pseudo [2]" in viewer.layers
+    assert "fluo pseudo (threshold) [2]" in viewer.layers
 
 
 def test_bad_input_gives_notification(viewer, errors):
@@ -84,7 +83,7 @@ def test_bad_input_gives_notification(viewer, errors):
     widget.source.value = "flat"
     widget.run(inline=True)
     assert len(errors) == 2 and "constant" in errors[1]
-    assert "flat pseudo" not in viewer.layers
+    assert not [ly for ly in viewer.layers if "pseudo" in ly.name]
 
 
 def test_scorecam_from_marked_frames(viewer, qtbot, errors):
@@ -112,8 +111,8 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
         pass
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
     assert errors == []
-    pseudo = viewer.layers["cells pseudo"].data
-    prob = viewer.layers["cells prob"].data
+    pseudo = viewer.layers["cells pseudo (scorecam)"].data
+    prob = viewer.layers["cells scorecam map"].data
     assert pseudo.shape == (6, 64, 64)
     assert prob[0].max() > 0 and prob[3].max() == 0  # frame 3 was not marked
     assert not pseudo[4].any() and not pseudo[5].any()  # "has not" frames stay empty
@@ -127,3 +126,36 @@ def test_scorecam_needs_both_kinds_of_marks(viewer, errors):
     widget.weak.mark(True)
     assert widget.run() is None
     assert "has not" in errors[0]
+
+
+def test_source_follows_roles_when_docked_before_the_data(viewer, errors):
+    from napari_selfsup_seg._widgets.data import DataWidget
+
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "2. Pseudo-masks")
+    image, labels = make_sample_stack(1, (64, 64), seed=3)
+    viewer.add_image(image[:, 0], name="bf")  # no roles yet: the first image is shown
+    viewer.add_image(image[:, 1], name="fluo")
+    viewer.add_labels(labels, name="true labels")
+    assert widget.source.value == "bf"
+    data = DataWidget(viewer)
+    data.brightfield.value, data.fluorescent.value = "bf", "fluo"
+    assert data.apply()
+    assert widget.source.value == "fluo"  # roles set later still move the default
+    assert "fluo" in widget.source_hint.value
+    widget.source.value = "bf"  # the user's pick stays, with a warning for thresholds
+    viewer.add_image(image[:, 1], name="other")
+    assert widget.source.value == "bf"
+    assert "fluorescent" in widget.source_hint.value
+    assert errors == []
+
+
+def test_each_method_writes_its_own_layer(viewer, errors):
+    _add_stack(viewer, n=1, size=64)
+    widget = PseudoMasksWidget(viewer)
+    widget.run(inline=True)
+    widget.method.value = "psm"
+    widget.psm_steps.value = 2
+    widget.run(inline=True)
+    assert errors == []
+    names = [ly.name for ly in viewer.layers]
+    assert "fluo pseudo (threshold)" in names and "fluo pseudo (psm)" in names

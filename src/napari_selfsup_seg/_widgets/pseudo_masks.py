@@ -3,7 +3,11 @@
 Every method produces a probability-like map per plane (cached here) and instance labels. The
 threshold slider re-cuts the cached map of the displayed plane at once (live preview); the sweep
 plot shows the label-free score of every cut with the automatic choice. Results are shown as an
-Image layer ``"<source> prob"`` and a Labels layer ``"<source> pseudo"``.
+Image layer ``"<source> <method> map"`` and a Labels layer ``"<source> pseudo (<method>)"``: each
+method writes its own layers, so trying another method never replaces a result.
+
+The source box follows the roles set in the Data widget (the fluorescent channel for the threshold
+method) until the user picks a layer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .._errors import InputError
 from ..progress import Progress
 from ..pseudo.sweep import SweepResult, threshold_sweep
 from ..pseudo.threshold import ThresholdConfig, mask_to_instances, threshold_pseudo_mask
+from ._choices import METHOD_ROLES, FollowingChoice, default_image, on_roles_changed
 from ._common import JobControls
 from ._dock import DockContainer
 from ._layers import (
@@ -107,6 +112,8 @@ class PseudoMasksWidget(DockContainer):
         self.viewer = viewer
         self.method = ComboBox(label="Method", choices=list(METHODS), value="threshold")
         self.source = ComboBox(label="Source", choices=self._image_names)
+        self._source_choice = FollowingChoice(self.source, self._default_source)
+        self.source_hint = Label(value="")
         self.auto_method = ComboBox(label="Automatic cut", choices=["otsu", "li", "triangle"])
         self.sigma = FloatSpinBox(label="Smoothing σ", value=1.0, min=0.0, max=20.0, step=0.5)
         self.min_size = SpinBox(label="Min size (px)", value=16, min=0, max=100000)
@@ -131,6 +138,7 @@ class PseudoMasksWidget(DockContainer):
             [
                 self.method,
                 self.source,
+                self.source_hint,
                 self.auto_method,
                 self.sigma,
                 self.psm_steps,
@@ -155,8 +163,10 @@ class PseudoMasksWidget(DockContainer):
         self.method.changed.connect(self._on_method)
         self.threshold.changed.connect(self._on_slider)
         self.controls.run_button.changed.connect(self.run)
+        self.source.changed.connect(self._show_hint)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
+        on_roles_changed(self, self._refresh)
         viewer.dims.events.current_step.connect(self._on_plane_changed)
         self._refresh()
         self._on_method()
@@ -169,22 +179,25 @@ class PseudoMasksWidget(DockContainer):
         name = self.source.value
         return self.viewer.layers[name] if name and name in self.viewer.layers else None
 
-    def _preferred_role(self) -> str:
-        return "fluorescent" if self.method.value == "threshold" else "brightfield"
+    def _default_source(self) -> str | None:
+        return default_image(self.viewer, METHOD_ROLES[self.method.value])
 
     def _refresh(self, _event=None) -> None:
-        current = self.source.value
-        self.source.reset_choices()
-        role = self._preferred_role()
-        tagged = [
-            ly.name
-            for ly in self.viewer.layers
-            if layer_kind(ly) == "image" and ly.metadata.get(ROLE_KEY) == role
-        ]
-        if current in self.source.choices and not (tagged and _event is None):
-            self.source.value = current
-        elif tagged:
-            self.source.value = tagged[0]
+        self._source_choice.refresh()
+        self._show_hint()
+
+    def _show_hint(self, _value=None) -> None:
+        layer = self._source_layer()
+        role = layer.metadata.get(ROLE_KEY) if layer is not None else None
+        if layer is None:
+            self.source_hint.value = "Open an image (or set roles in Data)."
+        elif self.method.value == "threshold" and role == "brightfield":
+            self.source_hint.value = (
+                "Brightfield: a threshold rarely finds nuclei here;\n"
+                "use the fluorescent (stained) channel."
+            )
+        else:
+            self.source_hint.value = f"{layer.name}" + (f" ({role})" if role else "")
 
     def _on_method(self, _value=None) -> None:
         for method, widgets in self._method_widgets.items():
@@ -225,7 +238,7 @@ class PseudoMasksWidget(DockContainer):
                 min_distance=int(self.min_distance.value),
             )
             inner = threshold_job(planes, cfg, stop)
-            provenance = {"method": "threshold", **cfg.__dict__}
+            provenance = {**cfg.__dict__, "auto_method": cfg.method, "method": "threshold"}
         elif method == "psm":
             from ..pseudo.psm import PSMConfig, psm_pseudo_mask_iter
 
@@ -259,6 +272,7 @@ class PseudoMasksWidget(DockContainer):
             "axes": plane_axes(layer),
             "image": planes,
             "provenance": provenance,
+            "method": method,
         }
         return job, context
 
@@ -309,9 +323,10 @@ class PseudoMasksWidget(DockContainer):
             "provenance": context["provenance"],
             "path": src.metadata.get("path") if src is not None else None,
         }
+        method = context["method"]
         put_image(
             self.viewer,
-            f"{context['source']} prob",
+            f"{context['source']} {method} map",
             prob_full,
             like=src,
             colormap="magma",
@@ -321,7 +336,11 @@ class PseudoMasksWidget(DockContainer):
             metadata=dict(meta),
         )
         pseudo = put_labels(
-            self.viewer, f"{context['source']} pseudo", lab_full, like=src, metadata=dict(meta)
+            self.viewer,
+            f"{context['source']} pseudo ({method})",
+            lab_full,
+            like=src,
+            metadata=dict(meta),
         )
         thresholds = {}
         for k, sweep in zip(idx, sweeps):
