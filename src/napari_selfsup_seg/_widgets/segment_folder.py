@@ -7,10 +7,11 @@ and press "Open selected", to see the image and its labels in the viewer.
 
 from __future__ import annotations
 
+from itertools import zip_longest
 from pathlib import Path
 
 import napari.viewer
-from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit, PushButton, Table
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, LineEdit, PushButton, Table
 
 from .._errors import InputError
 from ._common import JobControls
@@ -18,6 +19,10 @@ from ._dock import DockContainer
 from ._workers import report_error, run_job
 
 COLUMNS = ("file", "status", "objects", "reason", "seconds")
+#: The "Input channel" choice that keeps the channel the model records.
+AS_TRAINED = "model"
+#: Channel indices offered for a one-channel model.
+MAX_CHANNEL_CHOICE = 8
 
 
 def _compact(table: Table) -> None:
@@ -41,6 +46,12 @@ class SegmentFolderWidget(DockContainer):
         self.in_dir = FileEdit(label="Input folder", mode="d", value="")
         self.pattern = LineEdit(label="Pattern", value="*.tif*")
         self.out_dir = FileEdit(label="Output folder", mode="d", value="")
+        self.channel_info = Label(value="")
+        self.input_channel = ComboBox(label="Input channel", choices=[("as trained", AS_TRAINED)])
+        self.input_channel.tooltip = (
+            "Channel of each file fed to the model; 'as trained' finds the channel the model "
+            "was trained on (by name when the files name their channels)"
+        )
         self.overwrite = CheckBox(text="Redo images already done", value=False)
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self.controls = JobControls("Segment folder")
@@ -54,6 +65,8 @@ class SegmentFolderWidget(DockContainer):
                 self.in_dir,
                 self.pattern,
                 self.out_dir,
+                self.channel_info,
+                self.input_channel,
                 self.overwrite,
                 self.device,
                 self.controls,
@@ -64,6 +77,7 @@ class SegmentFolderWidget(DockContainer):
         self.results: list = []
         self.summary: dict | None = None
         self.controls.run_button.changed.connect(self.run)
+        self.model_dir.changed.connect(self._show_model_channels)
         self.open_button.changed.connect(self.open_selected)
         self.table.native.cellDoubleClicked.connect(lambda row, _col: self.open_result(row))
 
@@ -73,6 +87,37 @@ class SegmentFolderWidget(DockContainer):
         if text in ("", "."):
             raise InputError(f"choose the {what}")
         return Path(text)
+
+    def _show_model_channels(self, _value=None) -> None:
+        """Say which channel the chosen model reads and offer the channels to choose from."""
+        from .._channels import describe_channels
+        from ..models import read_model_config
+
+        choices: list = [("as trained", AS_TRAINED)]
+        info = ""
+        text = str(self.model_dir.value)
+        if text not in ("", "."):
+            try:
+                cfg = read_model_config(text)
+            except InputError as exc:
+                info = str(exc)
+            else:
+                n_in = cfg.model.in_channels
+                what = describe_channels(cfg)
+                if what is not None:
+                    info = f"Model reads {what} of each file"
+                    pairs = zip_longest(cfg.input_channels or [], cfg.input_channel_names or [])
+                    shown = "; ".join(", ".join(str(x) for x in p if x is not None) for p in pairs)
+                    choices = [(f"as trained ({shown})", AS_TRAINED)]
+                elif n_in == 1:
+                    info = "Model reads single-channel files; choose a channel for others"
+                else:
+                    info = f"Model reads all {n_in} channels of each file"
+                if n_in == 1:
+                    choices += [(str(c), c) for c in range(MAX_CHANNEL_CHOICE)]
+        self.channel_info.value = info
+        self.input_channel.choices = choices
+        self.input_channel.value = AS_TRAINED
 
     def make_job(self):
         """Build the folder job from the widget's settings (raises InputError when incomplete)."""
@@ -86,6 +131,7 @@ class SegmentFolderWidget(DockContainer):
         read_model_config(model_dir)
         if not in_dir.is_dir():
             raise InputError(f"{in_dir}: input folder does not exist")
+        channel = self.input_channel.value
         return segment_folder_iter(
             model_dir,
             in_dir,
@@ -94,6 +140,7 @@ class SegmentFolderWidget(DockContainer):
             overwrite=bool(self.overwrite.value),
             predict_config=PredictConfig(device=self.device.value),
             stop=self.controls.stop_event.is_set,
+            input_channels=None if channel == AS_TRAINED else [int(channel)],
         )
 
     def run(self, inline: bool = False):

@@ -239,6 +239,9 @@ class TrainWidget(Container):
             ([images[k] for k in val_idx], [masks[k] for k in val_idx]) if val_idx else None
         )
         preview_k = current_plane(self.viewer, image_layer)
+        # The model records which channel of the source file it reads (see ``_layers``).
+        channel = image_layer.metadata.get("channel")
+        channel_name = image_layer.metadata.get("channel_name")
         gen = train_iter(
             [images[k] for k in train_idx],
             [masks[k] for k in train_idx],
@@ -255,6 +258,8 @@ class TrainWidget(Container):
             preview_image=images[preview_k],
             preview_every=int(self.preview_every.value),
             validation=validation,
+            input_channels=None if channel is None else [int(channel)],
+            input_channel_names=[str(channel_name)] if channel_name else None,
         )
         predict = PredictConfig(tile_size=max(256, tc.tile_size), device=tc.device)
         job = train_and_predict(gen, images, self._path_or_none(self.save_dir), predict)
