@@ -123,6 +123,62 @@ def model_hash(model_dir: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+#: Bytes hashed at each end of an input file for its fingerprint.
+HASH_BYTES = 1 << 20
+
+
+def input_fingerprint(path: str | os.PathLike, content: bool = True) -> dict:
+    """Size, modification time and (with ``content``) a content hash of an input.
+
+    The hash covers the size and the first and last MiB of a file; for a ``.zarr`` folder, the
+    names, sizes and times of its files. A rerun compares fingerprints to redo changed inputs.
+    """
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_dir():
+        size, mtime = 0, 0
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                size, mtime = size + st.st_size, max(mtime, st.st_mtime_ns)
+                h.update(
+                    f"{p.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+                )
+    else:
+        st = path.stat()
+        size, mtime = st.st_size, st.st_mtime_ns
+        if content:
+            h.update(str(size).encode())
+            with open(path, "rb") as fh:
+                h.update(fh.read(HASH_BYTES))
+                if size > 2 * HASH_BYTES:
+                    fh.seek(size - HASH_BYTES)
+                h.update(fh.read(HASH_BYTES))
+    out = {"size": size, "mtime_ns": mtime}
+    if content:
+        out["sha256"] = h.hexdigest()
+    return out
+
+
+def same_input(recorded: dict | None, path: str | os.PathLike) -> bool:
+    """Whether ``path`` is still the input that ``recorded`` (a fingerprint) describes.
+
+    Same size and modification time: unchanged, without reading the file. Same size but another
+    time (a copied or touched file): unchanged when the content hash is the same.
+    """
+    if not isinstance(recorded, dict):
+        return False  # a result of an earlier version that did not record its input
+    try:
+        now = input_fingerprint(path, content=False)
+        if now["size"] != recorded.get("size"):
+            return False
+        if now["mtime_ns"] == recorded.get("mtime_ns"):
+            return True
+        return input_fingerprint(path)["sha256"] == recorded.get("sha256")
+    except OSError:
+        return False
+
+
 def settings_hash(config: PredictConfig, large: LargeImageOptions) -> str:
     """Short hash of the settings that change the labels."""
     d = {k: getattr(config, k) for k in _RESULT_SETTINGS}

@@ -29,17 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InputError
+from ._folder_plan import check_outputs, earlier_outputs, list_inputs, plan_run
 from ._job import (
     JOURNAL,
     PARTS_DIR,
     STATE_DIR,
-    ImageJob,
     LargeImageOptions,
     make_job,
     model_hash,
     settings_hash,
 )
-from ._outputs import SKIP_REASON, finalise_run
+from ._outputs import finalise_run
 from ._pipeline import Journal, run_serial
 from .config import PredictConfig
 from .progress import Progress, drain
@@ -73,29 +73,6 @@ class ImageResult(Progress):
     output: str = ""
 
 
-def list_inputs(in_dir: Path, pattern: str, recursive: bool, out_dir: Path) -> list[Path]:
-    """Input files (and ``.zarr`` folders) matching ``pattern``, sorted, outputs excluded."""
-    if not in_dir.is_dir():
-        raise InputError(f"{in_dir}: input folder does not exist or is not a folder")
-    found = in_dir.rglob(pattern) if recursive else in_dir.glob(pattern)
-    out = []
-    for p in found:
-        rel = p.relative_to(in_dir).parts
-        if any(part.startswith(".") for part in rel):
-            continue
-        if any(part.lower().endswith(".zarr") for part in rel[:-1]):
-            continue  # inside a zarr folder
-        if not (p.is_file() or (p.is_dir() and p.name.lower().endswith(".zarr"))):
-            continue
-        if p.is_relative_to(out_dir) and "_labels." in p.name:
-            continue  # our own output when the output folder is inside the input folder
-        out.append(p)
-    if not out:
-        where = f"{in_dir} or its subfolders" if recursive else str(in_dir)
-        raise InputError(f"{where}: no files match {pattern!r}")
-    return sorted(out)
-
-
 def _prepare_out_dir(out_dir: Path) -> None:
     try:
         (out_dir / STATE_DIR / PARTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -104,17 +81,6 @@ def _prepare_out_dir(out_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise InputError(f"{out_dir}: output folder is not writable ({exc.strerror})") from None
-
-
-def _is_done(entry: dict | None, job: ImageJob, m_hash: str, s_hash: str) -> bool:
-    return (
-        entry is not None
-        and entry.get("status") == "done"
-        and entry.get("model_hash") == m_hash
-        and entry.get("settings_hash") == s_hash
-        and Path(entry.get("output", "")).exists()
-        and Path(job.part).exists()
-    )
 
 
 def segment_folder_iter(
@@ -191,46 +157,41 @@ def segment_folder_iter(
     read_model_config(model_dir)
     m_hash = model_hash(model_dir)
     s_hash = settings_hash(config, large)
-    files = list_inputs(in_dir, pattern, recursive, out_dir)
+    earlier = earlier_outputs(out_dir)
+    files = list_inputs(in_dir, pattern, recursive, out_dir, earlier)
+    jobs = [make_job(in_dir, out_dir, p) for p in files]
+    check_outputs(jobs, files, in_dir, earlier)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
     _prepare_out_dir(out_dir)
-    jobs = [make_job(in_dir, out_dir, p) for p in files]
-    cluster = None
-    if workers or scheduler is not None:
-        from ._distributed import connect
-
-        cluster = connect(workers, scheduler, scheduler_timeout)
+    journal = Journal(out_dir / STATE_DIR / JOURNAL)
+    try:
+        plan = plan_run(jobs, journal, overwrite, m_hash, s_hash)
+        model, cluster = _start(plan.todo, model_dir, config, workers, scheduler, scheduler_timeout)
+    except BaseException:
+        journal.close()  # nothing was written: the earlier run's outputs stay as they were
+        raise
     started = time.time()
     run_id = f"{started:.6f}-{os.getpid()}"
-    journal = Journal(out_dir / STATE_DIR / JOURNAL)
     skipped: set[str] = set()
-    todo: list[ImageJob] = []
-    seen_outputs: dict[str, str] = {}
+    todo = plan.todo
     total = len(jobs)
     n = 0
     results: Iterator[dict] | None = None
     try:
-        for job in jobs:
-            clash = seen_outputs.setdefault(f"{job.out_dir}/{job.stem}", job.key)
-            if clash != job.key:
-                n += 1
-                entry = {"key": job.key, "path": job.path, "status": "failed", "seconds": 0.0}
-                entry["reason"] = f"output name {job.stem}_labels clashes with {clash}"
-                journal.add({**entry, "run": run_id})
-                yield _record(entry, n, total)
-            elif not overwrite and _is_done(journal.entries.get(job.key), job, m_hash, s_hash):
-                skipped.add(job.key)
-                n += 1
-                entry = {**journal.entries[job.key], "status": "skipped", "reason": SKIP_REASON}
-                yield _record(entry, n, total)
+        for entry in plan.first:
+            n += 1
+            if entry["status"] == "skipped":
+                skipped.add(entry["key"])
             else:
-                todo.append(job)
+                journal.add({**entry, "run": run_id})
+            yield _record(entry, n, total)
 
         def record(result: dict) -> None:
-            journal.add({**result, "model_hash": m_hash, "settings_hash": s_hash, "run": run_id})
+            journal.add({**result, "input": plan.inputs.get(result["key"]),
+                         "model_hash": m_hash, "settings_hash": s_hash, "run": run_id})  # fmt: skip
 
         if todo:
             if cluster is not None:
@@ -238,9 +199,6 @@ def segment_folder_iter(
                     cluster, model_dir, m_hash, todo, config, large, stop, workers, record
                 )
             else:
-                from .models import load_model
-
-                model = load_model(model_dir, config.device)
                 results = _in_process(model, todo, config, large, stop, record)
             for result in results:
                 n += 1
@@ -258,6 +216,26 @@ def segment_folder_iter(
             large, workers, scheduler,
         )  # fmt: skip
     return summary
+
+
+def _start(todo, model_dir, config, workers, scheduler, timeout):
+    """Load the model (checking it for a cluster run) and connect to the cluster, if any.
+
+    Done before anything is written, so a broken model or an unreachable scheduler leaves an
+    earlier run's outputs as they were.
+    """
+    if not todo:
+        return None, None
+    from .models import load_model
+
+    cluster = workers or scheduler is not None
+    model = load_model(model_dir, "cpu" if cluster else config.device)
+    if not cluster:
+        return model, None
+    from ._distributed import connect
+
+    del model  # the workers load their own
+    return None, connect(workers, scheduler, timeout)
 
 
 def _in_process(model, todo, config, large, stop, record) -> Iterator[dict]:

@@ -290,7 +290,7 @@ def _check_float_range(path: Path, data: np.ndarray) -> None:
     if data.dtype.kind != "f" or data.dtype.itemsize <= 4 or not data.size:
         return
     top = float(np.nanmax(np.abs(data), initial=0.0, where=np.isfinite(data)))
-    if top > np.finfo(np.float32).max:
+    if top > float(np.finfo(np.float32).max):
         raise InputError(
             f"{path}: pixel values reach {top:.3g}, beyond the float32 range (3.4e38) used for "
             "processing; rescale the image"

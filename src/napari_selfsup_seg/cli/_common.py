@@ -33,6 +33,8 @@ def name_file(exc: InputError, path: str | os.PathLike) -> InputError:
     text = str(exc)
     if str(path) in text or Path(path).name in text:
         return exc
+    for placeholder in ("image: ", "<array>: "):  # the name of an array with no file
+        text = text.removeprefix(placeholder)
     return type(exc)(f"{path}: {text}")
 
 

@@ -86,15 +86,19 @@ def _fail(command: str, message: str, as_json: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    A bad command line (unknown option, a value of the wrong kind) raises ``SystemExit(2)``, as
+    argparse does, after printing its one-line reason.
+    """
     from ..io import image_memory_limit
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except ArgumentError as exc:
-        return _fail(_command_of(argv), str(exc), "--json" in argv)
+    except ArgumentError as exc:  # exits like argparse does, after one line (and the JSON)
+        raise SystemExit(_fail(_command_of(argv), str(exc), "--json" in argv)) from None
     try:
         with image_memory_limit(args.max_image_gb):
             summary = args.run(args)

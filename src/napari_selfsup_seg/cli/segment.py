@@ -9,8 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
+from .._output_guard import OutputPlan
 from ..io import image_stem, read_image, write_labels
-from ._common import ProgressBar, add_device_argument, ensure_out_dir
+from ._common import (
+    ProgressBar,
+    add_device_argument,
+    ensure_out_dir,
+    finite_float,
+    name_file,
+)
 
 
 def channel_list(text: str) -> tuple[int, ...]:
@@ -55,8 +62,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tile-size", type=int, default=512, help="prediction tile side (x32)")
     p.add_argument("--overlap", type=int, default=32, help="overlap between tiles (px)")
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
-    p.add_argument("--foreground-threshold", type=float, default=0.5, help="interior+boundary cut")
-    p.add_argument("--seed-threshold", type=float, default=0.5, help="interior cut for seeds")
+    p.add_argument(
+        "--foreground-threshold", type=finite_float, default=0.5, help="interior+boundary cut"
+    )
+    p.add_argument(
+        "--seed-threshold", type=finite_float, default=0.5, help="interior cut for seeds"
+    )
     p.add_argument("--min-size", type=int, default=16, help="smallest object kept (pixels)")
     add_input_channel_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,7 +81,10 @@ def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
     from ..progress import drain
 
     stack = read_image(path)
-    labels = drain(predict_stack_iter(model, stack, config), bar)
+    try:
+        labels = drain(predict_stack_iter(model, stack, config), bar)
+    except InputError as exc:
+        raise name_file(exc, path) from None
     target = out_dir / f"{image_stem(path)}_labels.tif"
     write_labels(target, labels, axes=stack.plane_axes + "YX", pixel_size=stack.pixel_size)
     return {
@@ -81,6 +95,13 @@ def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
             sum(len(np.unique(p[p > 0])) for p in labels.reshape(-1, *labels.shape[-2:]))
         ),
     }
+
+
+def plan_outputs(images: list[str], out: Path) -> None:
+    """Refuse a run whose outputs would overwrite an input or each other (nothing written)."""
+    plan = OutputPlan(images)
+    for path in images:
+        plan.claim(out / f"{image_stem(path)}_labels.tif", path)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -97,19 +118,14 @@ def run(args: argparse.Namespace) -> dict:
         min_size=args.min_size,
         input_channels=args.input_channel,
     )
+    plan_outputs(args.images, Path(args.out))
     model = load_model(args.model, device=args.device)
     out = ensure_out_dir(args.out)
     t0 = time.perf_counter()
-    done, failed, stems = [], [], set()
+    done, failed = [], []
     with ProgressBar("segment", quiet=args.quiet) as bar:
         for path in map(Path, args.images):
-            stem = image_stem(path)
             try:
-                if stem in stems:
-                    raise InputError(
-                        f"{path}: output name {stem}_labels.tif clashes with another input"
-                    )
-                stems.add(stem)
                 done.append(segment_file(model, path, out, config, bar))
             except InputError as exc:
                 if len(args.images) == 1:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import re
 
-from ._common import ProgressBar, add_device_argument
+from ._common import ProgressBar, add_device_argument, positive_float
 from .segment import add_input_channel_argument
 
 
@@ -14,6 +14,18 @@ def _positive(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$")
+
+
+def scheduler_address(text: str) -> str:
+    """``type=`` of ``--scheduler``: refuses what cannot be a Dask address before connecting."""
+    if not _ADDRESS.match(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"not a Dask scheduler address, e.g. tcp://node1:8786, got {text!r}"
+        )
+    return text.strip()
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -51,13 +63,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--scheduler",
+        type=scheduler_address,
         default=None,
         metavar="ADDRESS",
         help="address of a running Dask scheduler, e.g. tcp://node1:8786 (see docs/cluster.md)",
     )
     p.add_argument(
         "--scheduler-timeout",
-        type=float,
+        type=positive_float,
         default=10.0,
         metavar="S",
         help="seconds to wait for --scheduler to answer (default 10)",
@@ -100,7 +113,7 @@ def run(args: argparse.Namespace) -> dict:
     large = LargeImageOptions(
         threshold=args.large_threshold, block_size=args.block_size, halo=args.halo
     )
-    with ProgressBar("segment-folder", quiet=args.quiet or not sys.stderr.isatty()) as bar:
+    with ProgressBar("segment-folder", quiet=args.quiet) as bar:
         summary = segment_folder(
             args.model,
             args.in_dir,

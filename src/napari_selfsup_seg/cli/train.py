@@ -10,7 +10,7 @@ import numpy as np
 
 from .._errors import InputError
 from ..io import read_image
-from ._common import ProgressBar, add_device_argument, ensure_out_dir
+from ._common import ProgressBar, add_device_argument, finite_float, model_out_dir
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -68,7 +68,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--tile-size", type=int, default=128, help="training tile side (x32)")
     p.add_argument("--batch-size", type=int, default=8, help="tiles per step")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--lr", type=finite_float, default=2e-3, help="peak learning rate")
     p.add_argument("--boundary-width", type=int, default=2, help="boundary class width (px)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> dict:
         device=args.device,
     )
     mc = ModelConfig(encoder=args.encoder, encoder_depth=args.encoder_depth)
-    out = ensure_out_dir(args.out)
+    out = model_out_dir(args.out)
     provenance = {
         "images": [str(p) for p in args.images],
         "masks": [str(p) for p in args.masks],
