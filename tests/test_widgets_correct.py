@@ -80,9 +80,50 @@ def test_click_callback_deletes_object(viewer):
     assert not (layer.data == 2).any()
 
 
-def test_without_project_folder_nothing_is_written(viewer, tmp_path):
+def test_cleared_project_folder_writes_nothing(viewer, tmp_path):
     viewer.add_labels(_labels_stack(), name="x")
     widget = CorrectWidget(viewer)
     widget.labels_layer.value = "x"
+    widget.project_dir.line_edit.value = ""  # the user empties the folder box
     assert widget.save_now() is None
     assert "project folder" in widget.status.value
+
+
+def test_defaults_never_truth_and_autosave_without_a_file(viewer, qtbot, tmp_path, errors):
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "3. Correct")
+    viewer.add_labels(_labels_stack(), name="true labels")
+    assert widget.labels_layer.value is None  # ground truth is never offered by default
+    assert "No Labels layer" in widget.count.value
+    pseudo = viewer.add_labels(
+        _labels_stack(),
+        name="fluo pseudo (threshold)",
+        metadata={"provenance": {"method": "threshold"}, "source": "fluo"},
+    )
+    viewer.add_labels(_labels_stack(), name="nuclei GT")
+    assert widget.labels_layer.value == "fluo pseudo (threshold)"
+    # Data without a file: corrections still autosave, to the per-user workspace.
+    folder = tmp_path / "workspace" / "fluo"
+    assert str(widget.project_dir.value) == str(folder)
+    viewer.dims.set_current_step(0, 0)
+    assert widget.delete_object_at((0, 35, 35)) == 2
+    saved = folder / "fluo_pseudo_threshold.tif"
+    qtbot.waitUntil(saved.exists, timeout=5000)
+    np.testing.assert_array_equal(read_image(saved).data, pseudo.data)
+    assert errors == []
+
+
+def test_click_on_another_labels_layer_deletes_nothing(viewer):
+    other = viewer.add_labels(_labels_stack()[0], name="other")
+    viewer.add_labels(_labels_stack()[0], name="m")
+    widget = CorrectWidget(viewer)
+    widget.labels_layer.value = "other"
+    widget.labels_layer.value = "m"  # both layers are hooked now
+
+    class Event:
+        type = "mouse_press"
+        position = (35.0, 35.0)
+
+    other.mode = "pan_zoom"
+    with pytest.raises(StopIteration):  # not the layer being corrected: ends at once
+        next(widget._on_click(other, Event))
+    assert (other.data == 2).any() and (viewer.layers["m"].data == 2).any()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import napari.viewer
@@ -19,9 +18,11 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
 from qtpy.QtCore import QTimer
 
-from ..io import image_stem, write_labels
+from ..io import write_labels
+from ..workspace import project_dir, safe_name
+from ._choices import FollowingChoice, default_masks
 from ._dock import DockContainer
-from ._layers import current_plane, layer_kind, mark_edited, plane_axes, watch_edits
+from ._layers import SOURCE_KEY, current_plane, layer_kind, mark_edited, plane_axes, watch_edits
 from ._workers import report_error
 
 IGNORE_VALUE = 65535
@@ -29,19 +30,19 @@ REVIEWED_KEY = "reviewed"
 AUTOSAVE_DELAY_MS = 1000
 
 
-def default_project_dir(viewer, labels_layer) -> Path | None:
-    """``<data dir>/<stem>.selfsup`` for the first layer that came from a file, if any."""
-    candidates = [labels_layer, *viewer.layers]
-    for layer in candidates:
+def default_project_dir(viewer, labels_layer) -> Path:
+    """Where corrections of ``labels_layer`` are autosaved when the user has not chosen a folder.
+
+    ``<data dir>/<stem>.selfsup`` for the first layer that came from a file; for data without a
+    file (sample data, layers made in napari), a folder named after the image in the per-user
+    workspace (see :mod:`napari_selfsup_seg.workspace`).
+    """
+    for layer in [labels_layer, *viewer.layers]:
         path = layer.metadata.get("path") if layer is not None else None
         if path:
-            p = Path(path)
-            return p.parent / f"{image_stem(p)}.selfsup"
-    return None
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "labels"
+            return project_dir(path, layer.name)
+    name = labels_layer.metadata.get(SOURCE_KEY) or labels_layer.name
+    return project_dir(None, name)
 
 
 class CorrectWidget(DockContainer):
@@ -55,7 +56,11 @@ class CorrectWidget(DockContainer):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.labels_layer = ComboBox(label="Labels", choices=self._labels_names)
+        self.labels_layer = ComboBox(label="Labels", choices=self._labels_names, nullable=True)
+        self._labels_choice = FollowingChoice(
+            self.labels_layer, lambda: default_masks(self.viewer), nullable=True
+        )
+        self._default_dir: Path | None = None
         self.project_dir = FileEdit(label="Project folder", mode="d", value="")
         self.project_dir.tooltip = "Corrections are saved here (default: <data dir>/<stem>.selfsup)"
         self.delete_on_click = CheckBox(text="Click deletes an object (pan/zoom mode)", value=True)
@@ -94,10 +99,7 @@ class CorrectWidget(DockContainer):
         return [ly.name for ly in self.viewer.layers if layer_kind(ly) == "labels"]
 
     def _refresh(self, _event=None) -> None:
-        current = self.labels_layer.value
-        self.labels_layer.reset_choices()
-        if current in self.labels_layer.choices:
-            self.labels_layer.value = current
+        self._labels_choice.refresh()
         self._on_layer_changed()
 
     @property
@@ -109,7 +111,7 @@ class CorrectWidget(DockContainer):
     def _on_layer_changed(self, _value=None) -> None:
         layer = self.layer
         if layer is None:
-            self.count.value = "No Labels layer."
+            self.count.value = "No Labels layer to correct (make pseudo-masks first)."
             return
         if str(layer.unique_id) not in self._hooked:
             self._hooked.add(str(layer.unique_id))
@@ -117,10 +119,11 @@ class CorrectWidget(DockContainer):
             layer.events.paint.connect(self._schedule_save)
             layer.events.data.connect(self._schedule_save)
             layer.mouse_drag_callbacks.append(self._on_click)
-        if not str(self.project_dir.value) or str(self.project_dir.value) == ".":
-            default = default_project_dir(self.viewer, layer)
-            if default is not None:
-                self.project_dir.value = default
+        current = str(self.project_dir.value)
+        if current in ("", ".") or Path(current) == self._default_dir:
+            # Not chosen by the user: follow the layer being corrected.
+            self._default_dir = default_project_dir(self.viewer, layer)
+            self.project_dir.value = self._default_dir
         self._update_count()
 
     def n_planes(self) -> int:
@@ -184,7 +187,13 @@ class CorrectWidget(DockContainer):
         return value
 
     def _on_click(self, layer, event):
-        if not self.delete_on_click.value or layer.mode != "pan_zoom":
+        current = self.layer
+        if (
+            not self.delete_on_click.value
+            or layer.mode != "pan_zoom"
+            or current is None
+            or current.unique_id != layer.unique_id
+        ):
             return
         start = tuple(event.position)
         yield
@@ -239,11 +248,11 @@ class CorrectWidget(DockContainer):
 
     def save_path(self) -> Path | None:
         """Where the current layer is autosaved, or ``None`` without a project folder."""
-        folder = str(self.project_dir.value)
+        folder = self.project_dir.line_edit.value.strip()  # the text as typed: "" when cleared
         layer = self.layer
         if layer is None or folder in ("", "."):
             return None
-        return Path(folder) / f"{_safe_name(layer.name)}.tif"
+        return Path(folder) / f"{safe_name(layer.name)}.tif"
 
     def save_now(self) -> Path | None:
         """Write the labels and the list of reviewed frames to the project folder now."""
