@@ -26,7 +26,6 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_selfsup_seg import _size_guard
 from napari_selfsup_seg.cli.main import main
 from napari_selfsup_seg.synthetic import make_sample
 
@@ -145,6 +144,8 @@ def decompression_bomb(c: Ctx) -> list[str]:
         compression="zlib",
     )
     assert path.stat().st_size < 4e6
+    from napari_selfsup_seg import _size_guard
+
     c.monkeypatch.setattr(_size_guard, "available_memory", lambda: 16 * 10**9)
     return ["pseudo-mask", "--method", "threshold", str(path), "--out", str(c.d / "o")]
 
