@@ -50,3 +50,18 @@ def test_add_plugin_dock_widget_by_display_name(viewer, title, errors):
     viewer.add_image(np.zeros((32, 32), np.float32), name="img")
     assert [ly.name for ly in widget.viewer.layers] == ["img"]
     assert errors == []
+
+
+def test_all_docks_fit_a_1000_px_high_screen(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1400, 950)
+    for action in _plugin_menu_actions(viewer).values():
+        action.trigger()
+    qtbot.wait(300)
+    docks = [w for name, w in viewer.window.dock_widgets.items() if MENU_TITLE in name]
+    assert len(docks) == len(WIDGETS)
+    assert window.height() <= 1000, f"window grew to {window.width()}x{window.height()}"
+    # Each dock scrolls its contents instead of asking for its full height.
+    for widget in docks:
+        assert widget.native.minimumSizeHint().height() < 200

@@ -55,7 +55,7 @@ def test_train_in_worker_previews_saves_and_predicts_all_frames(viewer, qtbot, t
     assert widget.loss_plot.axes.lines
 
 
-def test_stop_ends_training_and_keeps_model(viewer, qtbot, errors):
+def test_stop_ends_training_and_saves_model(viewer, qtbot, tmp_path, errors):
     _setup(viewer)
     widget = TrainWidget(viewer)
     _tiny(widget, 10_000)
@@ -77,6 +77,11 @@ def test_stop_ends_training_and_keeps_model(viewer, qtbot, errors):
     assert widget.model is not None
     assert max(steps) <= 4  # stopped within a step or two of the request, not after 10,000
     assert "bf prediction" in viewer.layers
+    # No folder was chosen: the model is saved all the same, in the per-user workspace.
+    saved = tmp_path / "workspace" / "bf" / "model"
+    assert widget.model.path == saved and (saved / "weights.pt").exists()
+    assert str(saved) in widget.controls.status.value
+    assert str(widget.save_dir.value) == str(saved)
 
 
 def test_inline_generator_and_edited_prediction_is_kept(viewer, errors):
@@ -106,3 +111,28 @@ def test_bad_input_gives_notification(viewer, errors):
     widget.start(inline=True)  # all-background masks: the core refuses them
     assert len(errors) == 2 and errors[1].startswith("Training:")
     assert "img prediction" not in viewer.layers
+
+
+def test_masks_default_prefers_corrected_masks_and_never_truth(viewer, errors):
+    from napari_selfsup_seg.synthetic import make_sample_stack
+
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "4. Train")
+    image, labels = make_sample_stack(2, (64, 64), seed=5)
+    viewer.add_image(image[:, 0], name="bf", metadata={"role": "brightfield"})
+    viewer.add_labels(labels, name="true labels")
+    assert widget.masks.value is None and "No masks" in widget.masks_info.value
+    prov = {"provenance": {"method": "threshold"}}
+    corrected = viewer.add_labels(labels, name="fluo pseudo (threshold)", metadata=prov)
+    viewer.add_labels(labels[:1], name="other shape (threshold)", metadata=prov)
+    assert widget.masks.value == "fluo pseudo (threshold)"  # same shape as the image
+    corrected.metadata["reviewed"] = [0]
+    viewer.add_labels(labels, name="fluo pseudo (scorecam)", metadata={"provenance": {}})
+    assert widget.masks.value == "fluo pseudo (threshold)"  # corrected beats newer
+    assert "1 reviewed" in widget.masks_info.value
+    # A second run never saves over the first run's model.
+    first = widget.save_dir.value
+    (first / "weights.pt").parent.mkdir(parents=True)
+    (first / "weights.pt").write_bytes(b"model")
+    widget._show_default_save()
+    assert widget.save_dir.value == first.with_name("model-2")
+    assert errors == []

@@ -18,7 +18,6 @@ import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     Label,
@@ -28,10 +27,12 @@ from magicgui.widgets import (
 from .._errors import InputError
 from ..config import ModelConfig, PredictConfig, TrainConfig
 from ..progress import Progress
+from ..workspace import next_free_dir, project_dir
+from ._choices import FollowingChoice, default_image, default_masks, on_roles_changed
 from ._common import JobControls
+from ._dock import DockContainer
 from ._layers import (
     EDITED_KEY,
-    ROLE_KEY,
     as_planes,
     chosen_planes,
     current_plane,
@@ -79,7 +80,7 @@ def train_and_predict(
     return model, labels
 
 
-class TrainWidget(Container):
+class TrainWidget(DockContainer):
     """Fine-tune the segmentation network on (corrected) pseudo-masks.
 
     Parameters
@@ -91,7 +92,15 @@ class TrainWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.image = ComboBox(label="Image", choices=self._names("image"))
-        self.masks = ComboBox(label="Masks", choices=self._names("labels"))
+        self.masks = ComboBox(label="Masks", choices=self._names("labels"), nullable=True)
+        self.masks_info = Label(value="")
+        self._image_choice = FollowingChoice(
+            self.image, lambda: default_image(self.viewer, ("brightfield", "fluorescent"))
+        )
+        self._masks_choice = FollowingChoice(
+            self.masks, lambda: default_masks(self.viewer, self._image_shape()), nullable=True
+        )
+        self._default_save: Path | None = None
         self.encoder = ComboBox(label="Encoder", choices=list(ENCODERS), value="resnet18")
         self.small = CheckBox(text="Small network (3 stages, fast on CPU)", value=True)
         self.steps = SpinBox(label="Steps", value=300, min=1, max=1_000_000)
@@ -106,15 +115,19 @@ class TrainWidget(Container):
         self.init = FileEdit(label="Start from model", mode="d", value="")
         self.init.tooltip = "Leave empty to train from scratch; or choose an earlier MODEL_DIR"
         self.save_dir = FileEdit(label="Save model to", mode="d", value="")
+        self.save_dir.tooltip = (
+            "Every run saves its model, also after Stop (default: a new folder next to the data)"
+        )
         self.preview_every = SpinBox(label="Preview every", value=25, min=0, max=100000)
         self.hold_out = CheckBox(text="Hold out a reviewed frame for validation", value=False)
         self.controls = JobControls("Start training")
         self.loss_plot = PlotCanvas("step", "loss", height=2.0)
         self.scores = Label(value="")
         super().__init__(
-            widgets=[
+            [
                 self.image,
                 self.masks,
+                self.masks_info,
                 self.encoder,
                 self.small,
                 self.steps,
@@ -131,7 +144,7 @@ class TrainWidget(Container):
                 self.scores,
             ]
         )
-        self.native.layout().addWidget(self.loss_plot)
+        self.add_native(self.loss_plot)
         self.model = None
         self.preview_layer = None
         self.last_preview_step = 0
@@ -148,8 +161,11 @@ class TrainWidget(Container):
         self._val: list[tuple[int, float]] = []
         self.controls.run_button.changed.connect(self.start)
         self.device.changed.connect(self._show_device)
+        self.image.changed.connect(self._on_image_changed)
+        self.masks.changed.connect(self._show_masks_info)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
+        on_roles_changed(self, self._refresh)
         self._refresh()
         self._show_device()
 
@@ -159,20 +175,47 @@ class TrainWidget(Container):
 
         return names
 
+    def _image_shape(self) -> tuple[int, ...] | None:
+        name = self.image.value
+        return tuple(self.viewer.layers[name].data.shape) if name in self.viewer.layers else None
+
     def _refresh(self, _event=None) -> None:
-        for combo in (self.image, self.masks):
-            current = combo.value
-            combo.reset_choices()
-            if current in combo.choices:
-                combo.value = current
-        if self.image.value is None or not _event:
-            for ly in self.viewer.layers:
-                if layer_kind(ly) == "image" and ly.metadata.get(ROLE_KEY) == "brightfield":
-                    self.image.value = ly.name
-                    break
-        pseudo = [c for c in self.masks.choices if str(c).endswith(" pseudo")]
-        if pseudo and (self.masks.value is None or str(self.masks.value) == "true labels"):
-            self.masks.value = pseudo[-1]
+        self._image_choice.refresh()
+        self._masks_choice.refresh()
+        self._show_masks_info()
+        self._show_default_save()
+
+    def _on_image_changed(self, _value=None) -> None:
+        self._masks_choice.refresh()
+        self._show_masks_info()
+        self._show_default_save()
+
+    def _show_masks_info(self, _value=None) -> None:
+        name = self.masks.value
+        if name is None or name not in self.viewer.layers:
+            self.masks_info.value = "No masks: make pseudo-masks first."
+            return
+        layer = self.viewer.layers[name]
+        n_frames = int(np.prod(layer.data.shape[:-2])) if layer.data.ndim > 2 else 1
+        method = layer.metadata.get("provenance", {}).get("method", "")
+        reviewed = len(layer.metadata.get("reviewed", []))
+        self.masks_info.value = (
+            f"{method + ' pseudo-masks, ' if method else ''}{n_frames} frame(s), "
+            f"{reviewed} reviewed"
+        )
+
+    def _show_default_save(self) -> None:
+        """Put the next free model folder in "Save model to" unless the user chose one."""
+        text = self.save_dir.line_edit.value.strip()
+        if text and (self._default_save is None or Path(text) != self._default_save):
+            return
+        name = self.image.value
+        if name is None or name not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[name]
+        folder = project_dir(layer.metadata.get("path"), name)
+        self._default_save = next_free_dir(folder, "model")
+        self.save_dir.value = self._default_save
 
     def _show_device(self, _value=None) -> None:
         from ..models import describe_device
@@ -275,6 +318,7 @@ class TrainWidget(Container):
         """Start training in a worker (or inline); returns the worker."""
         if self.controls.running:
             return None
+        self._show_default_save()  # a new folder if the last run used the default one
         try:
             job, context = self.make_job()
         except InputError as exc:
