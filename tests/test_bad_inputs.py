@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -405,7 +406,7 @@ CASES = [
     Case("4-rerun-with-broken-model-keeps-csvs", folder_rerun_with_broken_model, 2,
          r"weights\.pt: unreadable weights", nothing_new=True),
     Case("5-decompression-bomb", decompression_bomb, 2,
-         r"bomb\.tif: a 50000x50000 uint8 image needs about 82\.5 GB .* 16\.0 GB limit "
+         r"bomb\.tif: a 50000x50000 uint8 image needs about 82\.5 GB .* 16 GB limit "
          r"\(available memory\); raise it with --max-image-gb", nothing_new=True),
     Case("5-size-limit-flag", image_over_flag_limit, 2,
          r"a\.tif: a 64x64 .* limit \(--max-image-gb\)", nothing_new=True),
@@ -473,9 +474,11 @@ def test_bad_input(case: Case, tmp_path, model_dir, monkeypatch, capsys):
     capsys.readouterr()
     before = _hashes(tmp_path)
     try:
-        code = main(argv)
+        with warnings.catch_warnings(record=True) as caught:  # each would be a line on stderr
+            warnings.simplefilter("always")
+            code = main(argv)
     except SystemExit as exc:  # a bad command line, as argparse exits
-        code = exc.code
+        code, caught = exc.code, []
     finally:
         if ctx.memo.get("tracing") and case.check is None:
             tracemalloc.stop()
@@ -486,6 +489,7 @@ def test_bad_input(case: Case, tmp_path, model_dir, monkeypatch, capsys):
     if code == 2:
         assert len(err.strip().splitlines()) == 1, err
         assert "Traceback" not in err and "weights_only=False" not in err
+        assert [str(w.message) for w in caught] == []
     after = _hashes(tmp_path)
     if case.unchanged:
         assert [p for p, h in before.items() if after.get(p) != h] == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,9 @@ def load_state(path: Path) -> dict:
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. about the pickle protocol: not for the user
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise ModelError(
             f"{path}: refused: holds Python objects other than tensors, which are not loaded "
@@ -113,7 +116,8 @@ def load_state(path: Path) -> dict:
         ) from None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{path}: unreadable weights ({reason[:200]})") from None
+        reason = reason.split(". ")[0].rstrip(".")  # the first sentence, not torch's advice
+        raise ModelError(f"{path}: unreadable weights ({reason})") from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):

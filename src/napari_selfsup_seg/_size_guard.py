@@ -89,7 +89,7 @@ def check_image_size(name: object, shape: Sequence[int], dtype: np.dtype | str) 
     if need > limit:
         dims = "x".join(str(int(n)) for n in shape)
         raise InputError(
-            f"{name}: a {dims} {np.dtype(dtype)} image needs about {need / 1e9:.1f} GB to read "
-            f"and process, more than the {limit / 1e9:.1f} GB limit ({source}); "
+            f"{name}: a {dims} {np.dtype(dtype)} image needs about {need / 1e9:.3g} GB to read "
+            f"and process, more than the {limit / 1e9:.3g} GB limit ({source}); "
             "raise it with --max-image-gb"
         )
