@@ -164,6 +164,10 @@ def evaluate_many_objects(c: Ctx) -> list[str]:
     pred[::2] = 0
     _tif(c.d / "gt.tif", gt)
     _tif(c.d / "pred.tif", pred)
+    import scipy.sparse.csgraph  # noqa: F401 (imported before tracing: imports are slow traced)
+
+    import napari_selfsup_seg.metrics  # noqa: F401
+
     tracemalloc.start()
     c.memo["tracing"] = True
     return ["evaluate", "--pred", str(c.d / "pred.tif"), "--gt", str(c.d / "gt.tif"), "--json"]
