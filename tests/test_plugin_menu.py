@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_helpers import MENU_TITLE, plugin_menu_actions
+
 pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-selfsup-seg"
-MENU_TITLE = "Self-supervised segmentation"
 WIDGETS = {
     "1. Data": "DataWidget",
     "2. Pseudo-masks": "PseudoMasksWidget",
@@ -18,20 +19,8 @@ WIDGETS = {
 }
 
 
-def _plugin_menu_actions(viewer) -> dict:
-    """The actions of ``Plugins → Self-supervised segmentation`` by their text."""
-    from qtpy.QtWidgets import QMenu
-
-    menubar = viewer.window._qt_window.menuBar()
-    plugins = next(a.menu() for a in menubar.actions() if a.text().replace("&", "") == "Plugins")
-    sub = next(a.menu() for a in plugins.actions() if a.text() == MENU_TITLE)
-    assert isinstance(sub, QMenu)
-    sub.aboutToShow.emit()  # what opening the menu does: napari fills it on show
-    return {a.text(): a for a in sub.actions() if a.text()}
-
-
 def test_plugins_menu_lists_and_opens_every_widget(viewer, errors):
-    actions = _plugin_menu_actions(viewer)
+    actions = plugin_menu_actions(viewer)
     assert set(WIDGETS) <= set(actions)
     for title, cls in WIDGETS.items():
         actions[title].trigger()
@@ -56,7 +45,7 @@ def test_all_docks_fit_a_1000_px_high_screen(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
     window.resize(1400, 950)
-    for action in _plugin_menu_actions(viewer).values():
+    for action in plugin_menu_actions(viewer).values():
         action.trigger()
     qtbot.wait(300)
     docks = [w for name, w in viewer.window.dock_widgets.items() if MENU_TITLE in name]
