@@ -9,6 +9,8 @@ notification line instead of a traceback.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -47,11 +49,38 @@ def leave_core_for_gui() -> int | None:
     return before
 
 
+#: Longest time (s) a thread holding the interpreter lock keeps it while the GUI thread waits
+#: for it, during jobs. Python's default (5 ms) is paid again each time the GUI thread gets
+#: the lock back after a Qt call, so one redraw of a few dozen Qt calls could wait ~100 ms
+#: while the worker runs Python code between its numerical steps.
+JOB_SWITCH_INTERVAL_S = 0.001
+
+
+_switch = {"jobs": 0, "before": 0.005}
+_switch_lock = threading.Lock()
+
+
+def _short_switch_interval(on: bool) -> None:
+    """Shorten the switch interval while at least one job runs; restore it after the last."""
+    with _switch_lock:
+        if on:
+            if _switch["jobs"] == 0:
+                _switch["before"] = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switch["before"], JOB_SWITCH_INTERVAL_S))
+            _switch["jobs"] += 1
+        else:
+            _switch["jobs"] -= 1
+            if _switch["jobs"] == 0:
+                sys.setswitchinterval(_switch["before"])
+
+
 def _drive(gen: Generator[Any, Any, Any], limit_threads: bool) -> Generator[Any, Any, Any]:
     before = leave_core_for_gui() if limit_threads else None
+    _short_switch_interval(True)
     try:
         return (yield from gen)
     finally:
+        _short_switch_interval(False)
         if before is not None:
             import torch
 
