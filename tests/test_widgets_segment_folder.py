@@ -54,7 +54,13 @@ def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
     table = widget.table.value
     rows = {r[0]: r for r in table["data"]}
     assert set(rows) == {"broken.tif", "img0.tif", "img1.tif"}
-    assert rows["broken.tif"][1] == "failed" and "TIFF" in rows["broken.tif"][3]
+    assert rows["broken.tif"][1] == "failed" and "TIFF" in rows["broken.tif"][-1]
+    # The reason, last, takes the room left; its full text is also the cell's tooltip.
+    native = widget.table.native
+    reason_col = native.columnCount() - 1
+    assert native.horizontalHeaderItem(reason_col).text() == "reason"
+    row = [native.item(r, 0).text() for r in range(native.rowCount())].index("broken.tif")
+    assert "TIFF" in native.item(row, reason_col).toolTip()
     assert [Path(f["path"]).name for f in widget.summary["failed"]] == ["broken.tif"]
     assert rows["img0.tif"][1] == "done"
     assert (out_dir / "img0_labels.tif").exists()

@@ -45,3 +45,25 @@ class DockContainer(Container):
     def add_native(self, qwidget) -> None:
         """Append a plain Qt widget (e.g. a plot canvas) below the magicgui rows."""
         self.content.layout().addWidget(qwidget)
+
+
+def fit_table(table, stretch: str | None = None) -> None:
+    """Make a magicgui Table readable in a narrow dock.
+
+    No row numbers; every column as wide as its contents, the column ``stretch`` (e.g. a
+    failure reason) takes the remaining width, and each cell's full text is its tooltip.
+    """
+    from qtpy.QtWidgets import QHeaderView
+
+    native = table.native
+    native.verticalHeader().setVisible(False)
+    header = native.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    headers = [str(h) for h in table.column_headers]
+    if stretch in headers:
+        header.setSectionResizeMode(headers.index(stretch), QHeaderView.ResizeMode.Stretch)
+    for row in range(native.rowCount()):
+        for col in range(native.columnCount()):
+            item = native.item(row, col)
+            if item is not None:
+                item.setToolTip(item.text())

@@ -9,6 +9,7 @@ import numpy as np
 from magicgui.widgets import Container, Label, PushButton, SpinBox, Table
 
 from .._errors import InputError
+from ._dock import fit_table
 from ._layers import current_plane
 
 
@@ -37,7 +38,7 @@ class WeakLabelTable(Container):
         buttons.margins = (0, 0, 0, 0)
         self.table = Table(value={c: [] for c in self.COLUMNS})
         self.table.native.setMinimumHeight(110)
-        self.table.native.verticalHeader().setVisible(False)
+        fit_table(self.table)
         self.count = Label(value="No marks yet.")
         super().__init__(widgets=[self.tile, buttons, self.table, self.count])
         self.margins = (0, 0, 0, 0)
@@ -83,6 +84,7 @@ class WeakLabelTable(Container):
             c: [r[i] if i < 4 else ("yes" if r[4] else "no") for r in rows]
             for i, c in enumerate(self.COLUMNS)
         }
+        fit_table(self.table)
         pos = sum(m[4] for m in self.marks)
         self.count.value = f"{pos} marked 'has it', {len(self.marks) - pos} 'has not'"
 

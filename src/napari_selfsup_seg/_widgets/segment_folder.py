@@ -15,20 +15,14 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, LineEdit, Push
 
 from .._errors import InputError
 from ._common import JobControls
-from ._dock import DockContainer
+from ._dock import DockContainer, fit_table
 from ._workers import report_error, run_job
 
-COLUMNS = ("file", "status", "objects", "reason", "seconds")
+COLUMNS = ("file", "status", "objects", "seconds", "reason")
 #: The "Input channel" choice that keeps the channel the model records.
 AS_TRAINED = "model"
 #: Channel indices offered for a one-channel model.
 MAX_CHANNEL_CHOICE = 8
-
-
-def _compact(table: Table) -> None:
-    """No row numbers; columns sized to their contents."""
-    table.native.verticalHeader().setVisible(False)
-    table.native.resizeColumnsToContents()
 
 
 class SegmentFolderWidget(DockContainer):
@@ -57,7 +51,7 @@ class SegmentFolderWidget(DockContainer):
         self.controls = JobControls("Segment folder")
         self.table = Table(value={c: [] for c in COLUMNS})
         self.table.native.setMinimumHeight(140)
-        _compact(self.table)
+        fit_table(self.table, stretch="reason")
         self.open_button = PushButton(text="Open selected result")
         super().__init__(
             [
@@ -176,10 +170,10 @@ class SegmentFolderWidget(DockContainer):
             "file": [Path(r.path).name for r in self.results],
             "status": [r.status for r in self.results],
             "objects": [r.n_objects for r in self.results],
-            "reason": [r.reason.replace(f"{r.path}: ", "") for r in self.results],
             "seconds": [round(r.seconds, 2) for r in self.results],
+            "reason": [r.reason.replace(f"{r.path}: ", "") for r in self.results],
         }
-        self.table.native.resizeColumnsToContents()
+        fit_table(self.table, stretch="reason")
 
     def _on_done(self, summary: dict) -> None:
         self.summary = summary
