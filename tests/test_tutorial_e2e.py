@@ -70,9 +70,10 @@ def test_tutorial_loop_through_the_widgets(make_napari_viewer, qtbot, tmp_path, 
     for k in range(2):
         s = make_sample((96, 96), seed=20 + k)
         write_image(plate / f"field{k}.tif", s.stack(), axes="CYX")
-    folder_w.model_dir.value = model_dir
+    assert str(folder_w.model_dir.value) == str(model_dir)  # the model just trained
+    assert "channel 0 (brightfield)" in folder_w.channel_info.value
     folder_w.in_dir.value = plate
-    folder_w.out_dir.value = tmp_path / "results"
+    assert str(folder_w.out_dir.value) == str(tmp_path / "plate_segmented")
     click(qtbot, folder_w.controls.run_button)
     _wait_idle(qtbot, folder_w)
     assert errors == []
@@ -80,6 +81,6 @@ def test_tutorial_loop_through_the_widgets(make_napari_viewer, qtbot, tmp_path, 
     assert sorted(table["file"]) == ["field0.tif", "field1.tif"]  # in the order they finish
     assert table["status"] == ["done", "done"] and min(table["objects"]) > 0
     for k in range(2):
-        out = read_image(tmp_path / "results" / f"field{k}_labels.tif").data
+        out = read_image(tmp_path / "plate_segmented" / f"field{k}_labels.tif").data
         assert out.shape == (96, 96)
-    assert (tmp_path / "results" / "summary.csv").exists()
+    assert (tmp_path / "plate_segmented" / "summary.csv").exists()

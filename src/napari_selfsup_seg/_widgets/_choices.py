@@ -2,7 +2,8 @@
 
 A box follows its default until the user picks a layer in it, then keeps that pick while the layer
 exists. Defaults never fall on a layer that looks like ground truth ("true labels", "GT", ...) or
-on a derived map, and they are looked at again when layers come and go or roles change.
+on a derived map, and they are looked at again when layers come and go, roles change or a model
+is saved.
 """
 
 from __future__ import annotations
@@ -29,27 +30,31 @@ METHOD_ROLES = {
 }
 
 
-class _RoleEvents:
-    """Emitted by the Data widget when it sets roles (layer metadata has no event of its own)."""
+class _StateEvents:
+    """Emitted when the Data widget sets roles or the Train widget saves a model.
+
+    Both change layer metadata, which has no event of its own; the other widgets then look at
+    their defaults again.
+    """
 
     changed = Signal()
 
 
-ROLE_EVENTS = _RoleEvents()
+STATE_EVENTS = _StateEvents()
 
 
-def on_roles_changed(widget, callback: Callable[[], object]) -> None:
-    """Call ``callback`` when roles change, for as long as ``widget``'s Qt widget exists."""
+def on_state_changed(widget, callback: Callable[[], object]) -> None:
+    """Call ``callback`` on :data:`STATE_EVENTS`, for as long as ``widget``'s Qt widget exists."""
 
     def call() -> None:
         try:
             callback()
         except RuntimeError:  # the Qt side was deleted before Python let go of it
-            ROLE_EVENTS.changed.disconnect(call, missing_ok=True)
+            STATE_EVENTS.changed.disconnect(call, missing_ok=True)
 
-    ROLE_EVENTS.changed.connect(call)
+    STATE_EVENTS.changed.connect(call)
     widget.native.destroyed.connect(
-        lambda *_: ROLE_EVENTS.changed.disconnect(call, missing_ok=True)
+        lambda *_: STATE_EVENTS.changed.disconnect(call, missing_ok=True)
     )
 
 
@@ -82,6 +87,17 @@ def default_image(viewer, roles: tuple[str, ...]) -> str | None:
                 return layer.name
     plain = [ly for ly in images if SOURCE_KEY not in ly.metadata]
     return plain[0].name if plain else None
+
+
+def default_model(viewer) -> str | None:
+    """Folder of the model behind the newest prediction layer, if it still exists."""
+    from pathlib import Path
+
+    for layer in reversed(viewer.layers):
+        path = layer.metadata.get("model")
+        if path and (Path(path) / "config.json").exists():
+            return str(path)
+    return None
 
 
 def default_masks(viewer, shape: tuple[int, ...] | None = None) -> str | None:

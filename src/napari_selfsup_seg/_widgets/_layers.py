@@ -127,6 +127,7 @@ def put_labels(viewer, name: str, data: np.ndarray, like=None, **kwargs):
             and layer.data.shape == data.shape
         ):
             layer.data = data
+            layer.metadata.update(kwargs.get("metadata") or {})
             return layer
         target = f"{name} [{k}]"
         k += 1

@@ -7,7 +7,7 @@ from magicgui.widgets import ComboBox, Label, LineEdit, PushButton
 from napari.utils.notifications import show_info
 
 from .._errors import InputError
-from ._choices import ROLE_EVENTS
+from ._choices import STATE_EVENTS
 from ._dock import DockContainer
 from ._layers import PLANES_KEY, ROLE_KEY, layer_kind, plane_axes
 from ._workers import report_error
@@ -177,6 +177,6 @@ class DataWidget(DockContainer):
                 layer.metadata[ROLE_KEY] = role
                 layer.metadata[PLANES_KEY] = planes_by_layer[name]
         self._show_info()
-        ROLE_EVENTS.changed.emit()
+        STATE_EVENTS.changed.emit()
         show_info("Roles set: " + ", ".join(f"{r} = {n}" for r, n in chosen.items()))
         return True

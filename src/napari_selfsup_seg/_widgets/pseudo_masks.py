@@ -30,7 +30,7 @@ from .._errors import InputError
 from ..progress import Progress
 from ..pseudo.sweep import SweepResult, threshold_sweep
 from ..pseudo.threshold import ThresholdConfig, mask_to_instances, threshold_pseudo_mask
-from ._choices import METHOD_ROLES, FollowingChoice, default_image, on_roles_changed
+from ._choices import METHOD_ROLES, FollowingChoice, default_image, on_state_changed
 from ._common import JobControls
 from ._dock import DockContainer
 from ._layers import (
@@ -166,7 +166,7 @@ class PseudoMasksWidget(DockContainer):
         self.source.changed.connect(self._show_hint)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
-        on_roles_changed(self, self._refresh)
+        on_state_changed(self, self._refresh)
         viewer.dims.events.current_step.connect(self._on_plane_changed)
         self._refresh()
         self._on_method()

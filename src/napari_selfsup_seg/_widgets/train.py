@@ -28,7 +28,13 @@ from .._errors import InputError
 from ..config import ModelConfig, PredictConfig, TrainConfig
 from ..progress import Progress
 from ..workspace import next_free_dir, project_dir
-from ._choices import FollowingChoice, default_image, default_masks, on_roles_changed
+from ._choices import (
+    STATE_EVENTS,
+    FollowingChoice,
+    default_image,
+    default_masks,
+    on_state_changed,
+)
 from ._common import JobControls
 from ._dock import DockContainer
 from ._layers import (
@@ -165,7 +171,7 @@ class TrainWidget(DockContainer):
         self.masks.changed.connect(self._show_masks_info)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
-        on_roles_changed(self, self._refresh)
+        on_state_changed(self, self._refresh)
         self._refresh()
         self._show_device()
 
@@ -442,3 +448,4 @@ class TrainWidget(DockContainer):
         self.controls.status.value = (
             f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}"
         )
+        STATE_EVENTS.changed.emit()  # e.g. Segment folder offers the model just saved
