@@ -32,9 +32,16 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class WeakClassifier(nn.Module):
-    """``has X / has no X`` classifier: four conv stages, global average pool, linear head.
+    """``has X / has no X`` classifier: four conv stages, global max pool, linear head.
 
     ``target_layer`` (stride 8, ``4 * width`` channels) is the layer Score-CAM reads.
+
+    Global *max* pooling, not average: "has X" is true when X is somewhere, so the decision
+    must rest on the most telling location. With an average the few positions on a small X
+    are diluted by the rest of the field, and a classifier trained on a handful of images
+    separates them by whole-field statistics instead (it still reaches 100% training
+    accuracy), so its Score-CAM maps do not point at X (measured on the generated debris
+    sample at input size 64: Score-CAM pixel F1 0.11 with average pooling, 0.61 with max).
 
     Parameters
     ----------
@@ -58,7 +65,7 @@ class WeakClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, 2)`` of images ``(B, C, H, W)``."""
-        return self.head(self.target_layer(self.features(x)).mean((2, 3)))
+        return self.head(self.target_layer(self.features(x)).amax((2, 3)))
 
 
 def resize_plane(plane: np.ndarray, size: int) -> np.ndarray:
