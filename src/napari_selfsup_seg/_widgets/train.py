@@ -45,7 +45,7 @@ from ._layers import (
     layer_kind,
     put_labels,
 )
-from ._plot import PlotCanvas
+from ._plot import LinePlot
 from ._workers import report_error, run_job
 
 ENCODERS = ("resnet18", "resnet34", "efficientnet-b0", "mobilenet_v2")
@@ -127,7 +127,7 @@ class TrainWidget(DockContainer):
         self.preview_every = SpinBox(label="Preview every", value=25, min=0, max=100000)
         self.hold_out = CheckBox(text="Hold out a reviewed frame for validation", value=False)
         self.controls = JobControls("Start training")
-        self.loss_plot = PlotCanvas("step", "loss", height=2.0)
+        self.loss_plot = LinePlot("step", "loss", height=2.0)
         self.scores = Label(value="")
         super().__init__(
             [
