@@ -201,9 +201,10 @@ def check_input_replaced(c: Ctx, out: str, err: str) -> None:
     assert tifffile.imread(c.d / "out" / "img1_labels.tif").shape == (96, 64)
 
 
-KILLED_SAVE = """
+KILLED_SWAP = """
 import os, signal, sys
-from napari_selfsup_seg.models import load_model
+from pathlib import Path
+from napari_selfsup_seg._model_folder import swap_in
 real, calls = os.rename, []
 def rename(a, b):
     calls.append(a)
@@ -211,17 +212,19 @@ def rename(a, b):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(a, b)
 os.rename = rename
-model = load_model(sys.argv[1], device="cpu")
-model.log = [{"step": 1.0, "loss": 0.25}]
-model.save(sys.argv[1])
+swap_in(Path(sys.argv[1]), Path(sys.argv[2]))
 """
 
 
 def killed_while_saving_a_model(c: Ctx) -> list[str]:
+    """A complete new model folder is being put in place of the old one when the process dies."""
     model = _model(c)
     c.memo["old"] = {p.name: h for p, h in _hashes(model).items()}
-    proc = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(model)], capture_output=True)
-    assert proc.returncode == -9, proc.stderr.decode()[-500:]
+    new = c.d / ".model.new-x1"  # as save_model writes it, whole, before the swap
+    shutil.copytree(model, new)
+    (new / "training_log.csv").write_text("step,loss\n1,0.25\n")
+    proc = subprocess.run([sys.executable, "-c", KILLED_SWAP, str(new), str(model)])
+    assert proc.returncode == -9
     image = _image(c.d / "a.tif")
     return ["segment", "--model", str(model), str(image), "--out", str(c.d / "o"), *SEG]
 
