@@ -7,6 +7,11 @@ a generated 512×512 brightfield image with threshold pseudo-masks, once with on
 the GUI thread (the widget's default) and once with torch using every core. It also times how long
 after Start the first preview of the displayed frame arrives in the ``"<image> prediction"`` layer.
 
+Every run is made twice: on the machine as it is, and on a busy machine, where the benchmark
+starts one CPU-bound process per core (a numpy matrix-product loop, one BLAS thread each) for the
+duration of the runs; the processes end by themselves after ``--timeout`` seconds per run at the
+latest and are terminated when the runs end.
+
 Run under a display, e.g. ``xvfb-run -a python benchmarks/bench_responsiveness.py``.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +64,54 @@ class StallProbe:
             "over_100ms": int((stalls > 100).sum()),
             "ticks": int(stalls.size),
         }
+
+
+_LOAD_CODE = """
+import sys, time
+import numpy as np
+end = time.time() + float(sys.argv[1])
+x = np.random.default_rng(0).random((256, 256))
+while time.time() < end:
+    x = x @ x
+    x /= np.abs(x).max()
+"""
+
+
+class CpuLoad:
+    """One CPU-bound process per core, for at most ``seconds``; terminated on exit.
+
+    Parameters
+    ----------
+    seconds : float
+        Each process stops by itself after this long even if the benchmark dies.
+    processes : int, optional
+        How many (default: ``os.cpu_count()``).
+    """
+
+    def __init__(self, seconds: float, processes: int | None = None) -> None:
+        self.seconds = seconds
+        self.n = processes or os.cpu_count() or 1
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> CpuLoad:
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        cmd = [sys.executable, "-c", _LOAD_CODE, str(self.seconds)]
+        self.procs = [
+            subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(self.n)
+        ]
+        time.sleep(1.0)  # let them start (imports) before measuring
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
 
 
 def wait(app, condition, timeout: float) -> bool:
@@ -116,7 +170,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--preview-every", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--tile-size", type=int, default=128)
-    parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--timeout", type=float, default=240.0, help="seconds per run at most")
+    parser.add_argument(
+        "--load",
+        choices=["idle", "busy", "both"],
+        default="both",
+        help="measure on the machine as it is, with one CPU-bound process per core, or both",
+    )
     args = parser.parse_args(argv)
 
     import napari
@@ -141,19 +201,31 @@ def main(argv=None) -> dict:
     widget.preview_every.value = args.preview_every
     wait(app, lambda: False, 1.0)  # let the window settle
 
-    probe = StallProbe()
-    probe.start()
-    wait(app, lambda: False, 2.0)
-    idle = probe.stop()
-    # Warm-up (imports, first allocation) so that both measured runs start equal.
+    # Warm-up (imports, first allocation) so that all measured runs start equal.
     widget.steps.value = 2
     run_training(viewer, app, widget, True, args.timeout)
     widget.steps.value = args.steps
-    leave_core = run_training(viewer, app, widget, True, args.timeout)
-    widget.preview_every.value = 0
-    no_preview = run_training(viewer, app, widget, True, args.timeout)
-    widget.preview_every.value = args.preview_every
-    all_cores = run_training(viewer, app, widget, False, args.timeout)
+
+    def runs() -> dict:
+        probe = StallProbe()
+        probe.start()
+        wait(app, lambda: False, 2.0)
+        out = {"reference": probe.stop()}
+        out["leave_one_core"] = run_training(viewer, app, widget, True, args.timeout)
+        widget.preview_every.value = 0
+        out["leave_one_core_no_preview"] = run_training(viewer, app, widget, True, args.timeout)
+        widget.preview_every.value = args.preview_every
+        out["all_cores"] = run_training(viewer, app, widget, False, args.timeout)
+        return out
+
+    loads = {"idle": ["idle"], "busy": ["busy"], "both": ["idle", "busy"]}[args.load]
+    measured = {}
+    for load in loads:
+        if load == "busy":
+            with CpuLoad(4 * args.timeout) as cpu:
+                measured[load] = {**runs(), "load_processes": cpu.n}
+        else:
+            measured[load] = runs()
     viewer.close()
 
     result = {
@@ -162,32 +234,38 @@ def main(argv=None) -> dict:
         "batch_size": args.batch_size,
         "tile_size": args.tile_size,
         "preview_every": args.preview_every,
-        "idle": idle,
-        "train_leave_one_core": leave_core,
-        "train_leave_one_core_no_preview": no_preview,
-        "train_all_cores": all_cores,
+        **measured,
         "target_max_stall_ms": 100,
     }
-    rows = [
-        ("idle (reference)", idle, None, None),
-        ("training, torch leaves one core to the GUI (default)", leave_core, leave_core, None),
-        ("same, without previews", no_preview, no_preview, None),
-        ("training, torch uses every core", all_cores, all_cores, None),
-    ]
+    names = {
+        "reference": "no training (reference)",
+        "leave_one_core": "training, torch leaves one core to the GUI (default)",
+        "leave_one_core_no_preview": "same, without previews",
+        "all_cores": "training, torch uses every core",
+    }
     lines = [
-        "| run | median stall | p99 stall | max stall | stalls > 100 ms | Start click | "
+        "| machine | run | median stall | p99 stall | max stall | stalls > 100 ms | Start click | "
         "first prediction | total | torch threads (training) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, st, run, _ in rows:
-        fp = f"{run['first_prediction_s']} s" if run and run["first_prediction_s"] else "-"
-        click = f"{run['start_click_ms']} ms" if run else "-"
-        total = f"{run['total_s']} s" if run else "-"
-        thr = run["torch_threads"] if run else "-"
-        lines.append(
-            f"| {name} | {st['median_ms']} ms | {st['p99_ms']} ms | {st['max_ms']} ms | "
-            f"{st.get('over_100ms', 0)} | {click} | {fp} | {total} | {thr} |"
+    for load, rows in measured.items():
+        machine = (
+            "no added load"
+            if load == "idle"
+            else f"busy (+{rows['load_processes']} CPU-bound processes)"
         )
+        for key, name in names.items():
+            st = rows[key]
+            run = st if key != "reference" else None
+            fp = f"{run['first_prediction_s']} s" if run and run["first_prediction_s"] else "-"
+            click = f"{run['start_click_ms']} ms" if run else "-"
+            total = f"{run['total_s']} s" if run else "-"
+            thr = run["torch_threads"] if run else "-"
+            lines.append(
+                f"| {machine} | {name} | {st['median_ms']} ms | {st['p99_ms']} ms | "
+                f"{st['max_ms']} ms | {st.get('over_100ms', 0)} | {click} | {fp} | {total} | "
+                f"{thr} |"
+            )
     md = (
         f"Train widget on a generated {args.size}×{args.size} brightfield image (threshold "
         f"pseudo-masks), small U-Net (3 stages), {args.steps} steps of {args.batch_size} tiles "
@@ -196,8 +274,9 @@ def main(argv=None) -> dict:
         "(gap beyond 10 ms), counted from the moment the Start click returns; the click itself "
         "(copying the layers, building the job, creating the prediction layer) is listed "
         "separately. *First prediction* is the time from the click until the first preview "
-        "of the displayed frame is in the prediction layer. Target: max stall ≤ 100 ms.\n\n"
-        + "\n".join(lines)
+        "of the displayed frame is in the prediction layer. *Busy*: one CPU-bound process per "
+        "core (numpy matrix products) runs beside napari during those runs. "
+        "Target: max stall ≤ 100 ms.\n\n" + "\n".join(lines)
     )
     report("responsiveness", "GUI responsiveness while training", command_line(), md, result)
     return result
