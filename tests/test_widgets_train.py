@@ -134,5 +134,7 @@ def test_masks_default_prefers_corrected_masks_and_never_truth(viewer, errors):
     (first / "weights.pt").parent.mkdir(parents=True)
     (first / "weights.pt").write_bytes(b"model")
     widget._show_default_save()
+    assert widget.save_dir.value == first  # still shows where the last model went
+    widget._show_default_save(advance=True)  # as Start does
     assert widget.save_dir.value == first.with_name("model-2")
     assert errors == []

@@ -210,8 +210,12 @@ class TrainWidget(DockContainer):
             f"{reviewed} reviewed"
         )
 
-    def _show_default_save(self) -> None:
-        """Put the next free model folder in "Save model to" unless the user chose one."""
+    def _show_default_save(self, advance: bool = False) -> None:
+        """Put the next free model folder in "Save model to" unless the user chose one.
+
+        The folder shown stays put after a run (it says where that model went) until the image
+        changes or ``advance`` is asked for, as at Start.
+        """
         text = self.save_dir.line_edit.value.strip()
         if text and (self._default_save is None or Path(text) != self._default_save):
             return
@@ -220,6 +224,8 @@ class TrainWidget(DockContainer):
             return
         layer = self.viewer.layers[name]
         folder = project_dir(layer.metadata.get("path"), name)
+        if not advance and self._default_save is not None and self._default_save.parent == folder:
+            return
         self._default_save = next_free_dir(folder, "model")
         self.save_dir.value = self._default_save
 
@@ -324,7 +330,7 @@ class TrainWidget(DockContainer):
         """Start training in a worker (or inline); returns the worker."""
         if self.controls.running:
             return None
-        self._show_default_save()  # a new folder if the last run used the default one
+        self._show_default_save(advance=True)  # a new folder if the last run used the default
         try:
             job, context = self.make_job()
         except InputError as exc:
