@@ -99,7 +99,7 @@ def test_manifest_is_valid_and_lists_contributions():
     assert len(contrib.widgets) == 5
     assert {"*.tif", "*.ome.tif"} <= set(contrib.readers[0].filename_patterns)
     assert contrib.writers[0].layer_types == ["labels"]
-    assert {s.key for s in contrib.sample_data} == {"nuclei", "two_channel", "stack"}
+    assert {s.key for s in contrib.sample_data} == {"nuclei", "two_channel", "stack", "artifacts"}
     # Every command points at an importable object.
     import importlib
 
