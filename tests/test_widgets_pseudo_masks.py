@@ -100,6 +100,7 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     widget.method.value = "scorecam"
     widget.source.value = "cells"
     widget.cam_steps.value = 4
+    widget.cam_input.value = "64"
     for k, has in [(0, True), (1, True), (2, True), (4, False), (5, False)]:
         viewer.dims.set_current_step(0, k)
         assert widget.weak.mark(has) == (k, 0, 0, 0, int(has))
@@ -116,6 +117,7 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     assert pseudo.shape == (6, 64, 64)
     assert prob[0].max() > 0 and prob[3].max() == 0  # frame 3 was not marked
     assert not pseudo[4].any() and not pseudo[5].any()  # "has not" frames stay empty
+    assert viewer.layers["cells pseudo (scorecam)"].metadata["provenance"]["input_size"] == 64
 
 
 def test_scorecam_needs_both_kinds_of_marks(viewer, errors):
