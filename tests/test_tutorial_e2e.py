@@ -20,7 +20,7 @@ pytestmark = pytest.mark.gui
 
 
 def _wait_idle(qtbot, widget, timeout=120_000) -> None:
-    qtbot.waitUntil(lambda: widget.controls.running, timeout=5000)
+    qtbot.waitUntil(lambda: widget.controls.running, timeout=20_000)
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=timeout)
 
 

@@ -24,7 +24,7 @@ def test_threshold_in_worker_with_sweep_and_live_preview(viewer, qtbot, errors):
     viewer.window.add_dock_widget(widget)
     assert widget.source.value == "fluo"  # the fluorescent role is picked for thresholds
     worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=20000):
+    with qtbot.waitSignal(worker.finished, timeout=120000):
         pass
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
     assert "fluo pseudo (threshold)" in viewer.layers and "fluo threshold map" in viewer.layers
@@ -108,7 +108,7 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     assert widget.weak.table.shape[0] == 5
     assert widget.weak.count.value == "3 marked 'has it', 2 'has not'"
     worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
+    with qtbot.waitSignal(worker.finished, timeout=120000):
         pass
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
     assert errors == []

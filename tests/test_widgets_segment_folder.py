@@ -47,7 +47,7 @@ def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
     widget.out_dir.value = out_dir
     widget.device.value = "cpu"
     worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=60000):
+    with qtbot.waitSignal(worker.finished, timeout=120000):
         pass
     qtbot.waitUntil(lambda: widget.summary is not None, timeout=5000)
     assert errors == []

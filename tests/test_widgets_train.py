@@ -42,7 +42,7 @@ def test_train_in_worker_previews_saves_and_predicts_all_frames(viewer, qtbot, t
     previews = []
     worker = widget.start()
     worker.yielded.connect(lambda r: previews.append(getattr(r, "labels", None) is not None))
-    with qtbot.waitSignal(worker.finished, timeout=60000):
+    with qtbot.waitSignal(worker.finished, timeout=120000):
         pass
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
     assert errors == []
@@ -70,7 +70,7 @@ def test_stop_ends_training_and_saves_model(viewer, qtbot, tmp_path, errors):
 
     worker = widget.start()
     worker.yielded.connect(on_record)
-    with qtbot.waitSignal(worker.finished, timeout=60000):
+    with qtbot.waitSignal(worker.finished, timeout=120000):
         pass
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=5000)
     assert errors == []
