@@ -68,10 +68,29 @@ def threshold_job(
     return labels, probs
 
 
+Recut = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+
+def recut_for(method: str, config, min_size: int, min_distance: int) -> Recut:
+    """The method's own map-to-labels step at a given cut: ``recut(map, plane, t) -> labels``.
+
+    PSM fills holes of brightfield objects before labelling; the others split the thresholded
+    map with a distance-transform watershed.
+    """
+    if method == "psm":
+        from ..pseudo.psm import psm_labels_from_map
+
+        return lambda prob, plane, t: psm_labels_from_map(prob, plane, t, config)
+    return lambda prob, _plane, t: mask_to_instances(prob >= t, min_size, min_distance)
+
+
 def with_sweeps(
-    inner: Generator, planes: np.ndarray, auto: bool, min_size: int, min_distance: int
+    inner: Generator, planes: np.ndarray, auto: bool, recut: Recut
 ) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray, list[SweepResult | None]]]:
     """Run a pseudo-mask job, then sweep the cut of every map (and apply the best when ``auto``).
+
+    ``recut`` (see :func:`recut_for`) turns a map cut at the best threshold into labels, so the
+    result is the same as the method's own pipeline at that cut.
 
     Returns
     -------
@@ -92,7 +111,7 @@ def with_sweeps(
             sweep = None
         sweeps.append(sweep)
         if auto and sweep is not None:
-            labels[i] = mask_to_instances(prob >= sweep.best_threshold, min_size, min_distance)
+            labels[i] = np.asarray(recut(prob, planes[i], sweep.best_threshold), np.int32)
         yield Progress("sweep", i + 1, len(probs), f"plane {i + 1}")
     if not probs:
         return np.zeros((0, *planes.shape[1:]), np.int32), np.zeros((0, *planes.shape[1:])), []
@@ -271,9 +290,8 @@ class PseudoMasksWidget(DockContainer):
                 threshold=None if self.auto.value else float(self.threshold.value),
             )
             inner, provenance = self.weak.make_job(all_planes, idx, cfg, stop)
-        job = with_sweeps(
-            inner, planes, bool(self.auto.value), int(self.min_size.value), self.min_distance.value
-        )
+        recut = recut_for(method, cfg, int(self.min_size.value), int(self.min_distance.value))
+        job = with_sweeps(inner, planes, bool(self.auto.value), recut)
         context = {
             "source": layer.name,
             "planes": idx,
@@ -283,6 +301,7 @@ class PseudoMasksWidget(DockContainer):
             "image": planes,
             "provenance": provenance,
             "method": method,
+            "recut": recut,
         }
         return job, context
 
@@ -364,6 +383,8 @@ class PseudoMasksWidget(DockContainer):
             "probs": dict(zip(idx, probs)),
             "sweeps": dict(zip(idx, sweeps)),
             "thresholds": thresholds,
+            "planes": dict(zip(idx, context["image"])),
+            "recut": context["recut"],
         }
         self.controls.status.value = (
             f"{n} plane(s): {int(sum(lab.max() for lab in labels))} objects in {pseudo.name!r}"
@@ -420,9 +441,7 @@ class PseudoMasksWidget(DockContainer):
             return None
         t = float(self.threshold.value)
         self._cache["thresholds"][k] = t
-        lab = mask_to_instances(
-            self._cache["probs"][k] >= t, int(self.min_size.value), int(self.min_distance.value)
-        )
+        lab = self._cache["recut"](self._cache["probs"][k], self._cache["planes"][k], t)
         if layer.data.ndim > 2:
             prefix = np.unravel_index(k, layer.data.shape[:-2])
             layer.data[tuple(int(i) for i in prefix)] = lab
