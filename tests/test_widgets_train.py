@@ -80,7 +80,8 @@ def test_stop_ends_training_and_saves_model(viewer, qtbot, tmp_path, errors):
     # No folder was chosen: the model is saved all the same, in the per-user workspace.
     saved = tmp_path / "workspace" / "bf" / "model"
     assert widget.model.path == saved and (saved / "weights.pt").exists()
-    assert str(saved) in widget.controls.status.value
+    assert "…/bf/model" in widget.controls.status.value
+    assert str(saved) in widget.controls.status.tooltip
     assert str(widget.save_dir.value) == str(saved)
 
 

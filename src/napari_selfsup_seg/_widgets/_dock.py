@@ -31,6 +31,10 @@ class DockContainer(Container):
         scroll = self.root_native_widget
         scroll.setMinimumWidth(MIN_WIDTH_PX)
         scroll.setMinimumHeight(MIN_HEIGHT_PX)
+        from qtpy.QtCore import Qt
+
+        # Rows keep their natural height at the top when the dock is taller than its contents.
+        self.content.layout().setAlignment(Qt.AlignmentFlag.AlignTop)
 
     @property
     def native(self):

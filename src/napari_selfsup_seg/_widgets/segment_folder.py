@@ -196,7 +196,7 @@ class SegmentFolderWidget(DockContainer):
             "file": [Path(r.path).name for r in self.results],
             "status": [r.status for r in self.results],
             "objects": [r.n_objects for r in self.results],
-            "seconds": [round(r.seconds, 2) for r in self.results],
+            "seconds": [f"{r.seconds:.2f}" for r in self.results],
             "reason": [r.reason.replace(f"{r.path}: ", "") for r in self.results],
         }
         fit_table(self.table, stretch="reason")

@@ -450,8 +450,11 @@ class TrainWidget(DockContainer):
         )
         if self._losses:
             self.loss_plot.plot_lines({"loss": tuple(zip(*self._losses))})
-        saved = f", saved to {model.path}" if model.path else ""
+        path = Path(model.path) if model.path else None
+        # The dock is narrow: the end of the path says which model; the tooltip has all of it.
+        saved = f", saved to …/{path.parent.name}/{path.name}" if path else ""
         self.controls.status.value = (
             f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}"
         )
+        self.controls.status.tooltip = f"Model saved to {path}" if path else ""
         STATE_EVENTS.changed.emit()  # e.g. Segment folder offers the model just saved
