@@ -153,7 +153,7 @@ class PseudoMasksWidget(DockContainer):
         )
         self.auto = CheckBox(text="Choose the cut automatically (sweep)", value=True)
         self.threshold = FloatSlider(label="Threshold", value=0.5, min=0.05, max=0.95, step=0.01)
-        self.plot = PlotCanvas("threshold", "score (NMI)", height=2.0)
+        self.plot = PlotCanvas("threshold", "variance explained", height=2.0)
         self.plot_label = Label(value="")
         self.controls = JobControls("Make pseudo-masks")
         self._method_widgets = {
