@@ -46,11 +46,19 @@ def test_all_docks_fit_a_1000_px_high_screen(make_napari_viewer, qtbot):
     window = viewer.window._qt_window
     window.resize(1400, 950)
     for action in plugin_menu_actions(viewer).values():
-        action.trigger()
-    qtbot.wait(300)
+        action.trigger()  # one after the other, as a user opens them
+        qtbot.wait(100)
     docks = [w for name, w in viewer.window.dock_widgets.items() if MENU_TITLE in name]
     assert len(docks) == len(WIDGETS)
     assert window.height() <= 1000, f"window grew to {window.width()}x{window.height()}"
     # Each dock scrolls its contents instead of asking for its full height.
     for widget in docks:
         assert widget.native.minimumSizeHint().height() < 200
+    # Opened one after the other on one side, they share it as tabs, each at full height.
+    from qtpy.QtWidgets import QDockWidget
+
+    qt_docks = [w.native.parent() for w in docks]
+    while not all(isinstance(d, QDockWidget) for d in qt_docks):
+        qt_docks = [d if isinstance(d, QDockWidget) else d.parent() for d in qt_docks]
+    assert len(window.tabifiedDockWidgets(qt_docks[-1])) == len(WIDGETS) - 1
+    assert qt_docks[-1].height() > 600
