@@ -9,8 +9,8 @@ Run (a few minutes per run on a 2-core CPU)::
 
     xvfb-run -a .venv/bin/python scripts/measure_samples.py psm brightfield
     xvfb-run -a .venv/bin/python scripts/measure_samples.py psm fluorescence
-    xvfb-run -a .venv/bin/python scripts/measure_samples.py scorecam fluorescence
-    xvfb-run -a .venv/bin/python scripts/measure_samples.py scorecam brightfield
+    xvfb-run -a .venv/bin/python scripts/measure_samples.py scorecam fluorescence --cam-input 64
+    xvfb-run -a .venv/bin/python scripts/measure_samples.py scorecam brightfield --cam-input 64
 
 The source argument may be ``default`` (the layer the widget picks by itself).
 """
@@ -28,6 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("method", choices=["psm", "scorecam"])
     parser.add_argument("source", help="brightfield, fluorescence or default")
+    parser.add_argument(
+        "--cam-input", default="auto", help="Score-CAM 'Classifier input (px)': auto, 64, 128, ..."
+    )
     args = parser.parse_args()
 
     import napari
@@ -45,6 +48,7 @@ def main() -> None:
     viewer.open_sample("napari-selfsup-seg", key)
     widget = PseudoMasksWidget(viewer)
     widget.method.value = args.method
+    widget.cam_input.value = args.cam_input
     if args.source != "default":
         widget.source.value = args.source
     source = widget.source.value
@@ -65,6 +69,7 @@ def main() -> None:
         "sample": key,
         "method": args.method,
         "source": source,
+        "cam_input": args.cam_input if args.method == "scorecam" else None,
         "ap50": round(scores["ap"]["0.5"], 3),
         "pixel_f1": round(scores["pixel_f1"], 3),
         "n_true": scores["n_true"],
