@@ -166,8 +166,3 @@ class FollowingChoice:
                 self.combo.value = None
         finally:
             self._setting = False
-
-    def follow_default(self) -> None:
-        """Forget the user's pick and go back to the default."""
-        self.user_choice = None
-        self.refresh()

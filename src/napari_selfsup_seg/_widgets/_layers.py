@@ -34,14 +34,6 @@ def layer_kind(layer) -> str:
     return "other"
 
 
-def layer_by_role(viewer, role: str, kind: str = "image"):
-    """The first layer of type ``kind`` whose metadata gives it ``role``, or ``None``."""
-    for layer in viewer.layers:
-        if layer_kind(layer) == kind and layer.metadata.get(ROLE_KEY) == role:
-            return layer
-    return None
-
-
 def plane_axes(layer) -> str:
     """Axes of a layer's data (e.g. ``"ZYX"``), from its metadata or its dimensionality."""
     axes = layer.metadata.get("axes")
