@@ -20,33 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from napari_selfsup_seg._widgets._menu import open_from_menu
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "napari-selfsup-seg"
-MENU_TITLE = "Self-supervised segmentation"
 WINDOW = (1500, 980)
 RIGHT_WIDTH, LEFT_WIDTH = 470, 300
 STEPS = ("data", "pseudo", "correct", "train", "folder", "psm", "scorecam")
 
 
 # -- what a user does ------------------------------------------------------------------------
-def plugin_menu_actions(viewer) -> dict:
-    """The actions of ``Plugins → Self-supervised segmentation`` by their text."""
-    menubar = viewer.window._qt_window.menuBar()
-    plugins = next(a.menu() for a in menubar.actions() if a.text().replace("&", "") == "Plugins")
-    sub = next(a.menu() for a in plugins.actions() if a.text() == MENU_TITLE)
-    sub.aboutToShow.emit()  # what opening the menu does: napari fills it on show
-    return {a.text(): a for a in sub.actions() if a.text()}
-
-
-def open_from_menu(viewer, title: str):
-    """Trigger ``Plugins → Self-supervised segmentation → title``; return the docked widget."""
-    plugin_menu_actions(viewer)[title].trigger()
-    found = [w for name, w in viewer.window.dock_widgets.items() if name.startswith(title)]
-    if not found:
-        raise RuntimeError(f"{title}: no dock opened")
-    return found[0]
-
-
 def dock_of(widget):
     """The QDockWidget that holds a docked magicgui widget."""
     from qtpy.QtWidgets import QDockWidget
