@@ -41,10 +41,10 @@ def dock_of(widget):
 
 
 def arrange(viewer, widget, first=None) -> None:
-    """Lay the docks out as a user would by dragging: one tab per widget, the new one in front.
+    """One tab per widget, the new one in front, and a right dock area wide enough to read.
 
-    Docks opened together stack on the right and scroll; as tabs each gets the full height,
-    which is what a screenshot needs. The right dock area is widened so paths and tables read.
+    The docks tab themselves when opened one after the other; tabbing here again keeps the order
+    independent of event timing. The right dock area is widened so paths and tables read.
     """
     import napari
     from qtpy.QtCore import Qt
