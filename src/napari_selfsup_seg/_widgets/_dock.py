@@ -87,12 +87,12 @@ class DockContainer(Container):
     """
 
     def __init__(self, widgets: list[Widget]) -> None:
+        from qtpy.QtCore import Qt
+
         super().__init__(widgets=widgets, scrollable=True)
         scroll = self.root_native_widget
         scroll.setMinimumWidth(MIN_WIDTH_PX)
         scroll.setMinimumHeight(MIN_HEIGHT_PX)
-        from qtpy.QtCore import Qt
-
         # Rows keep their natural height at the top when the dock is taller than its contents.
         self.content.layout().setAlignment(Qt.AlignmentFlag.AlignTop)
         scroll.setProperty(DOCK_PROPERTY, True)
@@ -106,7 +106,7 @@ class DockContainer(Container):
     @property
     def content(self):
         """The Qt widget inside the scroll area that holds the rows."""
-        return self._widget._mgui_get_native_widget()
+        return super().native
 
     def add_native(self, qwidget) -> None:
         """Append a plain Qt widget (e.g. a plot canvas) below the magicgui rows."""
