@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import napari.viewer
 import numpy as np
 from magicgui.widgets import Container, Label, PushButton, SpinBox, Table
 
@@ -18,14 +19,15 @@ class WeakLabelTable(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    viewer : napari.viewer.Viewer
+        The viewer of the Pseudo-masks widget that holds this table.
     source : callable
         Returns the source image layer (or ``None``).
     """
 
     COLUMNS = ("frame", "y0", "x0", "size", "has it")
 
-    def __init__(self, viewer, source: Callable[[], object]) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, source: Callable[[], object]) -> None:
         self.viewer = viewer
         self._source = source
         self.tile = SpinBox(label="Tile size (0 = frame)", value=0, min=0, max=8192, step=32)
