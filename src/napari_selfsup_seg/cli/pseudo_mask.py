@@ -133,10 +133,10 @@ def _planes(stack: ImageStack, channel: int | None) -> np.ndarray:
 def _write(out_dir: Path, stack: ImageStack, labels: np.ndarray, prob: np.ndarray) -> dict:
     axes = stack.plane_axes + "YX"
     lab_path = write_labels(
-        out_dir / f"{stack.stem}_pseudo.tif", stack.restack(labels), axes, stack.pixel_size
+        output_path(out_dir, stack.stem, "pseudo"), stack.restack(labels), axes, stack.pixel_size
     )
     prob_path = write_float(
-        out_dir / f"{stack.stem}_prob.tif",
+        output_path(out_dir, stack.stem, "prob"),
         np.clip(stack.restack(prob), 0, 1),
         axes,
         stack.pixel_size,
@@ -213,12 +213,17 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+def output_path(out: Path, stem: str, kind: str) -> Path:
+    """``OUT/<stem>_<kind>.tif`` for ``kind`` ``"pseudo"`` (labels) or ``"prob"`` (the map)."""
+    return out / f"{stem}_{kind}.tif"
+
+
 def plan_outputs(targets: list, inputs: list, out: Path) -> None:
     """Refuse a run whose outputs would overwrite an input or each other (nothing written)."""
     plan = OutputPlan(inputs)
     for path in targets:
         for kind in ("pseudo", "prob"):
-            plan.claim(out / f"{image_stem(path)}_{kind}.tif", path)
+            plan.claim(output_path(out, image_stem(path), kind), path)
 
 
 def _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail):

@@ -85,7 +85,7 @@ def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
         labels = drain(predict_stack_iter(model, stack, config), bar)
     except InputError as exc:
         raise name_file(exc, path) from None
-    target = out_dir / f"{image_stem(path)}_labels.tif"
+    target = labels_path(out_dir, path)
     write_labels(target, labels, axes=stack.plane_axes + "YX", pixel_size=stack.pixel_size)
     return {
         "path": str(path),
@@ -97,11 +97,16 @@ def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
     }
 
 
+def labels_path(out: Path, image: str | Path) -> Path:
+    """Where the labels of ``image`` are written: ``OUT/<stem>_labels.tif``."""
+    return out / f"{image_stem(image)}_labels.tif"
+
+
 def plan_outputs(images: list[str], out: Path) -> None:
     """Refuse a run whose outputs would overwrite an input or each other (nothing written)."""
     plan = OutputPlan(images)
     for path in images:
-        plan.claim(out / f"{image_stem(path)}_labels.tif", path)
+        plan.claim(labels_path(out, path), path)
 
 
 def run(args: argparse.Namespace) -> dict:
