@@ -166,6 +166,11 @@ def run_training(viewer, app, widget, limit_threads: bool, timeout: float) -> di
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument(
+        "--image",
+        help="a real image instead of the generated one (its first plane of the first channel; "
+        "the pseudo-masks are a threshold of the image itself)",
+    )
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--preview-every", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -185,11 +190,21 @@ def main(argv=None) -> dict:
     from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
     from napari_selfsup_seg.synthetic import make_sample
 
-    sample = make_sample((args.size, args.size), seed=0)
-    pseudo, _ = threshold_pseudo_mask(sample.fluorescence)
+    if args.image:
+        from napari_selfsup_seg.io import read_image
+
+        stack = read_image(args.image)
+        bf = stack.planes(None if stack.n_channels == 1 else [0])[0, 0]
+        pseudo, _ = threshold_pseudo_mask(bf)
+        what = f"{Path(args.image).name} ({bf.shape[0]}×{bf.shape[1]}, first plane)"
+    else:
+        sample = make_sample((args.size, args.size), seed=0)
+        pseudo, _ = threshold_pseudo_mask(sample.fluorescence)
+        bf = sample.brightfield
+        what = f"a generated {args.size}×{args.size} brightfield image"
     viewer = napari.Viewer(show=True)
     app = napari.qt.get_qapp()
-    viewer.add_image(sample.brightfield, name="bf", metadata={"role": "brightfield"})
+    viewer.add_image(bf, name="bf", metadata={"role": "brightfield"})
     viewer.add_labels(pseudo, name="bf pseudo")
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
@@ -229,7 +244,7 @@ def main(argv=None) -> dict:
     viewer.close()
 
     result = {
-        "image": f"{args.size}x{args.size}",
+        "image": args.image or f"{args.size}x{args.size}",
         "steps": args.steps,
         "batch_size": args.batch_size,
         "tile_size": args.tile_size,
@@ -267,7 +282,7 @@ def main(argv=None) -> dict:
                 f"{thr} |"
             )
     md = (
-        f"Train widget on a generated {args.size}×{args.size} brightfield image (threshold "
+        f"Train widget on {what} (threshold "
         f"pseudo-masks), small U-Net (3 stages), {args.steps} steps of {args.batch_size} tiles "
         f"of {args.tile_size} px on the CPU, a preview prediction of the whole image every "
         f"{args.preview_every} steps. A 10 ms QTimer probe on the GUI thread measures stalls "
@@ -278,7 +293,19 @@ def main(argv=None) -> dict:
         "core (numpy matrix products) runs beside napari during those runs. "
         "Target: max stall ≤ 100 ms.\n\n" + "\n".join(lines)
     )
-    report("responsiveness", "GUI responsiveness while training", command_line(), md, result)
+    if args.image:
+        # The data set: its folder (scratch_assay/...), or the file for a loose one (nuclei2d).
+        path = Path(args.image)
+        stem = path.parent.name if path.parent.name != "data" else path.name.split("_")[0]
+        report(
+            f"responsiveness-{stem}",
+            f"GUI responsiveness while training: {stem}",
+            command_line(),
+            md,
+            result,
+        )
+    else:
+        report("responsiveness", "GUI responsiveness while training", command_line(), md, result)
     return result
 
 
