@@ -37,8 +37,8 @@ from _report import command_line, report
 
 _CHILD_FOLDER = """
 import json, resource, sys
-from napari_selfsup_seg.batch import segment_folder
-from napari_selfsup_seg.config import PredictConfig
+from napari_selfsup_seg.batch._folder import segment_folder
+from napari_selfsup_seg._config import PredictConfig
 cfg = PredictConfig(device="cpu")
 r = segment_folder(sys.argv[1], sys.argv[2], sys.argv[3], predict_config=cfg)
 print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -52,9 +52,9 @@ print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
 _CHILD_BIG = """
 import json, resource, sys, time
 import numpy as np
-from napari_selfsup_seg import _large
-from napari_selfsup_seg.batch import segment_folder
-from napari_selfsup_seg.config import PredictConfig
+from napari_selfsup_seg.batch import _large
+from napari_selfsup_seg.batch._folder import segment_folder
+from napari_selfsup_seg._config import PredictConfig
 limit = int(sys.argv[4]); calls = []
 real = _large._predict_block
 def predict_first_blocks(model, x, config):
@@ -82,8 +82,8 @@ def _child(code: str, *args) -> dict:
 
 
 def _write_folder(folder: Path, n: int, size: int) -> None:
-    from napari_selfsup_seg.io import write_image
-    from napari_selfsup_seg.synthetic import make_sample
+    from napari_selfsup_seg.data._synthetic import make_sample
+    from napari_selfsup_seg.io._tiff_write import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     base = [make_sample((size, size), seed=s).fluorescence for s in range(min(n, 24))]
@@ -92,9 +92,9 @@ def _write_folder(folder: Path, n: int, size: int) -> None:
 
 
 def _train(model_dir: Path) -> None:
-    from napari_selfsup_seg.config import ModelConfig
-    from napari_selfsup_seg.synthetic import make_sample
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg._config import ModelConfig
+    from napari_selfsup_seg.data._synthetic import make_sample
+    from napari_selfsup_seg.train._supervised import train
 
     s = make_sample((128, 128), seed=0)
     train(
@@ -112,10 +112,11 @@ def _train(model_dir: Path) -> None:
 
 def _bare_loop(model_dir: Path, src: Path, out: Path) -> float:
     """Read, predict and write each file in turn; returns seconds."""
-    from napari_selfsup_seg.config import PredictConfig
-    from napari_selfsup_seg.io import image_stem, read_image, write_labels
-    from napari_selfsup_seg.models import load_model
-    from napari_selfsup_seg.predict import predict_stack
+    from napari_selfsup_seg._config import PredictConfig
+    from napari_selfsup_seg.inference._predict import predict_stack
+    from napari_selfsup_seg.io._image import image_stem, read_image
+    from napari_selfsup_seg.io._tiff_write import write_labels
+    from napari_selfsup_seg.models._factory import load_model
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = PredictConfig(device="cpu")
@@ -128,8 +129,8 @@ def _bare_loop(model_dir: Path, src: Path, out: Path) -> float:
 
 
 def _timed_folder(model_dir: Path, src: Path, out: Path, **kwargs) -> tuple[float, dict]:
-    from napari_selfsup_seg.batch import segment_folder
-    from napari_selfsup_seg.config import PredictConfig
+    from napari_selfsup_seg._config import PredictConfig
+    from napari_selfsup_seg.batch._folder import segment_folder
 
     t = time.perf_counter()
     r = segment_folder(model_dir, src, out, predict_config=PredictConfig(device="cpu"), **kwargs)
@@ -143,7 +144,7 @@ def _same_bytes(a: Path, b: Path) -> bool:
 
 def _differences(a: Path, b: Path) -> dict:
     """Files whose labels differ between two output folders, and how many pixels differ."""
-    from napari_selfsup_seg.io import read_image
+    from napari_selfsup_seg.io._image import read_image
 
     files, pixels = 0, 0
     for p in sorted(a.glob("*_labels.tif")):
@@ -269,9 +270,9 @@ def main() -> None:
         if args.big:
             import tifffile
 
-            from napari_selfsup_seg.config import ModelBundleConfig, ModelConfig
-            from napari_selfsup_seg.models import build_model, save_model
-            from napari_selfsup_seg.synthetic import make_sample
+            from napari_selfsup_seg._config import ModelBundleConfig, ModelConfig
+            from napari_selfsup_seg.data._synthetic import make_sample
+            from napari_selfsup_seg.models._factory import build_model, save_model
 
             torch.manual_seed(0)
             cfg = ModelConfig(encoder="resnet18")

@@ -1,7 +1,8 @@
 """Check that ``evaluate`` agrees with the independent scorer on the real image.
 
 Scores three predictions of ``nuclei2d_image.tif`` (threshold pseudo-masks at three cuts) with
-``napari_selfsup_seg.metrics.evaluate`` and with ``../shared/tools/score_instances.py`` and
+``napari_selfsup_seg.evaluation._metrics.evaluate`` and with
+``../shared/tools/score_instances.py`` and
 reports both. Usage: ``python benchmarks/bench_evaluate_agreement.py [IMAGE MASK [SCORER]]``.
 """
 
@@ -17,8 +18,8 @@ import numpy as np
 import tifffile
 
 from _report import DEFAULT_IMAGE, DEFAULT_MASK, SHARED_DATA, command_line, report
-from napari_selfsup_seg.metrics import evaluate
-from napari_selfsup_seg.pseudo.threshold import ThresholdConfig, threshold_pseudo_mask
+from napari_selfsup_seg.evaluation._metrics import evaluate
+from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_pseudo_mask
 
 
 def main(argv: list[str]) -> None:

@@ -19,17 +19,17 @@ import torch
 
 from _report import command_line, report
 from bench_psm import independent
-from napari_selfsup_seg.config import ModelConfig, PredictConfig, TrainConfig
-from napari_selfsup_seg.io import ImageStack
-from napari_selfsup_seg.metrics import evaluate
-from napari_selfsup_seg.predict import predict_stack
-from napari_selfsup_seg.pseudo.threshold import ThresholdConfig, threshold_pseudo_mask
-from napari_selfsup_seg.recipes import fluorescence_to_brightfield
-from napari_selfsup_seg.synthetic import (
+from napari_selfsup_seg._config import ModelConfig, PredictConfig, TrainConfig
+from napari_selfsup_seg.data._synthetic import (
     BRIGHTFIELD_CHANNEL,
     FLUORESCENCE_CHANNEL,
     make_sample_stack,
 )
+from napari_selfsup_seg.evaluation._metrics import evaluate
+from napari_selfsup_seg.inference._predict import predict_stack
+from napari_selfsup_seg.io._image import ImageStack
+from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_pseudo_mask
+from napari_selfsup_seg.workflows._recipes import fluorescence_to_brightfield
 
 
 def main() -> None:

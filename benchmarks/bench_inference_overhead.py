@@ -34,14 +34,14 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from napari_selfsup_seg._tiling import tile_grid
-    from napari_selfsup_seg.config import ModelConfig, PredictConfig
-    from napari_selfsup_seg.io import read_image
-    from napari_selfsup_seg.models import load_model
-    from napari_selfsup_seg.postprocess import probabilities_to_instances
-    from napari_selfsup_seg.predict import predict_probabilities
-    from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg._config import ModelConfig, PredictConfig
+    from napari_selfsup_seg.inference._postprocess import probabilities_to_instances
+    from napari_selfsup_seg.inference._predict import predict_probabilities
+    from napari_selfsup_seg.inference._tiling import tile_grid
+    from napari_selfsup_seg.io._image import read_image
+    from napari_selfsup_seg.models._factory import load_model
+    from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
+    from napari_selfsup_seg.train._supervised import train
 
     base = read_image(args.image).data
     if args.model:

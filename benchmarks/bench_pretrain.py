@@ -86,12 +86,12 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
 
-    from napari_selfsup_seg.config import ModelConfig, PredictConfig, TrainConfig
-    from napari_selfsup_seg.io import read_image
-    from napari_selfsup_seg.metrics import evaluate
-    from napari_selfsup_seg.predict import predict_labels
-    from napari_selfsup_seg.pretrain import PretrainConfig, few_label_mask, pretrain
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg._config import ModelConfig, PredictConfig, TrainConfig
+    from napari_selfsup_seg.evaluation._metrics import evaluate
+    from napari_selfsup_seg.inference._predict import predict_labels
+    from napari_selfsup_seg.io._image import read_image
+    from napari_selfsup_seg.train._pretrain import PretrainConfig, few_label_mask, pretrain
+    from napari_selfsup_seg.train._supervised import train
 
     image = read_image(args.image).data
     gt = read_image(args.mask).data.astype(np.int64)

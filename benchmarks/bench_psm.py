@@ -23,9 +23,9 @@ import tifffile
 import torch
 
 from _report import DEFAULT_IMAGE, DEFAULT_MASK, ROOT, command_line, report
-from napari_selfsup_seg.metrics import evaluate
-from napari_selfsup_seg.pseudo.psm import PSMConfig, psm_pseudo_mask
-from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
+from napari_selfsup_seg.evaluation._metrics import evaluate
+from napari_selfsup_seg.pseudo._psm import PSMConfig, psm_pseudo_mask
+from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
 
 SCORER = ROOT.parent / "shared" / "tools" / "score_instances.py"
 

@@ -63,14 +63,15 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from napari_selfsup_seg.config import ModelConfig, PredictConfig, TrainConfig
-    from napari_selfsup_seg.io import read_image, write_labels
-    from napari_selfsup_seg.metrics import evaluate
-    from napari_selfsup_seg.postprocess import probabilities_to_instances
-    from napari_selfsup_seg.predict import predict_probabilities
-    from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
-    from napari_selfsup_seg.targets import uncertain_to_ignore
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg._config import ModelConfig, PredictConfig, TrainConfig
+    from napari_selfsup_seg.data._targets import uncertain_to_ignore
+    from napari_selfsup_seg.evaluation._metrics import evaluate
+    from napari_selfsup_seg.inference._postprocess import probabilities_to_instances
+    from napari_selfsup_seg.inference._predict import predict_probabilities
+    from napari_selfsup_seg.io._image import read_image
+    from napari_selfsup_seg.io._tiff_write import write_labels
+    from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
+    from napari_selfsup_seg.train._supervised import train
 
     image = read_image(args.image).data
     gt = read_image(args.mask).data

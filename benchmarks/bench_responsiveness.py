@@ -186,12 +186,12 @@ def main(argv=None) -> dict:
 
     import napari
 
-    from napari_selfsup_seg._widgets.train import TrainWidget
-    from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
-    from napari_selfsup_seg.synthetic import make_sample
+    from napari_selfsup_seg._napari.widgets.train import TrainWidget
+    from napari_selfsup_seg.data._synthetic import make_sample
+    from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
 
     if args.image:
-        from napari_selfsup_seg.io import read_image
+        from napari_selfsup_seg.io._image import read_image
 
         stack = read_image(args.image)
         bf = stack.planes(None if stack.n_channels == 1 else [0])[0, 0]

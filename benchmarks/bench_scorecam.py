@@ -33,15 +33,15 @@ from scipy import ndimage as ndi
 from torch import nn
 
 from _report import DEFAULT_IMAGE, command_line, report
-from napari_selfsup_seg.progress import drain
-from napari_selfsup_seg.pseudo.scorecam import (
+from napari_selfsup_seg._progress import drain
+from napari_selfsup_seg.pseudo._scorecam import (
     ScoreCAMConfig,
     _scaled,
     gradcam,
     scorecam,
     train_weak_classifier_iter,
 )
-from napari_selfsup_seg.pseudo.sweep import threshold_sweep
+from napari_selfsup_seg.pseudo._sweep import threshold_sweep
 
 
 def make_tiles(image: np.ndarray, seed: int = 0):

@@ -36,13 +36,13 @@ def main(argv=None) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from napari_selfsup_seg.config import ModelConfig, TrainConfig
-    from napari_selfsup_seg.io import read_image
-    from napari_selfsup_seg.models import build_model
-    from napari_selfsup_seg.normalize import percentile_normalize
-    from napari_selfsup_seg.pseudo.threshold import threshold_pseudo_mask
-    from napari_selfsup_seg.targets import make_targets
-    from napari_selfsup_seg.training import make_optimizer, train_iter
+    from napari_selfsup_seg._config import ModelConfig, TrainConfig
+    from napari_selfsup_seg.data._normalize import percentile_normalize
+    from napari_selfsup_seg.data._targets import make_targets
+    from napari_selfsup_seg.io._image import read_image
+    from napari_selfsup_seg.models._factory import build_model
+    from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
+    from napari_selfsup_seg.train._supervised import make_optimizer, train_iter
 
     image = read_image(args.image).data
     masks, _ = threshold_pseudo_mask(image)

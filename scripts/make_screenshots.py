@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from napari_selfsup_seg._widgets._menu import open_from_menu
+from napari_selfsup_seg._napari.widgets._menu import open_from_menu
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "napari-selfsup-seg"
@@ -184,8 +184,8 @@ def loop(viewer, app, shot, work: Path, steps: int, last: int) -> None:
     """Steps 1-5 of the tutorial on the sample stack."""
     import numpy as np
 
-    from napari_selfsup_seg.io import write_image
-    from napari_selfsup_seg.synthetic import make_sample
+    from napari_selfsup_seg.data._synthetic import make_sample
+    from napari_selfsup_seg.io._tiff_write import write_image
 
     # 1. Data: File → Open Sample → stack; the sample's layers come with their roles.
     viewer.open_sample(PLUGIN, "stack")

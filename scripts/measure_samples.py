@@ -36,9 +36,9 @@ def main() -> None:
     import napari
     import torch
 
-    from napari_selfsup_seg._widgets.pseudo_masks import PseudoMasksWidget
-    from napari_selfsup_seg.metrics import evaluate
-    from napari_selfsup_seg.progress import drain
+    from napari_selfsup_seg._napari.widgets.pseudo_masks import PseudoMasksWidget
+    from napari_selfsup_seg._progress import drain
+    from napari_selfsup_seg.evaluation._metrics import evaluate
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     viewer = napari.Viewer(show=False)

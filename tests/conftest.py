@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg.data._synthetic import make_sample
 
 
 @pytest.fixture(autouse=True)
 def _workspace_in_tmp(tmp_path, monkeypatch):
     """Default folders for in-memory data (autosave, models) go to the test's tmp folder."""
-    from napari_selfsup_seg.workspace import HOME_ENV
+    from napari_selfsup_seg.io._workspace import HOME_ENV
 
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "workspace"))
 
@@ -26,7 +26,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def errors(monkeypatch):
     """Error notifications shown by the widgets, captured as a list of strings."""
-    from napari_selfsup_seg._widgets import _workers
+    from napari_selfsup_seg._napari.widgets import _workers
 
     shown: list[str] = []
     monkeypatch.setattr(_workers, "show_error", shown.append)
@@ -38,8 +38,8 @@ def model_dir(tmp_path_factory) -> Path:
     """A tiny U-Net trained for a few steps on one 64 px fluorescence image."""
     import torch
 
-    from napari_selfsup_seg.config import ModelConfig
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg._config import ModelConfig
+    from napari_selfsup_seg.train._supervised import train
 
     torch.set_num_threads(1)
     path = tmp_path_factory.getbasetemp() / "batch-model"

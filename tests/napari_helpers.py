@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari_selfsup_seg._widgets._menu import MENU_TITLE, open_from_menu, plugin_menu_actions
+from napari_selfsup_seg._napari.widgets._menu import MENU_TITLE, open_from_menu, plugin_menu_actions
 
 __all__ = ["MENU_TITLE", "click", "open_from_menu", "plugin_menu_actions"]
 

@@ -28,7 +28,7 @@ import pytest
 import tifffile
 
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg.data._synthetic import make_sample
 
 pytest.importorskip("torch")
 
@@ -145,7 +145,7 @@ def decompression_bomb(c: Ctx) -> list[str]:
         compression="zlib",
     )
     assert path.stat().st_size < 4e6
-    from napari_selfsup_seg import _size_guard
+    from napari_selfsup_seg.io import _size_guard
 
     c.monkeypatch.setattr(_size_guard, "available_memory", lambda: 16 * 10**9)
     return ["pseudo-mask", "--method", "threshold", str(path), "--out", str(c.d / "o")]
@@ -166,7 +166,7 @@ def evaluate_many_objects(c: Ctx) -> list[str]:
     _tif(c.d / "pred.tif", pred)
     import scipy.sparse.csgraph  # noqa: F401 (imported before tracing: imports are slow traced)
 
-    import napari_selfsup_seg.metrics  # noqa: F401
+    import napari_selfsup_seg.evaluation._metrics  # noqa: F401
 
     tracemalloc.start()
     c.memo["tracing"] = True
@@ -204,7 +204,7 @@ def check_input_replaced(c: Ctx, out: str, err: str) -> None:
 KILLED_SWAP = """
 import os, signal, sys
 from pathlib import Path
-from napari_selfsup_seg._model_folder import swap_in
+from napari_selfsup_seg.models._folder import swap_in
 real, calls = os.rename, []
 def rename(a, b):
     calls.append(a)

@@ -10,14 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_selfsup_seg._config import PredictConfig
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg._job import LargeImageOptions
-from napari_selfsup_seg._measure import SUMMARY_COLUMNS, measurement_columns
-from napari_selfsup_seg.batch import ImageResult, segment_folder, segment_folder_iter
-from napari_selfsup_seg.config import PredictConfig
-from napari_selfsup_seg.io import read_image, write_image
-from napari_selfsup_seg.progress import Progress, drain
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg._progress import Progress, drain
+from napari_selfsup_seg.batch._folder import (
+    ImageResult,
+    segment_folder,
+    segment_folder_iter,
+)
+from napari_selfsup_seg.batch._job import LargeImageOptions
+from napari_selfsup_seg.batch._measure import SUMMARY_COLUMNS, measurement_columns
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.io._image import read_image
+from napari_selfsup_seg.io._tiff_write import write_image
 
 CFG = PredictConfig(device="cpu", tile_size=64, overlap=16)
 
@@ -232,11 +237,11 @@ def _tiled_sample(size: int) -> np.ndarray:
 def test_large_zarr_is_segmented_block_by_block(model_dir, tmp_path):
     import zarr
 
-    from napari_selfsup_seg._large import _global_range, open_lazy
-    from napari_selfsup_seg.metrics import evaluate
-    from napari_selfsup_seg.models import load_model
-    from napari_selfsup_seg.postprocess import probabilities_to_instances
-    from napari_selfsup_seg.predict import probabilities_iter
+    from napari_selfsup_seg.batch._large import _global_range, open_lazy
+    from napari_selfsup_seg.evaluation._metrics import evaluate
+    from napari_selfsup_seg.inference._postprocess import probabilities_to_instances
+    from napari_selfsup_seg.inference._predict import probabilities_iter
+    from napari_selfsup_seg.models._factory import load_model
 
     image = _tiled_sample(200)
     src = tmp_path / "in"
@@ -280,7 +285,7 @@ def test_block_stitching_keeps_every_object_once(model_dir, tmp_path, monkeypatc
     """With a predictor that only thresholds, blocks must give exactly the whole-image objects."""
     from scipy import ndimage as ndi
 
-    from napari_selfsup_seg import _large
+    from napari_selfsup_seg.batch import _large
 
     def threshold_components(model, x, config):
         return ndi.label(x[0] > 0.5)[0].astype(np.int32)
@@ -307,7 +312,7 @@ def test_block_stitching_keeps_every_object_once(model_dir, tmp_path, monkeypatc
 
     labels = np.asarray(zarr.open(str(tmp_path / "out" / "field_labels.zarr"), mode="r")[:])
     model = _large.open_lazy(src / "field.tif")
-    from napari_selfsup_seg.models import read_model_config
+    from napari_selfsup_seg.models._factory import read_model_config
 
     norm = read_model_config(model_dir).normalization
     lo, span = _large._global_range(model, (), [0], 64, norm)

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._channels import describe_channels, model_channels
+from napari_selfsup_seg._config import ModelBundleConfig, ModelConfig, PredictConfig
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg._reader import read_layers
-from napari_selfsup_seg.batch import segment_folder
+from napari_selfsup_seg._napari.reader import read_layers
+from napari_selfsup_seg.batch._folder import segment_folder
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.config import ModelBundleConfig, ModelConfig, PredictConfig
-from napari_selfsup_seg.io import read_image, write_image
-from napari_selfsup_seg.models import load_model
-from napari_selfsup_seg.predict import predict_labels, predict_stack
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.inference._predict import predict_labels, predict_stack
+from napari_selfsup_seg.io._image import read_image
+from napari_selfsup_seg.io._tiff_write import write_image
+from napari_selfsup_seg.models._channels import describe_channels, model_channels
+from napari_selfsup_seg.models._factory import load_model
 
 pytest.importorskip("torch")
 
@@ -55,8 +56,8 @@ def test_bundle_names_validated_and_old_configs_load():
 
 
 def test_training_records_source_channel_and_name(sample):
-    from napari_selfsup_seg.config import TrainConfig
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg._config import TrainConfig
+    from napari_selfsup_seg.train._supervised import train
 
     tiny = {"steps": 1, "batch_size": 1, "tile_size": 64, "device": "cpu"}
     model = train(

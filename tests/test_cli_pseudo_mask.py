@@ -8,7 +8,7 @@ import tifffile
 import torch
 
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.synthetic import make_sample, make_sample_stack
+from napari_selfsup_seg.data._synthetic import make_sample, make_sample_stack
 
 
 @pytest.fixture(autouse=True)

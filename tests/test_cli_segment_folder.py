@@ -7,8 +7,9 @@ import socket
 from pathlib import Path
 
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.io import read_image, write_image
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.io._image import read_image
+from napari_selfsup_seg.io._tiff_write import write_image
 
 
 def _folder(path: Path, n: int = 2) -> Path:

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.synthetic import make_sample, make_sample_stack
+from napari_selfsup_seg.data._synthetic import make_sample, make_sample_stack
 
 pytest.importorskip("torch")
 

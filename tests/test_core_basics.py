@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from napari_selfsup_seg._config import ModelBundleConfig, ModelConfig, PredictConfig, TrainConfig
 from napari_selfsup_seg._errors import InputError, ModelError
-from napari_selfsup_seg.config import ModelBundleConfig, ModelConfig, PredictConfig, TrainConfig
-from napari_selfsup_seg.normalize import NormalizationConfig, percentile_normalize
-from napari_selfsup_seg.pseudo.threshold import ThresholdConfig, threshold_pseudo_mask
-from napari_selfsup_seg.synthetic import make_sample, make_sample_stack
+from napari_selfsup_seg.data._normalize import NormalizationConfig, percentile_normalize
+from napari_selfsup_seg.data._synthetic import make_sample, make_sample_stack
+from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_pseudo_mask
 
 
 def test_normalize_maps_percentiles():
@@ -83,7 +83,7 @@ def test_bundle_json_roundtrip():
 def test_build_model_shapes_and_unknown_encoder():
     import torch
 
-    from napari_selfsup_seg.models import build_model
+    from napari_selfsup_seg.models._factory import build_model
 
     net = build_model(ModelConfig.tiny(in_channels=2, classes=3))
     out = net(torch.zeros(1, 2, 64, 64))
@@ -98,7 +98,7 @@ def test_build_model_shapes_and_unknown_encoder():
 def test_save_load_roundtrip(tmp_path):
     import torch
 
-    from napari_selfsup_seg.models import build_model, load_model, save_model
+    from napari_selfsup_seg.models._factory import build_model, load_model, save_model
 
     torch.manual_seed(0)
     cfg = ModelBundleConfig(model=ModelConfig.tiny())
@@ -113,7 +113,7 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def test_load_refuses_other_version_and_missing(tmp_path):
-    from napari_selfsup_seg.models import build_model, load_model, save_model
+    from napari_selfsup_seg.models._factory import build_model, load_model, save_model
 
     cfg = ModelBundleConfig(model=ModelConfig.tiny())
     save_model(tmp_path / "m", build_model(cfg.model), cfg)
@@ -127,7 +127,7 @@ def test_load_refuses_other_version_and_missing(tmp_path):
 
 
 def test_load_refuses_mismatched_weights(tmp_path):
-    from napari_selfsup_seg.models import build_model, load_model, save_model
+    from napari_selfsup_seg.models._factory import build_model, load_model, save_model
 
     cfg = ModelBundleConfig(model=ModelConfig.tiny())
     save_model(tmp_path / "m", build_model(cfg.model), cfg)
@@ -141,7 +141,7 @@ def test_load_refuses_mismatched_weights(tmp_path):
 def test_pick_device_cpu_and_unavailable():
     import torch
 
-    from napari_selfsup_seg.models import pick_device
+    from napari_selfsup_seg.models._factory import pick_device
 
     assert pick_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
@@ -166,7 +166,7 @@ def test_sample_is_reproducible_and_has_touching_nuclei():
 
 
 def test_threshold_pseudo_mask_recovers_nuclei():
-    from napari_selfsup_seg.metrics import evaluate
+    from napari_selfsup_seg.evaluation._metrics import evaluate
 
     s = make_sample((128, 128), seed=1)
     labels, prob = threshold_pseudo_mask(s.fluorescence)
@@ -183,7 +183,7 @@ def test_threshold_pseudo_mask_recovers_nuclei():
 def test_load_ignores_weights_of_unused_stages(tmp_path):
     import torch
 
-    from napari_selfsup_seg.models import build_model, load_model, save_model
+    from napari_selfsup_seg.models._factory import build_model, load_model, save_model
 
     cfg = ModelBundleConfig(model=ModelConfig.tiny())
     net = build_model(cfg.model)

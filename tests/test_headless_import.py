@@ -18,12 +18,16 @@ CODE = textwrap.dedent(
         # Names of modules not in this checkout are checked by the API tests, not here.
         if importlib.util.find_spec("napari_selfsup_seg." + module) is not None:
             getattr(api, name)
-    for module in (
-        "io", "normalize", "config", "models", "synthetic", "progress", "metrics",
-        "postprocess", "pseudo.threshold", "pseudo.sweep", "pseudo.psm", "pseudo.scorecam",
-        "training", "predict", "batch", "cli.main",
-    ):
-        importlib.import_module("napari_selfsup_seg." + module)
+    import pkgutil
+    import napari_selfsup_seg
+    core = [
+        m.name
+        for m in pkgutil.walk_packages(napari_selfsup_seg.__path__, "napari_selfsup_seg.")
+        if not m.name.startswith("napari_selfsup_seg._napari")
+    ]
+    assert len(core) > 40, core
+    for name in core:  # every module of the core, not only those behind the API
+        importlib.import_module(name)
     sample = api.make_sample((64, 64), seed=0)
     labels, prob = api.threshold_pseudo_mask(sample.fluorescence)
     assert labels.max() > 0

@@ -9,7 +9,8 @@ import pytest
 import tifffile
 
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.io import image_stem, read_image, write_float, write_labels
+from napari_selfsup_seg.io._image import image_stem, read_image
+from napari_selfsup_seg.io._tiff_write import write_float, write_labels
 
 
 def test_plain_2d(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.metrics import evaluate
+from napari_selfsup_seg.evaluation._metrics import evaluate
 
 
 def _square(lab, k, y, x, s=10):

@@ -7,19 +7,19 @@ import itertools
 import numpy as np
 import pytest
 
+from napari_selfsup_seg._config import ModelConfig, PredictConfig, TrainConfig
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg._tiling import axis_tiles, tile_grid
-from napari_selfsup_seg.config import ModelConfig, PredictConfig, TrainConfig
-from napari_selfsup_seg.io import ImageStack
-from napari_selfsup_seg.postprocess import probabilities_to_instances
-from napari_selfsup_seg.predict import (
+from napari_selfsup_seg._progress import Progress, drain
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.inference._postprocess import probabilities_to_instances
+from napari_selfsup_seg.inference._predict import (
     predict_iter,
     predict_labels,
     predict_probabilities,
     predict_stack,
 )
-from napari_selfsup_seg.progress import Progress, drain
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg.inference._tiling import axis_tiles, tile_grid
+from napari_selfsup_seg.io._image import ImageStack
 
 torch = pytest.importorskip("torch")
 
@@ -32,7 +32,7 @@ def sample():
 @pytest.fixture(scope="module")
 def model(sample):
     """A tiny model trained briefly on channel 1 (fluorescence) of 2-channel images."""
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg.train._supervised import train
 
     return train(
         [sample.stack()],
@@ -143,7 +143,7 @@ def test_predict_stack_channels_and_planes(model, sample):
 
 
 def test_save_load_round_trip(model, sample, tmp_path):
-    from napari_selfsup_seg.models import load_model
+    from napari_selfsup_seg.models._factory import load_model
 
     model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m", device="cpu")

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_selfsup_seg import _corruptions as corr
+from napari_selfsup_seg._config import ModelConfig
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.config import ModelConfig
-from napari_selfsup_seg.pretrain import (
+from napari_selfsup_seg._progress import TrainProgress
+from napari_selfsup_seg.data import _corruptions as corr
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.train._pretrain import (
     PretrainConfig,
     few_label_mask,
     pretrain,
     pretrain_iter,
 )
-from napari_selfsup_seg.progress import TrainProgress
-from napari_selfsup_seg.synthetic import make_sample
 
 TINY = dict(model_config=ModelConfig.tiny(), tile_size=32, batch_size=4, device="cpu")
 
@@ -156,8 +156,8 @@ def _conv1(net):
 
 
 def test_saved_model_fine_tunes_with_encoder_carried_over(sample, tmp_path):
-    from napari_selfsup_seg.models import load_model
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg.models._factory import load_model
+    from napari_selfsup_seg.train._supervised import train
 
     pre = pretrain([sample.fluorescence], steps=3, seed=1, model_dir=tmp_path / "pre", **TINY)
     loaded = load_model(tmp_path / "pre", device="cpu")
@@ -248,7 +248,7 @@ def test_cli_pretrain_bad_input_exit_2(sample, tmp_path, capsys):
 def test_image_embeddings_and_csv(sample, tmp_path):
     import csv
 
-    from napari_selfsup_seg.embeddings import image_embeddings, write_embeddings_csv
+    from napari_selfsup_seg.inference._embeddings import image_embeddings, write_embeddings_csv
 
     model = pretrain([sample.fluorescence], steps=1, model_dir=tmp_path / "m", **TINY)
     other = make_sample((48, 56), seed=8).fluorescence  # not a multiple of 8: padded
@@ -266,10 +266,10 @@ def test_image_embeddings_and_csv(sample, tmp_path):
 
 
 def test_segment_refuses_a_pretrained_model(sample, tmp_path):
+    from napari_selfsup_seg._config import ModelBundleConfig, ModelConfig
     from napari_selfsup_seg._errors import InputError
-    from napari_selfsup_seg.config import ModelBundleConfig, ModelConfig
-    from napari_selfsup_seg.models import build_model, save_model
-    from napari_selfsup_seg.predict import predict_labels
+    from napari_selfsup_seg.inference._predict import predict_labels
+    from napari_selfsup_seg.models._factory import build_model, save_model
 
     cfg = ModelBundleConfig(model=ModelConfig.tiny(classes=1), task="pretrained")
     save_model(tmp_path / "pre", build_model(cfg.model), cfg)

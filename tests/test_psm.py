@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.progress import drain
-from napari_selfsup_seg.pseudo.psm import PSMConfig, detect_modality, psm_pseudo_mask_iter
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg._progress import drain
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.pseudo._psm import PSMConfig, detect_modality, psm_pseudo_mask_iter
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ import pytest
 import tifffile
 
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg._reader import napari_get_reader, read_layers
-from napari_selfsup_seg._sample_data import sample_nuclei, sample_stack, sample_two_channel
-from napari_selfsup_seg._writer import write_labels
-from napari_selfsup_seg.io import read_image
+from napari_selfsup_seg._napari.reader import napari_get_reader, read_layers
+from napari_selfsup_seg._napari.sample_data import sample_nuclei, sample_stack, sample_two_channel
+from napari_selfsup_seg._napari.writer import write_labels
+from napari_selfsup_seg.io._image import read_image
 
 
 def _ome_two_channel(path, pixel_size=(0.5, 0.25)):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from napari_selfsup_seg._config import ModelConfig, TrainConfig
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.config import ModelConfig, TrainConfig
-from napari_selfsup_seg.io import ImageStack
-from napari_selfsup_seg.predict import predict_stack
-from napari_selfsup_seg.recipes import fluorescence_to_brightfield
-from napari_selfsup_seg.synthetic import make_sample_stack
+from napari_selfsup_seg.data._synthetic import make_sample_stack
+from napari_selfsup_seg.inference._predict import predict_stack
+from napari_selfsup_seg.io._image import ImageStack
+from napari_selfsup_seg.workflows._recipes import fluorescence_to_brightfield
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.progress import drain
-from napari_selfsup_seg.pseudo.scorecam import (
+from napari_selfsup_seg._progress import drain
+from napari_selfsup_seg.pseudo._scorecam import (
     ScoreCAMConfig,
     gradcam,
     scorecam,

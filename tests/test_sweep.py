@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.pseudo.sweep import normalized_mutual_information, threshold_sweep
+from napari_selfsup_seg.pseudo._sweep import normalized_mutual_information, threshold_sweep
 
 
 def _blobs(seed=0):

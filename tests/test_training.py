@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_selfsup_seg._config import ModelConfig, TrainConfig
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg.config import ModelConfig, TrainConfig
-from napari_selfsup_seg.progress import PreviewProgress, TrainProgress, drain
-from napari_selfsup_seg.synthetic import make_sample
-from napari_selfsup_seg.targets import make_targets, uncertain_to_ignore
-from napari_selfsup_seg.training import learning_rate, train, train_iter
+from napari_selfsup_seg._progress import PreviewProgress, TrainProgress, drain
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.data._targets import make_targets, uncertain_to_ignore
+from napari_selfsup_seg.train._supervised import learning_rate, train, train_iter
 
 torch = pytest.importorskip("torch")
 
@@ -61,7 +61,7 @@ def test_uncertain_to_ignore():
 
 
 def test_loss_ignores_pixels_in_value_and_gradient():
-    from napari_selfsup_seg._losses import segmentation_loss
+    from napari_selfsup_seg.models._losses import segmentation_loss
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 3, 16, 16, generator=g, requires_grad=True)
@@ -198,8 +198,8 @@ def test_bad_training_input(sample, case, match):
 
 
 def test_finetune_from_saved_and_pretrained(sample, tmp_path):
-    from napari_selfsup_seg.config import ModelBundleConfig
-    from napari_selfsup_seg.models import build_model, load_model, save_model
+    from napari_selfsup_seg._config import ModelBundleConfig
+    from napari_selfsup_seg.models._factory import build_model, load_model, save_model
 
     first = train(
         [sample.fluorescence],

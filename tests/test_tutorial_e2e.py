@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from napari_helpers import click, open_from_menu
-from napari_selfsup_seg.io import read_image, write_image
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.io._image import read_image
+from napari_selfsup_seg.io._tiff_write import write_image
 
 pytestmark = pytest.mark.gui
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._widgets.correct import IGNORE_VALUE, CorrectWidget
-from napari_selfsup_seg.io import read_image
+from napari_selfsup_seg._napari.widgets.correct import IGNORE_VALUE, CorrectWidget
+from napari_selfsup_seg.io._image import read_image
 
 pytestmark = pytest.mark.gui
 

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 
 from napari_selfsup_seg._errors import InputError
-from napari_selfsup_seg._widgets.data import DataWidget, parse_planes
+from napari_selfsup_seg._napari.widgets.data import DataWidget, parse_planes
 
 pytestmark = pytest.mark.gui
 

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._widgets import _workers
-from napari_selfsup_seg._widgets._plot import COLORS, LinePlot
-from napari_selfsup_seg.progress import Progress
+from napari_selfsup_seg._napari.widgets import _workers
+from napari_selfsup_seg._napari.widgets._plot import COLORS, LinePlot
+from napari_selfsup_seg._progress import Progress
 
 pytestmark = pytest.mark.gui
 

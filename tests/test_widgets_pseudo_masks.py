@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._widgets.pseudo_masks import PseudoMasksWidget
-from napari_selfsup_seg.synthetic import make_sample_stack
+from napari_selfsup_seg._napari.widgets.pseudo_masks import PseudoMasksWidget
+from napari_selfsup_seg.data._synthetic import make_sample_stack
 
 pytestmark = pytest.mark.gui
 
@@ -87,7 +87,7 @@ def test_bad_input_gives_notification(viewer, errors):
 
 
 def test_scorecam_from_marked_frames(viewer, qtbot, errors):
-    from napari_selfsup_seg.synthetic import make_sample
+    from napari_selfsup_seg.data._synthetic import make_sample
 
     # Four frames with nuclei, two empty ones (background only).
     frames = [make_sample((64, 64), seed=s).fluorescence for s in range(4)]
@@ -131,7 +131,7 @@ def test_scorecam_needs_both_kinds_of_marks(viewer, errors):
 
 
 def test_source_follows_roles_when_docked_before_the_data(viewer, errors):
-    from napari_selfsup_seg._widgets.data import DataWidget
+    from napari_selfsup_seg._napari.widgets.data import DataWidget
 
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "2. Pseudo-masks")
     image, labels = make_sample_stack(1, (64, 64), seed=3)

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from napari_selfsup_seg._widgets.segment_folder import SegmentFolderWidget
-from napari_selfsup_seg.config import ModelConfig
-from napari_selfsup_seg.io import write_image
-from napari_selfsup_seg.synthetic import make_sample
+from napari_selfsup_seg._config import ModelConfig
+from napari_selfsup_seg._napari.widgets.segment_folder import SegmentFolderWidget
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.io._tiff_write import write_image
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def folder_and_model(tmp_path):
-    from napari_selfsup_seg.training import train
+    from napari_selfsup_seg.train._supervised import train
 
     samples = [make_sample((64, 64), seed=s) for s in range(2)]
     model_dir = tmp_path / "model"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._widgets.train import TrainWidget
-from napari_selfsup_seg.models import read_model_config
-from napari_selfsup_seg.synthetic import make_sample_stack
+from napari_selfsup_seg._napari.widgets.train import TrainWidget
+from napari_selfsup_seg.data._synthetic import make_sample_stack
+from napari_selfsup_seg.models._factory import read_model_config
 
 pytestmark = pytest.mark.gui
 
@@ -115,7 +115,7 @@ def test_bad_input_gives_notification(viewer, errors):
 
 
 def test_masks_default_prefers_corrected_masks_and_never_truth(viewer, errors):
-    from napari_selfsup_seg.synthetic import make_sample_stack
+    from napari_selfsup_seg.data._synthetic import make_sample_stack
 
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "4. Train")
     image, labels = make_sample_stack(2, (64, 64), seed=5)

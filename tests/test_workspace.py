@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from napari_selfsup_seg.workspace import (
+from napari_selfsup_seg.io._workspace import (
     HOME_ENV,
     next_free_dir,
     project_dir,

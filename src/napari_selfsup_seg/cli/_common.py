@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._errors import InputError
-from ..progress import Progress
+from .._progress import Progress
 
 
 def ensure_out_dir(path: str | os.PathLike) -> Path:
@@ -40,7 +40,7 @@ def name_file(exc: InputError, path: str | os.PathLike) -> InputError:
 
 def model_out_dir(path: str | os.PathLike) -> Path:
     """A folder to save a model in: new, empty, or an earlier model (checked before training)."""
-    from .._model_folder import check_model_target
+    from ..models._folder import check_model_target
 
     check_model_target(Path(path))
     return ensure_out_dir(path)
@@ -76,12 +76,12 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 
 
 class ProgressBar:
-    """Progress of a job on stderr, fed with :class:`~napari_selfsup_seg.progress.Progress`.
+    """Progress of a job on stderr, fed with :class:`~napari_selfsup_seg._progress.Progress`.
 
     On a terminal it is a tqdm bar. When stderr is not a terminal (a log file, a cluster job's
     output) it prints one plain line at most every :attr:`interval` seconds, and one at the end,
     instead of carriage-return redraws. Use as a context manager and pass the instance as the
-    ``callback`` of :func:`~napari_selfsup_seg.progress.drain`. ``quiet`` prints nothing.
+    ``callback`` of :func:`~napari_selfsup_seg._progress.drain`. ``quiet`` prints nothing.
     """
 
     #: Seconds between two lines when stderr is not a terminal.

@@ -31,9 +31,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..config import ModelConfig, _check_range
-    from ..demo import run_demo_iter
-    from ..progress import drain
+    from .._config import ModelConfig, _check_range
+    from .._progress import drain
+    from ..workflows._demo import run_demo_iter
 
     _check_range("--steps", args.steps, 1, 1_000_000)
     _check_range("--size", args.size, 64, 4096)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._errors import InputError
-from ..io import read_image
+from ..io._image import read_image
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def check_label_image(path: str, data) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..metrics import evaluate
+    from ..evaluation._metrics import evaluate
 
     if len(args.pred) != len(args.gt):
         raise InputError(f"{len(args.pred)} --pred files but {len(args.gt)} --gt files")

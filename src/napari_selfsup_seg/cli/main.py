@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     A bad command line (unknown option, a value of the wrong kind) raises ``SystemExit(2)``, as
     argparse does, after printing its one-line reason.
     """
-    from ..io import image_memory_limit
+    from ..io._image import image_memory_limit
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

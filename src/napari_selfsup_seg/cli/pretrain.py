@@ -7,8 +7,8 @@ import argparse
 import numpy as np
 
 from .._errors import InputError
-from ..io import read_image
-from ..normalize import check_finite
+from ..data._normalize import check_finite
+from ..io._image import read_image
 from ._common import ProgressBar, add_device_argument, finite_float, model_out_dir
 
 
@@ -84,10 +84,10 @@ def _read_planes(paths: list[str], channel: int | None) -> list[np.ndarray]:
 def run(args: argparse.Namespace) -> dict:
     import time
 
-    from ..config import ModelConfig
-    from ..models import describe_device
-    from ..pretrain import PretrainConfig, pretrain_iter
-    from ..progress import drain
+    from .._config import ModelConfig
+    from .._progress import drain
+    from ..models._factory import describe_device
+    from ..train._pretrain import PretrainConfig, pretrain_iter
 
     model_config = ModelConfig(encoder=args.encoder, encoder_depth=args.encoder_depth)
     config = PretrainConfig(

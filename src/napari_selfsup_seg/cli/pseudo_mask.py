@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
-from .._output_guard import OutputPlan
-from ..io import ImageStack, image_stem, read_image, write_float, write_labels
+from ..io._image import ImageStack, image_stem, read_image
+from ..io._output_guard import OutputPlan
+from ..io._tiff_write import write_float, write_labels
 from ._common import ProgressBar, ensure_out_dir, finite_float, name_file
 
 METHODS = ("threshold", "psm", "scorecam")
@@ -147,12 +148,8 @@ def _write(out_dir: Path, stack: ImageStack, labels: np.ndarray, prob: np.ndarra
 
 
 def _threshold_one(planes: np.ndarray, args, t: float, auto: bool, name: str):
-    from ..pseudo.sweep import threshold_sweep
-    from ..pseudo.threshold import (
-        ThresholdConfig,
-        mask_to_instances,
-        threshold_probability,
-    )
+    from ..pseudo._sweep import threshold_sweep
+    from ..pseudo._threshold import ThresholdConfig, mask_to_instances, threshold_probability
 
     cfg = ThresholdConfig(threshold=t, sigma=args.sigma, min_size=args.min_size)
     labels, probs, cuts = [], [], []
@@ -227,10 +224,10 @@ def plan_outputs(targets: list, inputs: list, out: Path) -> None:
 
 
 def _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail):
-    from ..normalize import percentile_normalize
-    from ..progress import drain
-    from ..pseudo.psm import MIN_SIZE, PSMConfig, psm_labels_from_map, psm_pseudo_mask_iter
-    from ..pseudo.sweep import threshold_sweep
+    from .._progress import drain
+    from ..data._normalize import percentile_normalize
+    from ..pseudo._psm import MIN_SIZE, PSMConfig, psm_labels_from_map, psm_pseudo_mask_iter
+    from ..pseudo._sweep import threshold_sweep
 
     kwargs = {"steps": args.steps} if args.steps is not None else {}
     cfg = PSMConfig(k=args.k, modality=args.modality, sigma=args.sigma, threshold=t,
@@ -273,8 +270,8 @@ def _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail):
 
 
 def _run_scorecam(args, t: float, auto: bool) -> dict:
-    from ..progress import drain
-    from ..pseudo.scorecam import ScoreCAMConfig, scorecam_plane, train_weak_classifier_iter
+    from .._progress import drain
+    from ..pseudo._scorecam import ScoreCAMConfig, scorecam_plane, train_weak_classifier_iter
 
     rows = read_weak_labels(args.weak_labels)
     targets = args.images or [str(p) for p, label in rows if label == 1]

@@ -9,15 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
-from .._output_guard import OutputPlan
-from ..io import image_stem, read_image, write_labels
-from ._common import (
-    ProgressBar,
-    add_device_argument,
-    ensure_out_dir,
-    finite_float,
-    name_file,
-)
+from ..io._image import image_stem, read_image
+from ..io._output_guard import OutputPlan
+from ..io._tiff_write import write_labels
+from ._common import ProgressBar, add_device_argument, ensure_out_dir, finite_float, name_file
 
 
 def channel_list(text: str) -> tuple[int, ...]:
@@ -77,8 +72,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
     """Segment one file and write ``out_dir/<stem>_labels.tif``; returns a summary row."""
-    from ..predict import predict_stack_iter
-    from ..progress import drain
+    from .._progress import drain
+    from ..inference._predict import predict_stack_iter
 
     stack = read_image(path)
     try:
@@ -110,8 +105,8 @@ def plan_outputs(images: list[str], out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..config import PredictConfig
-    from ..models import describe_device, load_model
+    from .._config import PredictConfig
+    from ..models._factory import describe_device, load_model
 
     config = PredictConfig(
         tile_size=args.tile_size,

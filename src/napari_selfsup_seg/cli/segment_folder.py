@@ -102,9 +102,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .._job import LargeImageOptions
-    from ..batch import segment_folder
-    from ..config import PredictConfig
+    from .._config import PredictConfig
+    from ..batch._folder import segment_folder
+    from ..batch._job import LargeImageOptions
 
     settings = {"device": args.device}
     if args.tile_size is not None:

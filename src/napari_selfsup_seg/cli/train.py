@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .._errors import InputError
-from ..io import read_image
+from ..io._image import read_image
 from ._common import ProgressBar, add_device_argument, finite_float, model_out_dir
 
 
@@ -125,10 +125,10 @@ def _name_error(exc: InputError, names: list[tuple[str, str]]) -> InputError:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from ..config import ModelConfig, TrainConfig
-    from ..models import describe_device
-    from ..progress import drain
-    from ..training import train_iter
+    from .._config import ModelConfig, TrainConfig
+    from .._progress import drain
+    from ..models._factory import describe_device
+    from ..train._supervised import train_iter
 
     images, masks, names, channel_names = _load_pairs(args)
     tc = TrainConfig(

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..progress import Progress, TrainProgress
+from .._progress import Progress, TrainProgress
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -124,7 +124,7 @@ def train_activation_net_iter(
     planes : sequence of numpy.ndarray
         Normalised planes ``(Y, X)`` (float32, roughly 0..1), each at least ``crop_size`` wide.
     steps, crop_size, batch_size, learning_rate, width, seed
-        Recipe (see :class:`~napari_selfsup_seg.pseudo.psm.PSMConfig`).
+        Recipe (see :class:`~napari_selfsup_seg.pseudo._psm.PSMConfig`).
     stop : callable, optional
         Checked every step; training ends early (with the network so far) when it returns True.
 

@@ -1,6 +1,6 @@
 """The bare class-activation maps: Score-CAM (chunked over channels) and Grad-CAM.
 
-Re-exported by :mod:`napari_selfsup_seg.pseudo.scorecam`; torch is imported inside the
+Re-exported by :mod:`napari_selfsup_seg.pseudo._scorecam`; torch is imported inside the
 functions.
 """
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import InputError
-from ..progress import Progress, TrainProgress
+from .._progress import Progress, TrainProgress
 
 MIN_SIZE = 32
 """Smallest image side the classifier accepts, in pixels (its target layer has stride 8)."""

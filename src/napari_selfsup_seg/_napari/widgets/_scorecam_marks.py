@@ -1,0 +1,164 @@
+"""Weak labels for Score-CAM: mark the displayed frame (or the tile in the middle of the view) as
+"has it" or "has not", listed in a table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import napari.viewer
+import numpy as np
+from magicgui.widgets import Container, Label, PushButton, SpinBox, Table
+
+from ..._errors import InputError
+from ._dock import fit_table
+from ._layers import current_plane
+
+
+class WeakLabelTable(Container):
+    """Per-frame or per-tile "has / has not" marks.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer of the Pseudo-masks widget that holds this table.
+    source : callable
+        Returns the source image layer (or ``None``).
+    """
+
+    COLUMNS = ("frame", "y0", "x0", "size", "has it")
+
+    def __init__(self, viewer: napari.viewer.Viewer, source: Callable[[], object]) -> None:
+        self.viewer = viewer
+        self._source = source
+        self.tile = SpinBox(label="Tile size (0 = frame)", value=0, min=0, max=8192, step=32)
+        self.has_button = PushButton(text="Has it")
+        self.has_not_button = PushButton(text="Has not")
+        self.clear_button = PushButton(text="Clear marks")
+        buttons = Container(
+            widgets=[self.has_button, self.has_not_button, self.clear_button], layout="horizontal"
+        )
+        buttons.margins = (0, 0, 0, 0)
+        self.table = Table(value={c: [] for c in self.COLUMNS})
+        self.table.native.setMinimumHeight(110)
+        fit_table(self.table)
+        self.count = Label(value="No marks yet.")
+        super().__init__(widgets=[self.tile, buttons, self.table, self.count])
+        self.margins = (0, 0, 0, 0)
+        self.marks: list[tuple[int, int, int, int, int]] = []
+        self.has_button.changed.connect(lambda: self.mark(True))
+        self.has_not_button.changed.connect(lambda: self.mark(False))
+        self.clear_button.changed.connect(self.clear)
+
+    def _region(self, layer) -> tuple[int, int, int, int]:
+        """Frame index and the tile (y0, x0, size) at the centre of the view."""
+        k = current_plane(self.viewer, layer)
+        h, w = layer.data.shape[-2:]
+        size = int(self.tile.value)
+        if size <= 0 or size >= min(h, w):
+            return k, 0, 0, 0
+        centre = layer.world_to_data(self.viewer.camera.center)[-2:]
+        y0 = int(np.clip(centre[0] // size * size, 0, h - size))
+        x0 = int(np.clip(centre[1] // size * size, 0, w - size))
+        return k, y0, x0, size
+
+    def mark(self, has_it: bool) -> tuple[int, int, int, int, int] | None:
+        """Mark the displayed frame (or tile) and return the mark ``(frame, y0, x0, size, 0/1)``."""
+        layer = self._source()
+        if layer is None:
+            from ._workers import report_error
+
+            report_error(InputError("choose a source image layer first"), "Score-CAM")
+            return None
+        k, y0, x0, size = self._region(layer)
+        entry = (k, y0, x0, size, int(has_it))
+        self.marks = [m for m in self.marks if m[:4] != entry[:4]] + [entry]
+        self._show()
+        return entry
+
+    def clear(self) -> None:
+        """Remove every mark."""
+        self.marks = []
+        self._show()
+
+    def _show(self) -> None:
+        rows = sorted(self.marks)
+        self.table.value = {
+            c: [r[i] if i < 4 else ("yes" if r[4] else "no") for r in rows]
+            for i, c in enumerate(self.COLUMNS)
+        }
+        fit_table(self.table)
+        pos = sum(m[4] for m in self.marks)
+        self.count.value = f"{pos} marked 'has it', {len(self.marks) - pos} 'has not'"
+
+    def crops(self, planes: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+        """The marked frames or tiles cut from ``planes`` ``(N, Y, X)`` and their 0/1 labels."""
+        images, labels = [], []
+        for k, y0, x0, size, has in sorted(self.marks):
+            if k >= len(planes):
+                continue
+            plane = planes[k]
+            images.append(plane if size == 0 else plane[y0 : y0 + size, x0 : x0 + size])
+            labels.append(has)
+        return images, labels
+
+    def make_job(
+        self,
+        all_planes: np.ndarray,
+        planes_used: list[int],
+        config,
+        stop: Callable[[], bool],
+    ):
+        """The Score-CAM job over the marked frames/tiles, pasted back into the chosen planes.
+
+        Parameters
+        ----------
+        all_planes : numpy.ndarray
+            Shape ``(N, Y, X)``: every frame of the source layer.
+        planes_used : list of int
+            The frames the result is reported for (``K`` of them).
+        config : ScoreCAMConfig
+        stop : callable
+
+        Returns
+        -------
+        (generator, dict)
+            The job, which returns ``(labels, maps)`` as two lists of ``K`` planes ``(Y, X)``,
+            and the provenance of the pseudo-masks.
+
+        Raises
+        ------
+        InputError
+            Fewer than two marks of each kind.
+        """
+        from ...pseudo._scorecam import scorecam_pseudo_masks_iter
+
+        marks = sorted(m for m in self.marks if m[0] < len(all_planes))
+        pos = sum(m[4] for m in marks)
+        if pos < 1 or len(marks) - pos < 1:
+            raise InputError(
+                "Score-CAM needs frames or tiles marked 'has it' and 'has not' "
+                f"(now {pos} and {len(marks) - pos})"
+            )
+        images, weak = self.crops(all_planes)
+        provenance = {
+            "method": "scorecam",
+            "marks": [list(m) for m in marks],
+            **config.__dict__,
+        }
+
+        def job():
+            pairs = yield from scorecam_pseudo_masks_iter(images, weak, config, stop)
+            labels = {k: np.zeros(all_planes.shape[1:], np.int32) for k in planes_used}
+            maps = {k: np.zeros(all_planes.shape[1:], np.float32) for k in planes_used}
+            for (k, y0, x0, _size, has), (lab, cam) in zip(marks, pairs):
+                if not has or k not in labels:
+                    continue
+                h, w = lab.shape
+                region = (slice(y0, y0 + h), slice(x0, x0 + w))
+                # Number the objects of each tile after those already pasted in the frame.
+                offset = int(labels[k].max())
+                labels[k][region] = np.where(lab > 0, lab + offset, labels[k][region])
+                maps[k][region] = np.maximum(maps[k][region], cam)
+            return [labels[k] for k in planes_used], [maps[k] for k in planes_used]
+
+        return job(), provenance

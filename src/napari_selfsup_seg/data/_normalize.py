@@ -1,0 +1,98 @@
+"""Percentile normalisation, with its parameters stored beside each model.
+
+Training and prediction call the same function with the same :class:`NormalizationConfig`
+(saved in the model's ``config.json``), so a model sees the same intensity scale in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import InputError
+
+
+@dataclass
+class NormalizationConfig:
+    """Per-plane, per-channel percentile normalisation.
+
+    Attributes
+    ----------
+    lower_percentile : float
+        Intensity percentile mapped to 0 (0 <= lower < upper).
+    upper_percentile : float
+        Intensity percentile mapped to 1 (upper <= 100).
+    clip : bool
+        Clip the result to ``[-clip_margin, 1 + clip_margin]``.
+    clip_margin : float
+        How far outside [0, 1] values may go when clipping.
+    """
+
+    lower_percentile: float = 1.0
+    upper_percentile: float = 99.8
+    clip: bool = True
+    clip_margin: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lower_percentile < self.upper_percentile <= 100.0:
+            raise InputError(
+                "normalisation percentiles must satisfy 0 <= lower < upper <= 100, got "
+                f"{self.lower_percentile} and {self.upper_percentile}"
+            )
+        if self.clip_margin < 0:
+            raise InputError(f"clip_margin must be >= 0, got {self.clip_margin}")
+
+
+def check_finite(image: np.ndarray, name: str = "image") -> None:
+    """Raise :class:`InputError` when ``image`` holds NaN or infinite values."""
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise InputError(f"{name}: contains NaN or infinite values")
+
+
+def percentile_normalize(
+    image: np.ndarray,
+    config: NormalizationConfig | None = None,
+    name: str = "image",
+) -> np.ndarray:
+    """Scale each channel of each plane so its percentiles map to 0 and 1.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Shape ``(Y, X)``, ``(C, Y, X)`` or ``(N, C, Y, X)``; normalised over the last two axes.
+    config : NormalizationConfig, optional
+        Percentiles and clipping; defaults to 1 and 99.8 percent.
+    name : str
+        Used in error messages (usually the file name).
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Same shape as ``image``.
+
+    Raises
+    ------
+    InputError
+        The image holds NaN/inf values, or a plane is constant.
+    """
+    config = config or NormalizationConfig()
+    check_finite(image, name)
+    x = np.asarray(image)
+    # float32 keeps 24 bits: wider types (e.g. int64 with a large offset) are scaled in float64.
+    wide = x.dtype.itemsize > 2 and x.dtype != np.float32
+    x = x.astype(np.float64 if wide else np.float32, copy=False)
+    flat = x.reshape(-1, x.shape[-2] * x.shape[-1])
+    lo, hi = np.percentile(flat, [config.lower_percentile, config.upper_percentile], axis=1)
+    span = hi - lo
+    full_span = flat.max(axis=1) - flat.min(axis=1)
+    if np.any(full_span <= 0):
+        raise InputError(f"{name}: image is constant (every pixel has the same value)")
+    # A sparse image can have equal percentiles; fall back to its full range then.
+    small = span <= 1e-12 * np.maximum(1.0, np.abs(hi))
+    lo = np.where(small, flat.min(axis=1), lo)
+    span = np.where(small, full_span, span)
+    out = (flat - lo[:, None]) / span[:, None]
+    if config.clip:
+        np.clip(out, -config.clip_margin, 1.0 + config.clip_margin, out=out)
+    return out.reshape(x.shape).astype(np.float32, copy=False)
