@@ -15,10 +15,10 @@ import numpy as np
 from ..data._synthetic import (
     BRIGHTFIELD_CHANNEL,
     FLUORESCENCE_CHANNEL,
-    make_artifact_fields,
     make_sample,
     make_sample_stack,
 )
+from ..data._synthetic_artifacts import make_artifact_fields
 
 LayerData = tuple[np.ndarray, dict[str, Any], str]
 
