@@ -52,7 +52,7 @@ def test_train_on_channel_layer_then_segment_original_files(
     _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "4. Train")
     train.image.value = dapi.name
     train.masks.value = "nuclei masks"
-    train.small.value = True
+    train.depth.value = 3
     train.steps.value = 3
     train.tile_size.value = 64
     train.batch_size.value = 2

@@ -22,7 +22,7 @@ def _setup(viewer, n=2, size=64):
 
 
 def _tiny(widget, steps):
-    widget.small.value = True
+    widget.depth.value = 3
     widget.steps.value = steps
     widget.tile_size.value = 64
     widget.batch_size.value = 2

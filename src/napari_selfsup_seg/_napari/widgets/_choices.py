@@ -1,15 +1,16 @@
-"""Default choices of the widgets' layer boxes, from the roles set in the Data widget.
+"""Default choices of the widgets' layer and folder boxes, from the roles set in the Data widget.
 
-A box follows its default until the user picks a layer in it, then keeps that pick while the layer
-exists. Defaults never fall on a layer that looks like ground truth ("true labels", "GT", ...) or
-on a derived map, and they are looked at again when layers come and go, roles change or a model
-is saved.
+A box follows its default until the user picks a layer (or types a path) in it, then keeps that
+pick while the layer exists. Defaults never fall on a layer that looks like ground truth
+("true labels", "GT", ...) or on a derived map, and they are looked at again when layers come and
+go, roles change or a model is saved.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from psygnal import Signal
 
@@ -91,8 +92,6 @@ def default_image(viewer, roles: tuple[str, ...]) -> str | None:
 
 def default_model(viewer) -> str | None:
     """Folder of the model behind the newest prediction layer, if it still exists."""
-    from pathlib import Path
-
     for layer in reversed(viewer.layers):
         path = layer.metadata.get("model")
         if path and (Path(path) / "config.json").exists():
@@ -166,3 +165,41 @@ class FollowingChoice:
                 self.combo.value = None
         finally:
             self._setting = False
+
+
+class FollowingPath:
+    """Keep a magicgui FileEdit on a default path until the user types or picks another one.
+
+    The box follows its default while it is empty or still shows the last default put there.
+
+    Parameters
+    ----------
+    edit : magicgui.widgets.FileEdit
+    """
+
+    def __init__(self, edit) -> None:
+        self.edit = edit
+        self.default: Path | None = None
+
+    def text(self) -> str:
+        """The text in the box as typed (``""`` when the user cleared it)."""
+        return str(self.edit.line_edit.value).strip()
+
+    def follows(self) -> bool:
+        """True when the box is empty or still shows the default."""
+        text = self.text()
+        return not text or (self.default is not None and Path(text) == self.default)
+
+    def offer(self, path: str | Path | None) -> bool:
+        """Show ``path`` as the new default, unless the user chose another path.
+
+        Returns
+        -------
+        bool
+            Whether the box now shows ``path``.
+        """
+        if path is None or not self.follows():
+            return False
+        self.default = Path(path)
+        self.edit.value = self.default
+        return True

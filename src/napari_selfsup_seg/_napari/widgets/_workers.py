@@ -32,6 +32,18 @@ def report_error(exc: BaseException, what: str = "") -> None:
     show_error(f"{what}: {error_line(exc)}" if what else error_line(exc))
 
 
+def keep_triton_out() -> None:
+    """Keep Triton from being imported in this process, unless it already was.
+
+    torch imports Triton lazily, the first time an optimiser is made. Importing it after an
+    OpenGL context exists crashes the process when OpenGL is Mesa's llvmpipe: both bring their
+    own LLVM. The widgets never use ``torch.compile``, so they call this before any job (and the
+    widgets that train, when they open); a ``None`` entry in ``sys.modules`` makes torch see
+    Triton as not installed.
+    """
+    sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
+
+
 def leave_core_for_gui() -> int | None:
     """Let torch use all cores but one in this thread, so the GUI thread is not starved.
 
@@ -121,6 +133,8 @@ def run_job(
     napari.qt.threading.GeneratorWorker or None
         The started worker (``None`` when ``inline``).
     """
+
+    keep_triton_out()
 
     def _error(exc: BaseException) -> None:
         if on_error is not None:
