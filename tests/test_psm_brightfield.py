@@ -5,7 +5,7 @@ from scipy import ndimage as ndi
 
 from napari_selfsup_seg.data._normalize import NormalizationConfig, percentile_normalize
 from napari_selfsup_seg.data._synthetic import make_sample
-from napari_selfsup_seg.pseudo._psm import PSMConfig, _fill_rings, cluster_plane
+from napari_selfsup_seg.pseudo._psm_cluster import PSMConfig, _fill_rings, cluster_plane
 
 
 def test_fill_rings_cut_at_any_level_equals_binary_fill():

@@ -43,135 +43,35 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
-from .._config import _check_range
 from .._errors import InputError
 from .._progress import Progress, drain
 from ..data._normalize import NormalizationConfig, percentile_normalize
-from ..inference._postprocess import clean_mask, split_touching
+from ._psm_cluster import (
+    cluster_plane,
+    detect_modality,
+    mask_to_labels,
+    psm_labels_from_map,
+    psm_recut,
+)
+from ._psm_config import MIN_SIZE, MODALITIES, PSMConfig
+from ._result import PseudoMaskResult, cut_plane, plane_names
 
-MODALITIES = ("auto", "fluorescence", "brightfield")
-MIN_SIZE = 32
-"""Smallest plane side the activation network accepts, in pixels."""
-
-
-@dataclass
-class PSMConfig:
-    """Parameters of the PSM pseudo-mask.
-
-    Attributes
-    ----------
-    steps : int
-        Self-supervised training steps of the activation network.
-    crop_size : int
-        Side of the square training crops (multiple of 8; shrunk to fit small planes).
-    batch_size : int
-        Crops per step.
-    learning_rate : float
-        SGD learning rate (cosine decay).
-    width : int
-        Channels of the network's first stage.
-    k : int
-        Number of k-means clusters.
-    modality : str
-        ``"fluorescence"``, ``"brightfield"`` or ``"auto"`` (per plane, see
-        :func:`detect_modality`).
-    sigma : float
-        Gaussian smoothing of the intensity feature, in pixels.
-    texture_sigma : float
-        Window (Gaussian sigma) of the local standard deviation used as texture feature.
-    map_weight, intensity_weight, texture_weight : float
-        Weights of the standardised features in the clustering (0 drops a feature).
-    threshold : float or None
-        Cut on the soft membership map (0.5 = the k-means boundary); ``None`` chooses it per
-        plane with :func:`~napari_selfsup_seg.pseudo._sweep.threshold_sweep`.
-    min_size : int
-        Objects smaller than this many pixels are removed.
-    max_hole : int
-        Holes up to this many pixels are filled.
-    min_distance : int
-        Minimum distance between the centres of touching objects split by the watershed.
-    max_fit_pixels : int
-        k-means is fitted on at most this many randomly drawn pixels per plane, then every
-        pixel is assigned.
-    seed : int
-        Seed of crops, augmentation, weight init and k-means.
-    """
-
-    steps: int = 300
-    crop_size: int = 64
-    batch_size: int = 16
-    learning_rate: float = 0.05
-    width: int = 16
-    k: int = 3
-    modality: str = "auto"
-    sigma: float = 1.0
-    texture_sigma: float = 2.0
-    map_weight: float = 1.0
-    intensity_weight: float = 1.0
-    texture_weight: float = 1.0
-    threshold: float | None = 0.5
-    min_size: int = 16
-    max_hole: int = 64
-    min_distance: int = 4
-    max_fit_pixels: int = 50_000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        _check_range("steps", self.steps, 1, 1_000_000)
-        _check_range("crop_size", self.crop_size, MIN_SIZE, 1024)
-        if self.crop_size % 8:
-            raise InputError(f"crop_size must be a multiple of 8, got {self.crop_size}")
-        _check_range("batch_size", self.batch_size, 2, 1024)
-        _check_range("learning_rate", self.learning_rate, 1e-6, 10.0)
-        _check_range("width", self.width, 4, 256)
-        _check_range("k", self.k, 2, 16)
-        if self.modality not in MODALITIES:
-            raise InputError(
-                f"modality must be one of {', '.join(MODALITIES)}, got {self.modality!r}"
-            )
-        _check_range("sigma", self.sigma, 0.0, 50.0)
-        _check_range("texture_sigma", self.texture_sigma, 0.5, 50.0)
-        for name in ("map_weight", "intensity_weight", "texture_weight"):
-            _check_range(name, getattr(self, name), 0.0, 100.0)
-        if self.threshold is not None:
-            _check_range("threshold", self.threshold, 0.0, 1.0)
-        _check_range("min_size", self.min_size, 0, 10**9)
-        _check_range("max_hole", self.max_hole, 0, 10**9)
-        _check_range("min_distance", self.min_distance, 1, 1000)
-        _check_range("max_fit_pixels", self.max_fit_pixels, 100, 10**9)
-
-    def training_key(self) -> dict:
-        """The fields that decide the trained network (used in the cache key)."""
-        d = asdict(self)
-        keep = ("steps", "crop_size", "batch_size", "learning_rate", "width", "seed")
-        return {k: d[k] for k in keep}
-
-
-def detect_modality(plane: np.ndarray) -> str:
-    """``"fluorescence"`` for a dark background with a few bright objects, else brightfield.
-
-    The rule: on the plane normalised to its 1st-99.8th percentiles, the median (the
-    background) is below 0.25 and the histogram is skewed towards bright pixels (skewness
-    above 0.5). Measured on generated pairs: fluorescence median 0.05, skew 2.0-2.3; the real
-    fluorescence image median 0.08, skew 2.9; brightfield median 0.33-0.51, skew -0.3-0.7 (so
-    skewness alone would call some brightfield planes fluorescence).
-
-    Parameters
-    ----------
-    plane : numpy.ndarray
-        Plane ``(Y, X)``, raw or normalised.
-    """
-    x = percentile_normalize(plane, NormalizationConfig(1.0, 99.8, clip=False)).ravel()
-    x = x.astype(np.float64)
-    sd = x.std()
-    skew = float(((x - x.mean()) ** 3).mean() / sd**3) if sd > 0 else 0.0
-    return "fluorescence" if np.median(x) < 0.25 and skew > 0.5 else "brightfield"
+__all__ = [
+    "MIN_SIZE",
+    "MODALITIES",
+    "PSMConfig",
+    "cluster_plane",
+    "detect_modality",
+    "psm_iter",
+    "psm_labels_from_map",
+    "psm_pseudo_mask",
+    "psm_pseudo_mask_iter",
+    "psm_recut",
+]
 
 
 def _as_planes(images, name: str) -> tuple[list[np.ndarray], list[tuple[int, ...]]]:
@@ -204,127 +104,109 @@ def _cache_path(cache_dir, planes: Sequence[np.ndarray], config: PSMConfig, crop
     return Path(cache_dir) / f"psm_{h.hexdigest()[:24]}.pt"
 
 
-def _kmeans(features: np.ndarray, k: int, max_fit: int, seed: int) -> np.ndarray:
-    """Centroids ``(k, F)`` of k-means fitted on at most ``max_fit`` rows of ``features``."""
-    from scipy.cluster.vq import kmeans2
+def _activation_net(planes, config: PSMConfig, crop: int, cache_dir, stop):
+    """The trained activation network: from the cache when there, else trained (and stored)."""
+    import torch
 
-    rng = np.random.default_rng(seed)
-    fit = features
-    if len(fit) > max_fit:
-        fit = fit[rng.choice(len(fit), max_fit, replace=False)]
-    centroids, _ = kmeans2(fit.astype(np.float64), k, minit="++", seed=seed, iter=30)
-    return centroids
+    from ._activation import ActivationNet, train_activation_net_iter
 
-
-def cluster_plane(
-    plane: np.ndarray, act_map: np.ndarray, config: PSMConfig, modality: str
-) -> np.ndarray:
-    """Soft foreground membership of one plane from k-means on per-pixel features.
-
-    Parameters
-    ----------
-    plane : numpy.ndarray
-        Normalised plane ``(Y, X)``.
-    act_map : numpy.ndarray
-        Activation map ``(Y, X)`` in [0, 1].
-    config : PSMConfig
-    modality : str
-        ``"fluorescence"`` or ``"brightfield"``.
-
-    Returns
-    -------
-    numpy.ndarray of float32
-        Shape ``(Y, X)`` in [0, 1]; >= 0.5 where the nearest centroid is a foreground one.
-    """
-    inten = ndi.gaussian_filter(plane, config.sigma) if config.sigma > 0 else plane
-    if modality == "brightfield":
-        inten = inten - ndi.gaussian_filter(plane, max(plane.shape) / 8)
-    mean = ndi.gaussian_filter(plane, config.texture_sigma)
-    texture = np.sqrt(
-        np.clip(ndi.gaussian_filter(plane * plane, config.texture_sigma) - mean**2, 0, None)
+    path = _cache_path(cache_dir, planes, config, crop) if cache_dir is not None else None
+    if path is not None and path.exists():
+        net = ActivationNet(width=config.width)
+        try:
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            net.eval()
+            yield Progress("psm-train", config.steps, config.steps, f"reused {path.name}")
+            return net
+        except Exception:
+            pass  # unreadable cache entry: train again and overwrite it
+    net = yield from train_activation_net_iter(
+        planes,
+        config.steps,
+        crop,
+        config.batch_size,
+        config.learning_rate,
+        config.width,
+        config.seed,
+        stop,
     )
-
-    def z(a: np.ndarray) -> np.ndarray:
-        sd = a.std()
-        return (a - a.mean()) / sd if sd > 0 else np.zeros_like(a)
-
-    feats = {"map": z(act_map), "intensity": z(inten), "texture": z(texture)}
-    weights = {
-        "map": config.map_weight,
-        "intensity": config.intensity_weight,
-        "texture": config.texture_weight if modality == "brightfield" else 0.0,
-    }
-    used = [n for n, w in weights.items() if w > 0]
-    if not used:
-        raise InputError("PSM needs at least one feature with a weight above 0")
-    x = np.stack([feats[n].ravel() * weights[n] for n in used], 1)
-    centroids = _kmeans(x, config.k, config.max_fit_pixels, config.seed)
-    d = np.sqrt(((x[:, None, :] - centroids[None]) ** 2).sum(-1))
-    nearest = d.argmin(1)
-    # Per-cluster means decide which cluster is background; every other cluster is foreground.
-    present = [c for c in range(config.k) if np.any(nearest == c)]
-    if modality == "fluorescence":
-        rule = inten.ravel()
-    else:
-        rule = (feats["texture"] + feats["map"]).ravel()
-    score = {c: rule[nearest == c].mean() for c in present}
-    lowest = min(score.values())
-    background = [min(score, key=score.get)]
-    if modality == "brightfield":
-        middle = (lowest + max(score.values())) / 2
-        background = [c for c in present if score[c] < middle] or background
-    fg = [c for c in range(config.k) if c not in background]
-    d_fg = d[:, fg].min(1)
-    d_bg = d[:, background].min(1)
-    prob = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(plane.shape).astype(np.float32)
-    return _fill_rings(prob) if modality == "brightfield" else prob
+    if path is not None and not (stop is not None and stop()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        torch.save(net.state_dict(), tmp)
+        tmp.replace(path)
+    return net
 
 
-def _fill_rings(prob: np.ndarray) -> np.ndarray:
-    """Greyscale hole filling: raise every basin not connected to the border to its rim.
-
-    Cutting the result at any ``t`` gives ``binary_fill_holes(prob >= t)``.
-    """
-    from skimage.morphology import reconstruction
-
-    seed = prob.copy()
-    seed[1:-1, 1:-1] = prob.max()
-    return reconstruction(seed, prob, method="erosion").astype(np.float32)
-
-
-def psm_labels_from_map(
-    prob: np.ndarray, plane: np.ndarray, threshold: float, config: PSMConfig | None = None
-) -> np.ndarray:
-    """Instance labels from a PSM membership map cut at ``threshold`` (e.g. a swept one).
+def psm_iter(
+    planes: np.ndarray | Sequence[np.ndarray],
+    config: PSMConfig | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    stop: Callable[[], bool] | None = None,
+    sweeps: bool = False,
+    names: Sequence[str] | None = None,
+) -> Generator[Progress, None, PseudoMaskResult]:
+    """PSM pseudo-masks of a set of planes (progress generator): one network for all of them.
 
     Parameters
     ----------
-    prob : numpy.ndarray
-        Membership map ``(Y, X)`` returned by :func:`psm_pseudo_mask_iter`.
-    plane : numpy.ndarray
-        The raw plane ``(Y, X)`` (decides the modality when ``config.modality`` is auto).
-    threshold : float
-        Cut in [0, 1].
+    planes : numpy.ndarray or sequence of numpy.ndarray
+        One plane ``(Y, X)``, a stack ``(..., Y, X)`` or a list of arrays ``(..., Y, X)``,
+        handled plane by plane; one channel each, planes at least 32×32.
     config : PSMConfig, optional
+        ``config.threshold = None`` chooses every plane's cut by the sweep.
+    cache_dir : path-like, optional
+        Folder where the trained activation network is stored and looked up (key: content of
+        the normalised planes and the training recipe). ``None``: no caching.
+    stop : callable, optional
+        Checked every training step and every plane; when it returns True the job ends with
+        the planes done so far.
+    sweeps : bool
+        Also sweep planes whose cut is fixed (for the curve in the widget).
+    names : sequence of str, optional
+        One name per plane for error messages (default ``"plane <i>"``).
+
+    Yields
+    ------
+    Progress
+        ``psm-train`` records while training, then ``psm`` records, one per plane.
 
     Returns
     -------
-    numpy.ndarray of int32
-        Shape ``(Y, X)``, 0 = background.
+    PseudoMaskResult
+        One entry per plane; maps are the soft foreground membership.
+
+    Raises
+    ------
+    InputError
+        A plane is smaller than 32×32, constant, or holds NaN; a bad config.
     """
+    from ._activation import shallow_activation_map
+
     config = config or PSMConfig()
-    modality = config.modality
-    if modality == "auto":
-        modality = detect_modality(plane)
-    return _mask_to_labels(prob, threshold, config, modality)
+    raw, _shapes = _as_planes(planes, "image")
+    names = plane_names(len(raw), names)
+    norm_cfg = NormalizationConfig(1.0, 99.8, clip=True, clip_margin=0.5)
+    normed = [percentile_normalize(p, norm_cfg, names[i]) for i, p in enumerate(raw)]
+    crop = min(config.crop_size, min(min(p.shape) for p in normed) // 8 * 8)
+    net = yield from _activation_net(normed, config, crop, cache_dir, stop)
+    out = PseudoMaskResult("psm", config)
+    for i, plane in enumerate(normed):
+        if stop is not None and stop():
+            break
+        modality = detect_modality(raw[i]) if config.modality == "auto" else config.modality
+        prob = cluster_plane(plane, shallow_activation_map(net, plane), config, modality)
 
+        def recut(p, _plane, t, c, modality=modality):
+            return mask_to_labels(p, t, c, modality)
 
-def _mask_to_labels(prob: np.ndarray, threshold: float, config: PSMConfig, modality: str):
-    mask = prob >= threshold
-    if modality == "brightfield":
-        mask = ndi.binary_fill_holes(mask)
-    mask = clean_mask(mask, min_size=config.min_size, max_hole=config.max_hole)
-    return split_touching(mask, config.min_distance, config.min_size)
+        labels, t, sweep = cut_plane(
+            prob, raw[i], config.threshold, recut, config, names[i], sweeps
+        )
+        out.add(raw[i], labels, prob, t, sweep)
+        yield Progress("psm", i + 1, len(normed), f"plane {i + 1} ({modality}, cut {t:.2f})")
+    return out
 
 
 def psm_pseudo_mask_iter(
@@ -333,25 +215,24 @@ def psm_pseudo_mask_iter(
     cache_dir: str | os.PathLike | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> Generator[Progress, None, list[tuple[np.ndarray, np.ndarray]]]:
-    """PSM pseudo-masks of one or more images, plane by plane, as a progress generator.
+    """PSM pseudo-masks of one or more images, shaped like the input (progress generator).
+
+    :func:`psm_iter` regrouped per item of ``images``.
 
     Parameters
     ----------
     images : numpy.ndarray or sequence of numpy.ndarray
-        One plane ``(Y, X)``, a stack ``(N, Y, X)`` or a list of arrays ``(..., Y, X)`` (stacks
-        are handled plane by plane). One channel each; planes at least 32×32.
+        One plane ``(Y, X)``, a stack ``(N, Y, X)`` or a list of arrays ``(..., Y, X)``.
     config : PSMConfig, optional
     cache_dir : path-like, optional
-        Folder where the trained activation network is stored and looked up (key: content of
-        the normalised planes and the training recipe). ``None``: no caching.
+        See :func:`psm_iter`.
     stop : callable, optional
-        Checked every training step and every plane; when it returns True the job ends with
-        the planes done so far.
+        See :func:`psm_iter`.
 
     Yields
     ------
     Progress
-        ``psm-train`` records while training, then ``psm`` records, one per plane.
+        As :func:`psm_iter`.
 
     Returns
     -------
@@ -365,67 +246,18 @@ def psm_pseudo_mask_iter(
     InputError
         A plane is smaller than 32×32, constant, or holds NaN; a bad config.
     """
-    import torch
-
-    from ._activation import ActivationNet, shallow_activation_map, train_activation_net_iter
-    from ._sweep import threshold_sweep
-
-    config = config or PSMConfig()
-    raw, shapes = _as_planes(images, "image")
-    norm_cfg = NormalizationConfig(1.0, 99.8, clip=True, clip_margin=0.5)
-    planes = [percentile_normalize(p, norm_cfg, f"plane {i}") for i, p in enumerate(raw)]
-    crop = min(config.crop_size, min(min(p.shape) for p in planes) // 8 * 8)
-
-    path = _cache_path(cache_dir, planes, config, crop) if cache_dir is not None else None
-    net = None
-    if path is not None and path.exists():
-        net = ActivationNet(width=config.width)
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            net.eval()
-            yield Progress("psm-train", config.steps, config.steps, f"reused {path.name}")
-        except Exception:
-            net = None  # unreadable cache entry: train again and overwrite it
-    if net is None:
-        net = yield from train_activation_net_iter(
-            planes,
-            config.steps,
-            crop,
-            config.batch_size,
-            config.learning_rate,
-            config.width,
-            config.seed,
-            stop,
-        )
-        if path is not None and not (stop is not None and stop()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            torch.save(net.state_dict(), tmp)
-            tmp.replace(path)
-
-    flat: list[tuple[np.ndarray, np.ndarray]] = []
-    for i, plane in enumerate(planes):
-        if stop is not None and stop():
-            break
-        modality = detect_modality(raw[i]) if config.modality == "auto" else config.modality
-        act = shallow_activation_map(net, plane)
-        prob = cluster_plane(plane, act, config, modality)
-        t = config.threshold
-        if t is None:
-            t = threshold_sweep(prob, raw[i], name=f"plane {i}").best_threshold
-        flat.append((_mask_to_labels(prob, t, config, modality), prob))
-        yield Progress("psm", i + 1, len(planes), f"plane {i + 1} ({modality}, cut {t:.2f})")
-
+    _raw, shapes = _as_planes(images, "image")
+    items = [images] if isinstance(images, np.ndarray) and images.ndim == 2 else list(images)
+    result = yield from psm_iter(items, config, cache_dir=cache_dir, stop=stop)
     out: list[tuple[np.ndarray, np.ndarray]] = []
     pos = 0
     for shape in shapes:
         n = int(np.prod(shape)) if shape else 1
-        part = flat[pos : pos + n]
-        pos += n
-        if len(part) < n:
+        if pos + n > len(result):
             break
-        labels = np.stack([p[0] for p in part]).reshape(*shape, *part[0][0].shape)
-        maps = np.stack([p[1] for p in part]).reshape(*shape, *part[0][1].shape)
+        labels = np.stack(result.labels[pos : pos + n]).reshape(*shape, *result.labels[pos].shape)
+        maps = np.stack(result.maps[pos : pos + n]).reshape(*shape, *result.maps[pos].shape)
+        pos += n
         out.append((labels, maps))
     return out
 

@@ -15,225 +15,50 @@ cheap one-backward-pass preview.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import _check_range
 from .._errors import InputError
 from .._progress import Progress, drain
-from ..data._normalize import check_finite
-from ._cam import WEIGHTINGS, gradcam, scorecam
-from ._threshold import mask_to_instances
+from ._cam import gradcam, scorecam
+from ._result import PseudoMaskResult, cut_plane, plane_names
+from ._threshold import split_recut
+from ._weak import (
+    MIN_IMAGES,
+    ScoreCAMConfig,
+    _check_plane,
+    _scaled,
+    dataset_scale,
+    input_size_for,
+    train_weak_classifier_iter,
+)
 
 __all__ = [
     "MIN_IMAGES",
     "ScoreCAMConfig",
+    "_scaled",
+    "dataset_scale",
     "gradcam",
+    "input_size_for",
     "scorecam",
+    "scorecam_map",
+    "scorecam_map_iter",
     "scorecam_plane",
     "scorecam_pseudo_masks",
     "scorecam_pseudo_masks_iter",
     "train_weak_classifier_iter",
 ]
 
-MIN_IMAGES = 4
-"""Fewest weakly labelled images a classifier is trained on (at least one of each class)."""
 
-
-@dataclass
-class ScoreCAMConfig:
-    """Parameters of Score-CAM pseudo-masks from weak labels.
-
-    Attributes
-    ----------
-    steps : int
-        Classifier training steps.
-    batch_size : int
-        Images per step (half positive, half negative).
-    learning_rate : float
-        Peak AdamW learning rate (one-cycle).
-    width : int
-        Channels of the classifier's first stage (the Score-CAM layer has ``4 * width``).
-    input_size : int or None
-        Images are resized to this square size for training and for the maps (multiple of 8,
-        at least 32); ``None``: the median image side, rounded down to a multiple of 8 and
-        capped at 256.
-    chunk_size : int
-        Masked inputs per forward pass in :func:`scorecam`.
-    top_n : int or None
-        Channel pruning of :func:`scorecam`.
-    weighting : str
-        Channel weights of :func:`scorecam`. The default ``"softmax"`` (over channels) is used
-        for pseudo-masks because with a small classifier trained from weak labels the plain
-        class probabilities of the masked inputs are all similar, and their weighted sum is
-        close to the mean of all maps, which does not localise (measured on synthetic blobs:
-        mean map 0.51 inside vs 0.49 outside with ``"probability"``, 0.67 vs 0.19 with
-        ``"softmax"``).
-    threshold : float or None
-        Cut on the saliency map; ``None`` chooses it per image with
-        :func:`~napari_selfsup_seg.pseudo._sweep.threshold_sweep`.
-    min_size, min_distance : int
-        Instance clean-up (see :func:`~napari_selfsup_seg.pseudo._threshold.mask_to_instances`).
-    seed : int
-        Seed of the classifier training.
-    """
-
-    steps: int = 200
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    width: int = 16
-    input_size: int | None = None
-    chunk_size: int = 32
-    top_n: int | None = None
-    weighting: str = "softmax"
-    threshold: float | None = 0.5
-    min_size: int = 16
-    min_distance: int = 4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        _check_range("steps", self.steps, 1, 1_000_000)
-        _check_range("batch_size", self.batch_size, 2, 4096)
-        _check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
-        _check_range("width", self.width, 2, 256)
-        if self.input_size is not None:
-            _check_range("input_size", self.input_size, 32, 4096)
-            if self.input_size % 8:
-                raise InputError(f"input_size must be a multiple of 8, got {self.input_size}")
-        _check_range("chunk_size", self.chunk_size, 1, 65536)
-        if self.weighting not in WEIGHTINGS:
-            raise InputError(
-                f"weighting must be one of {', '.join(WEIGHTINGS)}, got {self.weighting!r}"
-            )
-        if self.top_n is not None:
-            _check_range("top_n", self.top_n, 1, 65536)
-        if self.threshold is not None:
-            _check_range("threshold", self.threshold, 0.0, 1.0)
-        _check_range("min_size", self.min_size, 0, 10**9)
-        _check_range("min_distance", self.min_distance, 1, 1000)
-
-
-def _check_plane(plane: np.ndarray, name: str) -> np.ndarray:
-    from ._classifier import MIN_SIZE
-
-    plane = np.asarray(plane)
-    if plane.ndim != 2:
-        raise InputError(f"{name}: expected one 2D plane, got shape {plane.shape}")
-    if min(plane.shape) < MIN_SIZE:
-        raise InputError(
-            f"{name}: {plane.shape[0]}x{plane.shape[1]} is smaller than the network minimum "
-            f"of {MIN_SIZE}x{MIN_SIZE} pixels"
-        )
-    check_finite(plane, name)
-    if float(plane.max()) == float(plane.min()):
-        raise InputError(f"{name}: image is constant (every pixel has the same value)")
-    return plane
-
-
-def dataset_scale(images: Sequence[np.ndarray], seed: int = 0) -> tuple[float, float]:
-    """Intensity scale ``(lo, hi)`` shared by all images: 1st and 99.8th pooled percentiles.
-
-    One scale for the whole set (not one per image) keeps absolute intensity comparable
-    between images; per-image normalisation would let the classifier tell classes apart by
-    how the normalisation stretched the *background*, and the maps would point at it.
-    """
-    rng = np.random.default_rng(seed)
-    pooled = []
-    for p in images:
-        flat = np.asarray(p, dtype=np.float32).ravel()
-        if flat.size > 20_000:
-            flat = flat[rng.choice(flat.size, 20_000, replace=False)]
-        pooled.append(flat)
-    lo, hi = np.percentile(np.concatenate(pooled), [1.0, 99.8])
-    if hi <= lo:
-        lo, hi = float(min(p.min() for p in pooled)), float(max(p.max() for p in pooled))
-    return float(lo), float(hi)
-
-
-def _scaled(plane: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
-    lo, hi = scale
-    return np.clip((np.asarray(plane, np.float32) - lo) / max(hi - lo, 1e-12), -0.5, 1.5)
-
-
-def input_size_for(images: Sequence[np.ndarray], config: ScoreCAMConfig) -> int:
-    """The square size images are resized to (see :attr:`ScoreCAMConfig.input_size`)."""
-    if config.input_size is not None:
-        return config.input_size
-    side = int(np.median([min(np.shape(p)[-2:]) for p in images]))
-    return int(min(256, max(32, side // 8 * 8)))
-
-
-def train_weak_classifier_iter(
-    images: Sequence[np.ndarray],
-    weak_labels: Sequence[int],
-    config: ScoreCAMConfig | None = None,
-    stop: Callable[[], bool] | None = None,
-    names: Sequence[str] | None = None,
-):
-    """Validate weak labels and train the classifier (progress generator).
-
-    Parameters
-    ----------
-    images : sequence of numpy.ndarray
-        2D planes ``(Y, X)``.
-    weak_labels : sequence of int
-        0 or 1 per image.
-    config : ScoreCAMConfig, optional
-    stop : callable, optional
-    names : sequence of str, optional
-        Names used in error messages (file names).
-
-    Returns
-    -------
-    (WeakClassifier, int, (float, float), float)
-        The classifier, the input size it was trained at, the intensity scale ``(lo, hi)`` of
-        :func:`dataset_scale` and the training accuracy.
-    """
-    from ._classifier import resize_plane
-    from ._classifier import train_weak_classifier_iter as _train
-
-    config = config or ScoreCAMConfig()
-    names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
-    if len(images) != len(weak_labels):
-        raise InputError(f"{len(images)} images but {len(weak_labels)} weak labels")
-    labels = [int(v) for v in weak_labels]
-    bad = [n for n, v in zip(names, labels) if v not in (0, 1)]
-    if bad:
-        raise InputError(f"{bad[0]}: weak label must be 0 or 1")
-    if len(images) < MIN_IMAGES:
-        raise InputError(f"too few images: {len(images)} given, Score-CAM needs {MIN_IMAGES}")
-    if len(set(labels)) < 2:
-        raise InputError(
-            f"weak labels hold a single class (all {labels[0]}); label some images 1 and some 0"
-        )
-    checked = [_check_plane(p, n) for p, n in zip(images, names)]
-    scale = dataset_scale(checked, config.seed)
-    normed = [_scaled(p, scale) for p in checked]
-    size = input_size_for(normed, config)
-    x = [resize_plane(p, size) if p.shape != (size, size) else p for p in normed]
-    net, accuracy = yield from _train(
-        x,
-        labels,
-        steps=config.steps,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        width=config.width,
-        seed=config.seed,
-        stop=stop,
-    )
-    return net, size, scale, accuracy
-
-
-def scorecam_plane(
+def scorecam_map(
     net,
     plane: np.ndarray,
     size: int,
     scale: tuple[float, float],
     config: ScoreCAMConfig,
     name: str = "image",
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Score-CAM pseudo-mask of one plane with a trained weak classifier.
+) -> np.ndarray:
+    """Score-CAM map of the positive class on one plane, at the plane's size.
 
     Parameters
     ----------
@@ -250,12 +75,8 @@ def scorecam_plane(
 
     Returns
     -------
-    labels : numpy.ndarray of int32
-        Shape ``(Y, X)``.
-    map : numpy.ndarray of float32
+    numpy.ndarray of float32
         Shape ``(Y, X)`` in [0, 1].
-    threshold : float
-        The cut used (chosen by the sweep when ``config.threshold`` is None).
 
     Raises
     ------
@@ -263,7 +84,6 @@ def scorecam_plane(
         The plane is too small or constant, or its Score-CAM map is constant.
     """
     from ._classifier import resize_plane
-    from ._sweep import threshold_sweep
 
     norm = _scaled(_check_plane(plane, name), scale)
     x = resize_plane(norm, size) if norm.shape != (size, size) else norm
@@ -273,11 +93,31 @@ def scorecam_plane(
     cam = _resize_to(small, norm.shape)
     if float(cam.max() - cam.min()) <= 1e-6:
         raise InputError(f"{name}: Score-CAM map is constant (no channel points at anything)")
-    t = config.threshold
-    if t is None:
-        t = threshold_sweep(cam, plane, name=name).best_threshold
-    labels = mask_to_instances(cam >= t, config.min_size, config.min_distance)
-    return labels, cam, float(t)
+    return cam
+
+
+def scorecam_plane(
+    net,
+    plane: np.ndarray,
+    size: int,
+    scale: tuple[float, float],
+    config: ScoreCAMConfig,
+    name: str = "image",
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Score-CAM pseudo-mask of one plane: :func:`scorecam_map` cut at the config's threshold.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        Shape ``(Y, X)``.
+    map : numpy.ndarray of float32
+        Shape ``(Y, X)`` in [0, 1].
+    threshold : float
+        The cut used (chosen by the sweep when ``config.threshold`` is None).
+    """
+    cam = scorecam_map(net, plane, size, scale, config, name)
+    labels, cut, _sweep = cut_plane(cam, plane, config.threshold, split_recut, config, name)
+    return labels, cam, cut
 
 
 def _resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -289,6 +129,65 @@ def _resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
     out = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)[0, 0]
     return np.clip(out.numpy(), 0.0, 1.0)
+
+
+def scorecam_map_iter(
+    trained: tuple,
+    planes: Sequence[np.ndarray],
+    config: ScoreCAMConfig,
+    *,
+    positive: Sequence[bool] | None = None,
+    stop: Callable[[], bool] | None = None,
+    sweeps: bool = False,
+    names: Sequence[str] | None = None,
+) -> Generator[Progress, None, PseudoMaskResult]:
+    """Score-CAM pseudo-masks of planes with a trained weak classifier (progress generator).
+
+    Parameters
+    ----------
+    trained : tuple
+        ``(net, size, scale, accuracy)`` from :func:`train_weak_classifier_iter`.
+    planes : sequence of numpy.ndarray
+        Raw planes ``(Y, X)``.
+    config : ScoreCAMConfig
+        ``config.threshold = None`` chooses every plane's cut by the sweep.
+    positive : sequence of bool, optional
+        Planes marked False get an empty mask and a zero map (default: all True).
+    stop : callable, optional
+        Checked before every plane.
+    sweeps : bool
+        Also sweep planes whose cut is fixed (for the curve in the widget).
+    names : sequence of str, optional
+        One name per plane for error messages (default ``"image <i>"``).
+
+    Yields
+    ------
+    Progress
+        ``scorecam`` records, one per plane.
+
+    Returns
+    -------
+    PseudoMaskResult
+    """
+    net, size, scale, _accuracy = trained
+    names = plane_names(len(planes), names, "image")
+    positive = [True] * len(planes) if positive is None else [bool(p) for p in positive]
+    out = PseudoMaskResult("scorecam", config)
+    for i, plane in enumerate(planes):
+        if stop is not None and stop():
+            break
+        if positive[i]:
+            cam = scorecam_map(net, plane, size, scale, config, names[i])
+            labels, cut, sweep = cut_plane(
+                cam, plane, config.threshold, split_recut, config, names[i], sweeps
+            )
+        else:
+            shape = np.shape(plane)
+            labels, cam = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
+            cut, sweep = config.threshold if config.threshold is not None else 0.5, None
+        out.add(np.asarray(plane), labels, cam, cut, sweep)
+        yield Progress("scorecam", i + 1, len(planes), f"image {i + 1}")
+    return out
 
 
 def scorecam_pseudo_masks_iter(
@@ -327,19 +226,9 @@ def scorecam_pseudo_masks_iter(
     """
     config = config or ScoreCAMConfig()
     trained = yield from train_weak_classifier_iter(images, weak_labels, config, stop)
-    net, size, scale, _acc = trained
-    out = []
-    for i, (img, lab) in enumerate(zip(images, weak_labels)):
-        if stop is not None and stop():
-            break
-        if int(lab) == 1:
-            labels, cam, _t = scorecam_plane(net, img, size, scale, config, f"image {i}")
-        else:
-            shape = np.shape(img)
-            labels, cam = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
-        out.append((labels, cam))
-        yield Progress("scorecam", i + 1, len(images), f"image {i + 1}")
-    return out
+    positive = [int(v) == 1 for v in weak_labels]
+    result = yield from scorecam_map_iter(trained, images, config, positive=positive, stop=stop)
+    return result.pairs()
 
 
 def scorecam_pseudo_masks(

@@ -1,0 +1,168 @@
+"""What every pseudo-mask pipeline returns, and the one place that picks a plane's cut.
+
+Each method turns a plane into a probability-like map in [0, 1]; :func:`cut_plane` then sweeps
+the map (:func:`~napari_selfsup_seg.pseudo._sweep.threshold_sweep`), takes the best cut when
+the method's ``threshold`` is ``None`` (automatic) or the given one otherwise, and labels the
+map at that cut with the method's own ``recut``. The slider preview of the widget calls the
+same ``recut`` through :meth:`PseudoMaskResult.recut`, so a cut shows the labels the method
+itself would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._errors import InputError
+from ._sweep import SweepResult, threshold_sweep
+
+Recut = Callable[[np.ndarray, np.ndarray, float, Any], np.ndarray]
+"""``recut(map, plane, cut, config) -> labels``: a method's labelling of its map at a cut."""
+
+
+@dataclass
+class PseudoMaskResult:
+    """Pseudo-masks of ``N`` planes made by one method.
+
+    Attributes
+    ----------
+    method : str
+        Name of the method in :data:`~napari_selfsup_seg.pseudo._methods.METHODS`.
+    config : object
+        The method's config (``ThresholdConfig``, ``PSMConfig`` or ``ScoreCAMConfig``).
+    planes : list of numpy.ndarray
+        The ``N`` raw planes ``(Y, X)`` the maps were made from.
+    labels : list of numpy.ndarray of int32
+        ``N`` instance labels ``(Y, X)``, 0 = background.
+    maps : list of numpy.ndarray of float32
+        ``N`` probability-like maps ``(Y, X)`` in [0, 1].
+    thresholds : list of float
+        The cut used on each map (the sweep's best one when the cut is automatic).
+    sweeps : list of SweepResult or None
+        The sweep curve of each map (``None`` where it was not computed or the map is constant).
+    """
+
+    method: str
+    config: Any
+    planes: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    maps: list[np.ndarray] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=list)
+    sweeps: list[SweepResult | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def add(
+        self,
+        plane: np.ndarray,
+        labels: np.ndarray,
+        prob: np.ndarray,
+        cut: float,
+        sweep: SweepResult | None,
+    ) -> None:
+        """Append one plane's outcome."""
+        self.planes.append(plane)
+        self.labels.append(np.asarray(labels, np.int32))
+        self.maps.append(np.asarray(prob, np.float32))
+        self.thresholds.append(float(cut))
+        self.sweeps.append(sweep)
+
+    def pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(labels, map), ...]``, one pair per plane."""
+        return list(zip(self.labels, self.maps))
+
+    def recut(self, index: int, cut: float) -> np.ndarray:
+        """Labels of plane ``index`` cut at ``cut`` with the method's own labelling.
+
+        Parameters
+        ----------
+        index : int
+            Plane index in ``0 .. N - 1``.
+        cut : float
+            Threshold on the map, in [0, 1].
+
+        Returns
+        -------
+        numpy.ndarray of int32
+            Shape ``(Y, X)``.
+        """
+        from ._methods import get_method
+
+        recut = get_method(self.method).recut
+        return np.asarray(recut(self.maps[index], self.planes[index], cut, self.config), np.int32)
+
+
+def cut_plane(
+    prob: np.ndarray,
+    plane: np.ndarray,
+    threshold: float | None,
+    recut: Recut,
+    config: Any,
+    name: str,
+    sweep: bool = False,
+) -> tuple[np.ndarray, float, SweepResult | None]:
+    """Label one map at its fixed or automatic cut.
+
+    Parameters
+    ----------
+    prob : numpy.ndarray
+        Map ``(Y, X)`` in [0, 1].
+    plane : numpy.ndarray
+        The raw plane ``(Y, X)`` the map was made from (scores the sweep).
+    threshold : float or None
+        The cut; ``None`` chooses the sweep's best one.
+    recut : callable
+        The method's labelling ``recut(map, plane, cut, config)``.
+    config : object
+        The method's config, passed to ``recut``.
+    name : str
+        Used in error messages.
+    sweep : bool
+        Also sweep when the cut is fixed (to show the curve).
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        Shape ``(Y, X)``.
+    cut : float
+        The cut used.
+    sweep : SweepResult or None
+        The sweep (``None`` when the cut was fixed and either ``sweep`` is false or the map is
+        constant).
+
+    Raises
+    ------
+    InputError
+        The cut is automatic and the map or plane cannot be swept (constant, NaN).
+    """
+    result: SweepResult | None = None
+    if threshold is None:
+        result = threshold_sweep(prob, plane, name=name)
+    elif sweep:
+        result = sweep_or_none(prob, plane, name)
+    cut = result.best_threshold if threshold is None and result is not None else threshold
+    assert cut is not None
+    labels = np.asarray(recut(prob, plane, cut, config), np.int32)
+    return labels, float(cut), result
+
+
+def sweep_or_none(prob: np.ndarray, plane: np.ndarray, name: str) -> SweepResult | None:
+    """:func:`~napari_selfsup_seg.pseudo._sweep.threshold_sweep`, or ``None`` where it fails."""
+    try:
+        return threshold_sweep(prob, plane, name=name)
+    except InputError:
+        return None
+
+
+def plane_names(n: int, names: Sequence[str] | None, what: str = "plane") -> list[str]:
+    """``names`` as a list, or ``"<what> 0"``, ``"<what> 1"``, ... when not given."""
+    if names is None:
+        return [f"{what} {i}" for i in range(n)]
+    names = list(names)
+    if len(names) != n:
+        raise InputError(f"{n} planes but {len(names)} names")
+    return names
