@@ -1,19 +1,15 @@
-"""Training the instance U-Net on (pseudo-)masks: the loop, as a generator, and its wrapper.
+"""Training the instance U-Net on (pseudo-)masks: the objective, its generator, and a wrapper.
 
 Recipe: random tiles (centred on foreground most of the time), flips, 90° rotations, gamma /
 scale / noise intensity changes; three-class targets (background, interior, boundary) with
-unreviewed pixels ignored; cross-entropy plus soft Dice; AdamW with linear warm-up and cosine
-decay; mixed precision, pinned memory and asynchronous copies on CUDA.
+unreviewed pixels ignored; cross-entropy plus soft Dice; pinned memory and asynchronous copies
+on CUDA. Optimiser, schedule and mixed precision are the engine's (:mod:`._engine`).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import os
-import random
-import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,74 +18,65 @@ import numpy as np
 
 from .._config import ModelBundleConfig, ModelConfig, PredictConfig, TrainConfig
 from .._errors import InputError
-from .._progress import PreviewProgress, Progress, TrainProgress, drain
+from .._progress import Progress, TrainProgress, drain
 from ..data._normalize import NormalizationConfig
-from ..data._train_data import _select_channels, prepare_training_data
+from ..data._train_data import prepare_training_data
 from ..models._factory import LoadedModel
+from ._engine import Objective, Recipe, run, seed_everything
+from ._setup import initial_network, recorded_channels, validate
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA) random number generators."""
-    import torch
+class _SegmentationObjective(Objective):
+    """Three-class segmentation of random augmented tiles, with validation and previews."""
 
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 (libraries that use the global state)
-    torch.manual_seed(seed)
+    def __init__(
+        self,
+        result: LoadedModel,
+        sampler: Any,
+        tc: TrainConfig,
+        validation: tuple[list, list[np.ndarray]] | None,
+        preview_image: np.ndarray | None,
+        preview_every: int,
+    ) -> None:
+        import torch
 
+        self.result, self.sampler, self.tc = result, sampler, tc
+        self.device = result.device
+        self.cuda = self.device.type == "cuda"
+        n_channels = result.config.model.in_channels
+        bs, t = tc.batch_size, tc.tile_size
+        self.x_buf = torch.empty((bs, n_channels, t, t), dtype=torch.float32, pin_memory=self.cuda)
+        self.y_buf = torch.empty((bs, t, t), dtype=torch.int64, pin_memory=self.cuda)
+        self.x_np, self.y_np = self.x_buf.numpy(), self.y_buf.numpy()
+        self.validation = validation
+        self.validate_every = preview_every or max(1, tc.steps // 10)
+        self.preview_image, self.preview_every = preview_image, preview_every
+        self.predict_cfg = PredictConfig(device=tc.device)
 
-def make_optimizer(net: Any, config: TrainConfig, device: Any) -> Any:
-    """AdamW with the multi-tensor (CPU) or fused (CUDA) update, much faster than the default."""
-    import torch
+    def modules(self) -> list[Any]:
+        return [self.result.net]
 
-    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.AdamW(
-        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, **impl
-    )
+    def loss(self, step: int) -> tuple[Any, dict[str, Any]]:
+        from ..models._losses import segmentation_loss
 
+        self.sampler.batch(self.tc.batch_size, self.x_np, self.y_np)
+        x = self.x_buf.to(self.device, non_blocking=self.cuda)
+        y = self.y_buf.to(self.device, non_blocking=self.cuda)
+        return segmentation_loss(self.result.net(x), y, self.tc.dice_weight), {}
 
-def learning_rate(step: int, steps: int, peak: float, warmup_fraction: float) -> float:
-    """Linear warm-up to ``peak``, then cosine decay to 1 % of it, at 0-based ``step``."""
-    warm = round(warmup_fraction * steps)
-    if step < warm:
-        return peak * (step + 1) / warm
-    t = (step - warm) / max(1, steps - warm - 1)
-    return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
+    def after_step(self, done: int, last: bool) -> tuple[dict[str, float], Any]:
+        extra: dict[str, float] = {}
+        labels = None
+        if self.validation is not None and (done % self.validate_every == 0 or last):
+            extra.update(validate(self.result, *self.validation, self.predict_cfg))
+            self.result.net.train()
+        every = self.preview_every
+        if self.preview_image is not None and every and (done % every == 0 or last):
+            from ..inference._predict import predict_labels
 
-
-def _network(
-    init: str | os.PathLike | LoadedModel | None,
-    model_config: ModelConfig | None,
-    n_channels: int,
-    device: Any,
-) -> tuple[Any, ModelConfig, LoadedModel | None]:
-    """The network to train: fresh, or fine-tuned from an earlier model."""
-    from ..models._factory import build_model, load_model
-
-    if init is None:
-        cfg = dataclasses.replace(model_config or ModelConfig(), in_channels=n_channels, classes=3)
-        return build_model(cfg).to(device), cfg, None
-    base = init if isinstance(init, LoadedModel) else load_model(init, device="cpu")
-    bcfg = base.config.model
-    if bcfg.in_channels != n_channels:
-        where = base.path if base.path is not None else "the initial model"
-        raise InputError(
-            f"{where}: model takes {bcfg.in_channels} input channel(s) but the training images "
-            f"have {n_channels}"
-        )
-    if bcfg.classes == 3 and base.config.task == "instances":
-        net = copy.deepcopy(base.net)
-        return net.to(device), bcfg, base
-    # A pretrained (or other-headed) network: keep encoder and decoder, new 3-class head.
-    cfg = dataclasses.replace(bcfg, classes=3, encoder_weights=None)
-    net = build_model(cfg)
-    state = {
-        k: v for k, v in base.net.state_dict().items() if not k.startswith("segmentation_head")
-    }
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    bad = [k for k in missing if not k.startswith("segmentation_head")]
-    if bad or unexpected:
-        raise InputError(f"{base.path}: weights do not fit a U-Net ({len(bad)} missing)")
-    return net.to(device), cfg, base
+            labels = predict_labels(self.result, self.preview_image, self.predict_cfg)
+            self.result.net.train()
+        return extra, labels
 
 
 def train_iter(
@@ -166,8 +153,7 @@ def train_iter(
         Mismatching shapes, all-background or all-ignore masks, NaN or constant images, a model
         to fine-tune with another number of input channels.
     """
-    import torch
-
+    from ..data._augment import TileSampler
     from ..models._factory import pick_device
 
     tc = train_config or TrainConfig()
@@ -182,16 +168,16 @@ def train_iter(
     norm = normalization or base_norm or NormalizationConfig()
     xs, ts = prepare_training_data(images, masks, tc, norm)
     n_channels = xs[0].shape[0]
-    val_data = None
+    held_out = None
     if validation is not None:
         v_images, v_masks = validation
         if len(v_images) != len(v_masks) or not v_images:
             raise InputError("validation needs as many masks as images (and at least one)")
-        val_data = [np.asarray(m) for m in v_masks]
+        held_out = (v_images, [np.asarray(m) for m in v_masks])
 
     seed_everything(tc.seed)
-    net, mcfg, base = _network(init, model_config, n_channels, device)
-    chans, names = _recorded_channels(
+    net, mcfg, base = initial_network(init, model_config, n_channels, device)
+    chans, names = recorded_channels(
         np.ndim(images[0]), tc, n_channels, input_channels, input_channel_names
     )
     prov = dict(provenance or {})
@@ -207,139 +193,20 @@ def train_iter(
         task="instances",
     )
     result = LoadedModel(net=net, config=bundle, device=device)
-
-    from ..data._augment import TileSampler
-    from ..models._losses import segmentation_loss
-
-    rng = np.random.default_rng(tc.seed)
-    sampler = TileSampler(xs, ts, tc.tile_size, rng, augment=tc.augment)
-    cuda = device.type == "cuda"
-    bs, t = tc.batch_size, tc.tile_size
-    x_buf = torch.empty((bs, n_channels, t, t), dtype=torch.float32, pin_memory=cuda)
-    y_buf = torch.empty((bs, t, t), dtype=torch.int64, pin_memory=cuda)
-    x_np, y_np = x_buf.numpy(), y_buf.numpy()
-
-    opt = make_optimizer(net, tc, device)
-    use_amp = tc.amp and cuda
-    amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    validate_every = preview_every or max(1, tc.steps // 10)
-    predict_cfg = PredictConfig(device=tc.device)
-
-    log: list[dict[str, float]] = []
-    t0 = time.perf_counter()
-    net.train()
-    for step in range(tc.steps):
-        if stop is not None and stop():
-            break
-        lr = learning_rate(step, tc.steps, tc.learning_rate, tc.warmup_fraction)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        sampler.batch(bs, x_np, y_np)
-        x = x_buf.to(device, non_blocking=cuda)
-        y = y_buf.to(device, non_blocking=cuda)
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            logits = net(x)
-        loss = segmentation_loss(logits, y, tc.dice_weight)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise InputError(f"training diverged at step {step + 1} (loss {loss_value})")
-
-        done = step + 1
-        elapsed = time.perf_counter() - t0
-        ips = done * bs / max(elapsed, 1e-9)
-        eta = elapsed / done * (tc.steps - done)
-        last = done == tc.steps
-        extra: dict[str, float] = {}
-        labels = None
-        if val_data is not None and (done % validate_every == 0 or last):
-            extra.update(_validate(result, validation[0], val_data, predict_cfg))
-            net.train()
-        if preview_image is not None and preview_every and (done % preview_every == 0 or last):
-            from ..inference._predict import predict_labels
-
-            labels = predict_labels(result, preview_image, predict_cfg)
-            net.train()
-        if done % tc.log_every == 0 or last or extra or labels is not None:
-            row = {"step": done, "loss": loss_value, "lr": lr, "images_per_s": ips, **extra}
-            log.append(row)
-            kwargs = dict(
-                stage="train",
-                done=done,
-                total=tc.steps,
-                message=f"step {done}/{tc.steps}",
-                loss=loss_value,
-                lr=lr,
-                images_per_s=ips,
-                eta_s=eta,
-                extra=extra,
-            )
-            if labels is not None:
-                yield PreviewProgress(**kwargs, labels=labels)
-            else:
-                yield TrainProgress(**kwargs)
-    net.eval()
-    result.log = log
+    sampler = TileSampler(xs, ts, tc.tile_size, np.random.default_rng(tc.seed), augment=tc.augment)
+    objective = _SegmentationObjective(result, sampler, tc, held_out, preview_image, preview_every)
+    recipe = Recipe(
+        steps=tc.steps,
+        batch_size=tc.batch_size,
+        learning_rate=tc.learning_rate,
+        weight_decay=tc.weight_decay,
+        warmup_fraction=tc.warmup_fraction,
+        amp=tc.amp,
+        log_every=tc.log_every,
+    )
+    summary = yield from run(objective, recipe, device, stop)
+    result.log = summary.log
     return result
-
-
-def _recorded_channels(
-    ndim: int,
-    tc: TrainConfig,
-    n_channels: int,
-    input_channels: Sequence[int] | None,
-    input_channel_names: Sequence[str] | None,
-) -> tuple[list[int] | None, list[str] | None]:
-    """Source channel indices and names to record in the model (see :func:`train_iter`)."""
-    if input_channels is not None:
-        chans = [int(c) for c in input_channels]
-        if len(chans) != n_channels or any(c < 0 for c in chans):
-            raise InputError(
-                f"input_channels must list {n_channels} channel index(es) >= 0 (one per network "
-                f"input channel), got {chans}"
-            )
-    elif tc.input_channel is not None:
-        chans = [int(tc.input_channel)]
-    elif ndim == 3:
-        chans = list(range(n_channels))
-    else:
-        chans = None
-    if input_channel_names is None:
-        return chans, None
-    names = [str(n) for n in input_channel_names]
-    if ndim == 3 and tc.input_channel is not None and len(names) > 1 >= n_channels:
-        c = tc.input_channel
-        names = [names[c]] if -len(names) <= c < len(names) else names
-    if len(names) != n_channels or not all(names):
-        raise InputError(
-            f"input_channel_names must list {n_channels} non-empty name(s), got {names}"
-        )
-    return chans, names
-
-
-def _validate(
-    model: LoadedModel, images: list, masks: list[np.ndarray], config: PredictConfig
-) -> dict[str, float]:
-    """AP@0.5 and pixel F1 of the model on held-out images."""
-    from ..evaluation._metrics import evaluate
-    from ..inference._predict import predict_labels
-
-    tc = model.config.training
-    ignore = tc.get("ignore_value", 65535)
-    channel = tc.get("input_channel")
-    preds, gts = [], []
-    for i, (img, mask) in enumerate(zip(images, masks)):
-        x = _select_channels(img, i, channel)
-        pred = predict_labels(model, x, config)
-        gt = np.where(mask == ignore, 0, mask)
-        preds.append(pred)
-        gts.append(gt)
-    scores = evaluate(preds, gts)
-    return {"val_ap50": float(scores["ap"]["0.5"]), "val_pixel_f1": float(scores["pixel_f1"])}
 
 
 def train(
