@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from napari.layers import Image, Labels
 
 SPLIT = {
     "brightfield": ("brightfield", 0, "brightfield"),
@@ -14,7 +15,7 @@ SPLIT = {
 def _check_split_channels(viewer, n_planes: int | None) -> None:
     for name, (role, channel, channel_name) in SPLIT.items():
         layer = viewer.layers[name]
-        assert layer._type_string == "image" and layer.visible
+        assert isinstance(layer, Image) and layer.visible
         assert layer.metadata["role"] == role
         assert layer.metadata["channel"] == channel
         assert layer.metadata["channel_name"] == channel_name
@@ -25,7 +26,7 @@ def _check_split_channels(viewer, n_planes: int | None) -> None:
 
 def _check_truth(viewer, name: str, like: str) -> np.ndarray:
     layer = viewer.layers[name]
-    assert layer._type_string == "labels"
+    assert isinstance(layer, Labels)
     assert not layer.visible  # ground truth is there to compare with, hidden at first
     assert layer.data.shape == viewer.layers[like].data.shape
     return np.asarray(layer.data)

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._napari.widgets.correct import IGNORE_VALUE, CorrectWidget
+from napari_selfsup_seg._napari.widgets.correct import CorrectWidget
+from napari_selfsup_seg.data._targets import IGNORE_LABEL
 from napari_selfsup_seg.io._image import read_image
 
 pytestmark = pytest.mark.gui
@@ -18,7 +19,7 @@ def _labels_stack():
     lab[0, 5:15, 5:15] = 1
     lab[0, 30:40, 30:40] = 2
     lab[1, 5:15, 5:15] = 1
-    lab[1, 50:60, 0:10] = IGNORE_VALUE
+    lab[1, 50:60, 0:10] = IGNORE_LABEL
     return lab
 
 
@@ -44,14 +45,14 @@ def test_delete_ignore_accept_and_autosave(viewer, qtbot, tmp_path, errors):
 
     viewer.dims.set_current_step(0, 1)
     assert widget.clear_ignore_in_frame() == 100
-    assert not (layer.data == IGNORE_VALUE).any()
+    assert not (layer.data == IGNORE_LABEL).any()
     assert (layer.data[1] == 1).sum() == 100  # objects untouched
     widget.accept_frame()
     assert widget.reviewed() == [0, 1]
     assert widget.count.value == "Reviewed frames: 2 / 2"
 
     widget.paint_ignore()
-    assert layer.selected_label == IGNORE_VALUE and layer.mode == "paint"
+    assert layer.selected_label == IGNORE_LABEL and layer.mode == "paint"
 
     saved = tmp_path / "cells.selfsup" / "cells_pseudo.tif"
     qtbot.waitUntil(saved.exists, timeout=5000)

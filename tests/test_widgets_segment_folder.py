@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from napari_selfsup_seg._config import ModelConfig
+from napari_selfsup_seg._napari.widgets._layers import layer_kind
 from napari_selfsup_seg._napari.widgets.segment_folder import SegmentFolderWidget
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.io._tiff_write import write_image
@@ -67,7 +68,7 @@ def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
     assert "1 failed" in widget.controls.status.value
     row = [r.status for r in widget.results].index("done")
     layers = widget.open_result(row)
-    assert [ly._type_string for ly in layers] == ["image", "labels"]
+    assert [layer_kind(ly) for ly in layers] == ["image", "labels"]
     # A failed row has no result to open: a notification, no exception.
     widget.open_result([r.status for r in widget.results].index("failed"))
     assert len(errors) == 1

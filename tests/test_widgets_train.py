@@ -7,6 +7,7 @@ import pytest
 
 from napari_selfsup_seg._napari.widgets.train import TrainWidget
 from napari_selfsup_seg.data._synthetic import make_sample_stack
+from napari_selfsup_seg.data._targets import IGNORE_LABEL
 from napari_selfsup_seg.models._factory import read_model_config
 
 pytestmark = pytest.mark.gui
@@ -16,7 +17,7 @@ def _setup(viewer, n=2, size=64):
     image, labels = make_sample_stack(n, (size, size), seed=5)
     viewer.add_image(image[:, 0], name="bf", metadata={"role": "brightfield"})
     masks = labels.astype(np.int32)
-    masks[0, :16, :16] = 65535  # a region left unreviewed
+    masks[0, :16, :16] = IGNORE_LABEL  # a region left unreviewed
     layer = viewer.add_labels(masks, name="bf pseudo", metadata={"reviewed": [1]})
     return layer
 

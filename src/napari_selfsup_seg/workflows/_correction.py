@@ -97,6 +97,21 @@ class CorrectionSession:
         lead = tuple(np.full(ys.shape, p) for p in self._prefix(frame))
         return PixelEdit((*lead, ys, xs), int(value))
 
+    def object_at(self, frame: int, y: float, x: float) -> int:
+        """Label of the object at ``(y, x)`` of ``frame``.
+
+        Returns
+        -------
+        int
+            0 outside the frame, on background or on an unreviewed region.
+        """
+        plane = self.frame(frame)
+        yi, xi = round(float(y)), round(float(x))
+        if not (0 <= yi < plane.shape[0] and 0 <= xi < plane.shape[1]):
+            return 0
+        value = int(plane[yi, xi])
+        return 0 if value == self.ignore_value else value
+
     def delete_object(self, frame: int, y: float, x: float) -> PixelEdit | None:
         """The edit that deletes the object at ``(y, x)`` of ``frame``; the frame is reviewed.
 
@@ -106,15 +121,11 @@ class CorrectionSession:
             ``None`` (and nothing reviewed) outside the frame, on background or on an
             unreviewed region.
         """
-        plane = self.frame(frame)
-        yi, xi = round(float(y)), round(float(x))
-        if not (0 <= yi < plane.shape[0] and 0 <= xi < plane.shape[1]):
-            return None
-        value = int(plane[yi, xi])
-        if value in (0, self.ignore_value):
+        value = self.object_at(frame, y, x)
+        if not value:
             return None
         self.mark_reviewed(frame)
-        return self._edit(frame, plane == value, 0)
+        return self._edit(frame, self.frame(frame) == value, 0)
 
     def clear_ignore(self, frame: int) -> PixelEdit:
         """The edit that turns the unreviewed pixels of ``frame`` into background; reviewed."""

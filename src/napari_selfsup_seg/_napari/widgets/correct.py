@@ -5,12 +5,16 @@ region "not reviewed" (the ignore value, which training skips), clear the ignore
 frame, accept a frame as it is, and a running count of reviewed frames. Corrections are saved a
 moment after each change (debounced on a QTimer, atomic writes) to a project folder next to the
 data, ``<data dir>/<stem>.selfsup/``, so a crash loses nothing.
+
+The widget holds one core
+:class:`~napari_selfsup_seg.workflows._correction.CorrectionSession` per Labels layer, which
+decides what each action changes, which frames are reviewed and how the folder is written; the
+widget applies its edits with napari's undoable painting and mirrors the reviewed frames into
+``layer.metadata["reviewed"]``, where the Train widget reads them.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import napari.viewer
@@ -18,15 +22,14 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
 from qtpy.QtCore import QTimer
 
-from ...io._tiff_write import write_labels
-from ...io._workspace import project_dir, safe_name
-from ._choices import FollowingChoice, default_masks
+from ...data._targets import IGNORE_LABEL
+from ...io._workspace import project_dir
+from ...workflows._correction import REVIEWED_KEY, CorrectionSession, PixelEdit
+from ._choices import FollowingChoice, FollowingPath, default_masks
 from ._dock import DockContainer
 from ._layers import SOURCE_KEY, current_plane, layer_kind, mark_edited, plane_axes, watch_edits
 from ._workers import report_error
 
-IGNORE_VALUE = 65535
-REVIEWED_KEY = "reviewed"
 AUTOSAVE_DELAY_MS = 1000
 
 
@@ -60,9 +63,9 @@ class CorrectWidget(DockContainer):
         self._labels_choice = FollowingChoice(
             self.labels_layer, lambda: default_masks(self.viewer), nullable=True
         )
-        self._default_dir: Path | None = None
         self.project_dir = FileEdit(label="Project folder", mode="d", value="")
         self.project_dir.tooltip = "Corrections are saved here (default: <data dir>/<stem>.selfsup)"
+        self._folder = FollowingPath(self.project_dir)
         self.delete_on_click = CheckBox(text="Click deletes an object (pan/zoom mode)", value=True)
         self.ignore_button = PushButton(text="Paint 'not reviewed' region")
         self.clear_ignore_button = PushButton(text="Mark frame's ignored pixels reviewed")
@@ -85,7 +88,8 @@ class CorrectWidget(DockContainer):
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
         self._timer.timeout.connect(self.save_now)
-        self._hooked: set[str] = set()  # unique_id of layers already hooked
+        #: One session per Labels layer, by the layer's ``unique_id``.
+        self._sessions: dict[str, CorrectionSession] = {}
         self.labels_layer.changed.connect(self._on_layer_changed)
         self.ignore_button.changed.connect(self.paint_ignore)
         self.clear_ignore_button.changed.connect(self.clear_ignore_in_frame)
@@ -108,59 +112,61 @@ class CorrectWidget(DockContainer):
         name = self.labels_layer.value
         return self.viewer.layers[name] if name and name in self.viewer.layers else None
 
+    @property
+    def session(self) -> CorrectionSession | None:
+        """The correction session of the current layer, or ``None``."""
+        layer = self.layer
+        return self._session_for(layer) if layer is not None else None
+
+    def _session_for(self, layer) -> CorrectionSession:
+        """The layer's session (made, and the layer hooked, the first time); data kept current."""
+        key = str(layer.unique_id)
+        if key not in self._sessions:
+            reviewed = layer.metadata.get(REVIEWED_KEY, [])
+            self._sessions[key] = CorrectionSession(layer.data, layer.name, reviewed)
+            watch_edits(layer)
+            layer.events.paint.connect(self._schedule_save)
+            layer.events.data.connect(self._schedule_save)
+            layer.mouse_drag_callbacks.append(self._on_click)
+        session = self._sessions[key]
+        session.labels, session.name = layer.data, layer.name
+        return session
+
     def _on_layer_changed(self, _value=None) -> None:
         layer = self.layer
         if layer is None:
             self.count.value = "No Labels layer to correct (make pseudo-masks first)."
             return
-        if str(layer.unique_id) not in self._hooked:
-            self._hooked.add(str(layer.unique_id))
-            watch_edits(layer)
-            layer.events.paint.connect(self._schedule_save)
-            layer.events.data.connect(self._schedule_save)
-            layer.mouse_drag_callbacks.append(self._on_click)
-        current = str(self.project_dir.value)
-        if current in ("", ".") or Path(current) == self._default_dir:
-            # Not chosen by the user: follow the layer being corrected.
-            self._default_dir = default_project_dir(self.viewer, layer)
-            self.project_dir.value = self._default_dir
+        self._session_for(layer)
+        self._folder.offer(default_project_dir(self.viewer, layer))
         self._update_count()
 
     def n_planes(self) -> int:
         """Number of 2D frames of the current Labels layer."""
-        layer = self.layer
-        return int(np.prod(layer.data.shape[:-2])) if layer is not None else 0
+        session = self.session
+        return session.n_frames if session is not None else 0
 
     def reviewed(self) -> list[int]:
         """Frames accepted or corrected so far (flat plane indices)."""
-        layer = self.layer
-        return sorted(layer.metadata.get(REVIEWED_KEY, [])) if layer is not None else []
+        session = self.session
+        return session.reviewed if session is not None else []
 
     def _update_count(self) -> None:
         self.count.value = f"Reviewed frames: {len(self.reviewed())} / {self.n_planes()}"
 
-    def _plane_view(self, layer) -> tuple[tuple[int, ...], np.ndarray]:
-        """Index prefix of the displayed plane and that plane (a view into layer.data)."""
-        flat = current_plane(self.viewer, layer)
-        prefix = np.unravel_index(flat, layer.data.shape[:-2]) if layer.data.ndim > 2 else ()
-        prefix = tuple(int(i) for i in prefix)
-        return prefix, np.asarray(layer.data[prefix])
+    def _frame(self) -> int:
+        return current_plane(self.viewer, self.layer)
 
-    def _mark_reviewed(self, layer) -> None:
-        flat = current_plane(self.viewer, layer)
-        done = set(layer.metadata.get(REVIEWED_KEY, []))
-        done.add(flat)
-        layer.metadata[REVIEWED_KEY] = sorted(done)
-        self._update_count()
-
-    def _set_pixels(self, layer, prefix, where: np.ndarray, value: int) -> None:
-        """Set pixels of one plane with napari's undoable ``data_setitem``."""
-        ys, xs = np.nonzero(where)
-        if ys.size == 0:
+    def _show(self, edit: PixelEdit | None) -> None:
+        """Apply ``edit`` with napari's undoable painting; show the reviewed frames."""
+        layer, session = self.layer, self.session
+        if layer is None or session is None:
             return
-        index = (*tuple(np.full(ys.shape, p) for p in prefix), ys, xs)
-        layer.data_setitem(index, value)
-        mark_edited(layer)
+        if edit is not None and edit.n_pixels:
+            layer.data_setitem(edit.index, edit.value)
+            mark_edited(layer)
+        layer.metadata[REVIEWED_KEY] = session.reviewed
+        self._update_count()
         self._schedule_save()
 
     # -- actions -----------------------------------------------------------------------------
@@ -172,18 +178,13 @@ class CorrectWidget(DockContainer):
         int
             The deleted label value (0 when there was no object there).
         """
-        layer = self.layer
-        if layer is None:
+        session = self.session
+        if session is None:
             return 0
-        prefix, plane = self._plane_view(layer)
-        y, x = (round(float(v)) for v in position[-2:])
-        if not (0 <= y < plane.shape[0] and 0 <= x < plane.shape[1]):
-            return 0
-        value = int(plane[y, x])
-        if value in (0, IGNORE_VALUE):
-            return 0
-        self._set_pixels(layer, prefix, plane == value, 0)
-        self._mark_reviewed(layer)
+        frame, (y, x) = self._frame(), position[-2:]
+        value = session.object_at(frame, y, x)
+        if value:
+            self._show(session.delete_object(frame, y, x))
         return value
 
     def _on_click(self, layer, event):
@@ -212,7 +213,7 @@ class CorrectWidget(DockContainer):
         if layer is None:
             report_error(ValueError("choose a Labels layer first"), "Correct")
             return
-        layer.selected_label = IGNORE_VALUE
+        layer.selected_label = IGNORE_LABEL
         layer.mode = "paint"
         self.viewer.layers.selection.active = layer
 
@@ -224,23 +225,21 @@ class CorrectWidget(DockContainer):
         int
             Number of pixels changed.
         """
-        layer = self.layer
-        if layer is None:
+        session = self.session
+        if session is None:
             return 0
-        prefix, plane = self._plane_view(layer)
-        where = plane == IGNORE_VALUE
-        self._set_pixels(layer, prefix, where, 0)
-        self._mark_reviewed(layer)
-        return int(where.sum())
+        edit = session.clear_ignore(self._frame())
+        self._show(edit)
+        return edit.n_pixels
 
     def accept_frame(self) -> None:
         """Mark the displayed frame reviewed as it is."""
-        layer = self.layer
-        if layer is None:
+        session = self.session
+        if session is None:
             report_error(ValueError("choose a Labels layer first"), "Correct")
             return
-        self._mark_reviewed(layer)
-        self._schedule_save()
+        session.mark_reviewed(self._frame())
+        self._show(None)
 
     # -- autosave ----------------------------------------------------------------------------
     def _schedule_save(self, _event=None) -> None:
@@ -248,26 +247,20 @@ class CorrectWidget(DockContainer):
 
     def save_path(self) -> Path | None:
         """Where the current layer is autosaved, or ``None`` without a project folder."""
-        folder = self.project_dir.line_edit.value.strip()  # the text as typed: "" when cleared
-        layer = self.layer
-        if layer is None or folder in ("", "."):
+        folder, session = self._folder.text(), self.session  # the text as typed: "" when cleared
+        if session is None or folder in ("", "."):
             return None
-        return Path(folder) / f"{safe_name(layer.name)}.tif"
+        return session.save_path(folder)
 
     def save_now(self) -> Path | None:
         """Write the labels and the list of reviewed frames to the project folder now."""
         self._timer.stop()
-        layer, path = self.layer, self.save_path()
-        if layer is None or path is None:
+        layer, session, path = self.layer, self.session, self.save_path()
+        if layer is None or session is None or path is None:
             self.status.value = "Choose a project folder to autosave corrections."
             return None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_labels(path, np.asarray(layer.data), axes=plane_axes(layer))
-            state = path.with_suffix(".json")
-            tmp = state.with_name(f".{state.name}.part")
-            tmp.write_text(json.dumps({"layer": layer.name, "reviewed": self.reviewed()}, indent=1))
-            os.replace(tmp, state)
+            session.save(path.parent, axes=plane_axes(layer))
         except Exception as exc:
             report_error(exc, "Autosave")
             return None

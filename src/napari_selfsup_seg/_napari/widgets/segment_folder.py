@@ -14,7 +14,7 @@ import napari.viewer
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, LineEdit, PushButton, Table
 
 from ..._errors import InputError
-from ._choices import default_model, on_state_changed
+from ._choices import FollowingPath, default_model, on_state_changed
 from ._common import JobControls
 from ._dock import DockContainer, fit_table
 from ._workers import report_error, run_job
@@ -74,7 +74,8 @@ class SegmentFolderWidget(DockContainer):
         self.controls.run_button.changed.connect(self.run)
         self.model_dir.changed.connect(self._show_model_channels)
         self.in_dir.changed.connect(self._default_out_dir)
-        self._auto: dict[str, Path | None] = {"model": None, "out": None}
+        self._model_path = FollowingPath(self.model_dir)
+        self._out_path = FollowingPath(self.out_dir)
         viewer.layers.events.inserted.connect(self._default_model)
         on_state_changed(self, self._default_model)
         self._default_model()
@@ -88,25 +89,15 @@ class SegmentFolderWidget(DockContainer):
             raise InputError(f"choose the {what}")
         return Path(text)
 
-    def _follows_default(self, widget: FileEdit, key: str) -> bool:
-        """True when ``widget`` is empty or still holds the default this widget put there."""
-        text = widget.line_edit.value.strip()
-        return not text or (self._auto[key] is not None and Path(text) == self._auto[key])
-
     def _default_model(self, _event=None) -> None:
         """Offer the model behind the newest prediction layer (e.g. the one just trained)."""
-        path = default_model(self.viewer)
-        if path is not None and self._follows_default(self.model_dir, "model"):
-            self._auto["model"] = Path(path)
-            self.model_dir.value = path
+        self._model_path.offer(default_model(self.viewer))
 
     def _default_out_dir(self, _value=None) -> None:
         """Results go to ``<input folder>_segmented`` beside the input unless chosen."""
         text = self.in_dir.line_edit.value.strip()
-        if text and self._follows_default(self.out_dir, "out"):
-            in_dir = Path(text)
-            self._auto["out"] = in_dir.with_name(f"{in_dir.name}_segmented")
-            self.out_dir.value = self._auto["out"]
+        if text:
+            self._out_path.offer(Path(text).with_name(f"{Path(text).name}_segmented"))
 
     def _show_model_channels(self, _value=None) -> None:
         """Say which channel the chosen model reads and offer the channels to choose from."""
