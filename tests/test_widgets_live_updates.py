@@ -72,3 +72,20 @@ def test_jobs_shorten_the_switch_interval_until_the_last_one_ends(qtbot):
         gate_b.set()
     assert seen_a + seen_b == [pytest.approx(_workers.JOB_SWITCH_INTERVAL_S)] * 4
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_jobs_keep_triton_out_and_importing_the_widgets_does_not(monkeypatch):
+    import subprocess
+
+    monkeypatch.delitem(sys.modules, "triton", raising=False)
+    _workers.run_job(iter(()), inline=True)
+    assert "triton" in sys.modules and sys.modules["triton"] is None
+    code = (
+        "import sys, importlib, pkgutil; import napari_selfsup_seg._napari.widgets as w\n"
+        "for m in pkgutil.iter_modules(w.__path__):\n"
+        "    importlib.import_module(w.__name__ + '.' + m.name)\n"
+        "print('triton' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False"

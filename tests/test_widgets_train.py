@@ -140,3 +140,29 @@ def test_masks_default_prefers_corrected_masks_and_never_truth(viewer, errors):
     widget._show_default_save(advance=True)  # as Start does
     assert widget.save_dir.value == first.with_name("model-2")
     assert errors == []
+
+
+def test_settings_follow_the_core_defaults(viewer, monkeypatch):
+    from functools import partial
+
+    from napari_selfsup_seg._config import ModelConfig, TrainConfig
+    from napari_selfsup_seg._napari.widgets import train as train_module
+
+    widget = TrainWidget(viewer)
+    recipe, model = widget.configs()
+    assert model.encoder_depth == ModelConfig().encoder_depth == widget.depth.value
+    assert model.encoder == ModelConfig().encoder
+    defaults = TrainConfig()
+    for name in ("steps", "tile_size", "batch_size", "learning_rate", "device"):
+        assert getattr(recipe, name) == getattr(defaults, name), name
+    # A new default in ModelConfig reaches the widget without touching it.
+    monkeypatch.setattr(train_module, "ModelConfig", partial(ModelConfig, encoder_depth=4))
+    assert TrainWidget(viewer).depth.value == 4
+
+
+def test_opening_the_train_widget_keeps_triton_out(viewer, monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "triton", raising=False)
+    TrainWidget(viewer)
+    assert "triton" in sys.modules and sys.modules["triton"] is None
