@@ -6,7 +6,8 @@ images from corrupted copies, as in Models Genesis (Zhou et al., MedIA 2021): no
 intensity curves, local pixel shuffling, in- and out-painting and noise (see
 :mod:`napari_selfsup_seg.data._corruptions`). Optionally an InfoNCE term (as in TOWER, arXiv
 2211.14715) pulls together the pooled deepest encoder features of two differently augmented and
-corrupted views of the same tile.
+corrupted views of the same tile. The step loop is the training engine's (:mod:`._engine`);
+the recipe is :class:`~napari_selfsup_seg.train._pretrain_config.PretrainConfig`.
 
 The result is a :class:`~napari_selfsup_seg.models._factory.LoadedModel` with
 ``task="pretrained"`` whose head outputs the restored image (``classes`` = input channels). Saved
@@ -16,142 +17,23 @@ as a MODEL_DIR, it is the ``init`` of :func:`napari_selfsup_seg.train._supervise
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .._config import ConfigBase, ModelBundleConfig, ModelConfig, _check_range, check_recipe
+from .._config import ModelBundleConfig, ModelConfig
 from .._errors import InputError
 from .._progress import TrainProgress, drain
 from ..data._corruptions import sample_batch
-from ..data._normalize import NormalizationConfig, percentile_normalize
+from ..data._normalize import NormalizationConfig
 from ..models._factory import LoadedModel, build_model, describe_device, pick_device
+from ._engine import Objective, Recipe, run, seed_everything
+from ._pretrain_config import PretrainConfig, prepare_planes
 
 METHOD = "models-genesis restoration + infonce"
-
-
-@dataclass
-class PretrainConfig(ConfigBase):
-    """Recipe of a self-supervised pretraining run (see :func:`pretrain`).
-
-    Attributes
-    ----------
-    steps : int
-        Optimisation steps.
-    batch_size : int
-        Tiles per step.
-    tile_size : int
-        Side of the square random crops in pixels (a multiple of 32).
-    learning_rate : float
-        Peak learning rate of AdamW (linear warm-up, cosine decay).
-    weight_decay : float
-        AdamW weight decay.
-    warmup_fraction : float
-        Fraction of the steps spent warming the learning rate up.
-    contrastive_weight : float
-        Weight of the InfoNCE term on pooled encoder features (0, the default, turns it off and
-        saves one encoder pass per step). On a single image of nuclei the term stayed at chance
-        level (loss ~ log(batch size)) in 200 steps and did not improve fine-tuning, hence off.
-    temperature : float
-        InfoNCE temperature.
-    p_shuffle, p_nonlinear, p_paint, p_noise : float
-        Probabilities of local pixel shuffling, a Bézier intensity curve, in/out-painting and
-        additive noise.
-    outpaint_fraction : float
-        Fraction of the painting corruptions that are out-painting.
-    noise_std : float
-        Largest standard deviation of the additive noise (images are normalised to ~[0, 1]).
-    input_channel : int or None
-        Channel of ``(C, Y, X)`` images used as network input (``None``: use all channels of
-        the images as they are).
-    augment : bool
-        Random flips and 90° rotations of the tiles.
-    seed : int
-        Seed for tiles, corruptions and weight init.
-    device : str
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    amp : bool
-        Automatic mixed precision on CUDA.
-    log_every : int
-        Yield a progress record every this many steps (1 = every step).
-    """
-
-    steps: int = 400
-    batch_size: int = 8
-    tile_size: int = 96
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_fraction: float = 0.05
-    contrastive_weight: float = 0.0
-    temperature: float = 0.2
-    p_shuffle: float = 0.5
-    p_nonlinear: float = 0.9
-    p_paint: float = 0.9
-    outpaint_fraction: float = 0.2
-    p_noise: float = 0.5
-    noise_std: float = 0.1
-    input_channel: int | None = None
-    augment: bool = True
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    log_every: int = 1
-
-    def __post_init__(self) -> None:
-        check_recipe(self)
-        _check_range("batch_size", self.batch_size, 2, 4096)
-        _check_range("contrastive_weight", self.contrastive_weight, 0.0, 100.0)
-        _check_range("temperature", self.temperature, 0.01, 10.0)
-        for name in ("p_shuffle", "p_nonlinear", "p_paint", "outpaint_fraction", "p_noise"):
-            _check_range(name, getattr(self, name), 0.0, 1.0)
-        _check_range("noise_std", self.noise_std, 0.0, 10.0)
-
-
-def _prepare_planes(
-    images: Sequence[np.ndarray] | np.ndarray,
-    input_channel: int | None,
-    normalization: NormalizationConfig,
-    tile_size: int,
-) -> list[np.ndarray]:
-    """Normalised ``(C, Y, X)`` float32 planes, padded by mirroring up to ``tile_size``."""
-    if isinstance(images, np.ndarray) and images.ndim == 2:
-        images = [images]
-    if len(images) == 0:
-        raise InputError("pretraining needs at least one image")
-    planes = []
-    for i, img in enumerate(images):
-        img = np.asarray(img)
-        name = f"image {i}"
-        if img.ndim == 2:
-            img = img[np.newaxis]
-            if input_channel not in (None, 0, -1):
-                raise InputError(f"{name}: channel {input_channel} requested but it has one")
-        elif img.ndim == 3:
-            if input_channel is not None:
-                if not -img.shape[0] <= input_channel < img.shape[0]:
-                    raise InputError(
-                        f"{name}: channel {input_channel} out of range "
-                        f"(image has {img.shape[0]} channels)"
-                    )
-                img = img[[input_channel]]
-        else:
-            raise InputError(f"{name}: expected a (Y, X) or (C, Y, X) plane, got shape {img.shape}")
-        if img.dtype.kind not in "uif":
-            raise InputError(f"{name}: unsupported pixel type {img.dtype}")
-        x = percentile_normalize(img, normalization, name)
-        pad_y, pad_x = max(0, tile_size - x.shape[1]), max(0, tile_size - x.shape[2])
-        if pad_y or pad_x:
-            x = np.pad(x, ((0, 0), (0, pad_y), (0, pad_x)), mode="symmetric")
-        planes.append(x)
-    n_ch = {p.shape[0] for p in planes}
-    if len(n_ch) > 1:
-        raise InputError(f"images have different numbers of channels {sorted(n_ch)}")
-    return planes
 
 
 def info_nce(za: Any, zb: Any, temperature: float) -> Any:
@@ -180,11 +62,49 @@ def info_nce(za: Any, zb: Any, temperature: float) -> Any:
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
 
 
-def _lr_factor(step: int, steps: int, warmup: int) -> float:
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+class _RestorationObjective(Objective):
+    """Restore corrupted tiles (mean squared error), plus InfoNCE between two views."""
+
+    stage = "pretrain"
+    what = "pretraining"
+
+    def __init__(self, net: Any, planes: list[np.ndarray], cfg: PretrainConfig, device: Any):
+        import torch
+
+        self.net, self.planes, self.cfg, self.device = net, planes, cfg, device
+        self.rng = np.random.default_rng(cfg.seed)
+        area = np.array([p.shape[1] * p.shape[2] for p in planes], dtype=float)
+        self.weights = area / area.sum()
+        self.proj = None
+        if cfg.contrastive_weight > 0:
+            width = net.encoder.out_channels[-1]
+            self.proj = torch.nn.Sequential(
+                torch.nn.Linear(width, width),
+                torch.nn.ReLU(inplace=True),
+                torch.nn.Linear(width, 64),
+            ).to(device)
+
+    def modules(self) -> list[Any]:
+        return [self.net] if self.proj is None else [self.net, self.proj]
+
+    def loss(self, step: int) -> tuple[Any, dict[str, Any]]:
+        import torch
+        import torch.nn.functional as F
+
+        net, proj, dev = self.net, self.proj, self.device
+        clean, view_a, view_b = sample_batch(self.planes, self.cfg, self.rng, self.weights)
+        target = torch.from_numpy(clean).to(dev)
+        feats = net.encoder(torch.from_numpy(view_a).to(dev))
+        restored = net.segmentation_head(net.decoder(feats))
+        rec = F.mse_loss(restored.float(), target)
+        nce = torch.zeros((), device=dev)
+        if proj is not None and view_b is not None:
+            fb = net.encoder(torch.from_numpy(view_b).to(dev))[-1]
+            za = proj(feats[-1].float().mean(dim=(2, 3)))
+            zb = proj(fb.float().mean(dim=(2, 3)))
+            nce = info_nce(za, zb, self.cfg.temperature)
+        loss = rec + self.cfg.contrastive_weight * nce
+        return loss, {"restoration": rec.detach(), "contrastive": nce.detach()}
 
 
 def restoration_model_config(model_config: ModelConfig | None, in_channels: int) -> ModelConfig:
@@ -234,12 +154,9 @@ def pretrain_iter(
     InputError
         No images, a constant or non-finite image, mismatched channels, or a bad setting.
     """
-    import torch
-    import torch.nn.functional as F
-
     cfg = config or PretrainConfig()
     norm = normalization or NormalizationConfig()
-    planes = _prepare_planes(images, cfg.input_channel, norm, cfg.tile_size)
+    planes = prepare_planes(images, cfg.input_channel, norm, cfg.tile_size)
     mcfg = restoration_model_config(model_config, planes[0].shape[0])
     if cfg.tile_size % (2**mcfg.encoder_depth):
         raise InputError(
@@ -247,83 +164,20 @@ def pretrain_iter(
             f"for an encoder of depth {mcfg.encoder_depth}"
         )
     device = pick_device(cfg.device)
-    use_amp = cfg.amp and device.type == "cuda"
-    rng = np.random.default_rng(cfg.seed)
-    torch.manual_seed(cfg.seed)
-
-    net = build_model(mcfg).to(device).train()
-    params = list(net.parameters())
-    proj = None
-    if cfg.contrastive_weight > 0:
-        width = net.encoder.out_channels[-1]
-        proj = torch.nn.Sequential(
-            torch.nn.Linear(width, width),
-            torch.nn.ReLU(inplace=True),
-            torch.nn.Linear(width, 64),
-        ).to(device)
-        params += list(proj.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warmup = round(cfg.warmup_fraction * cfg.steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg.steps, warmup))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    area = np.array([p.shape[1] * p.shape[2] for p in planes], dtype=float)
-    weights = area / area.sum()
-
-    log: list[dict[str, float]] = []
-    start = time.perf_counter()
-    done = 0
-    for step in range(cfg.steps):
-        if stop is not None and stop():
-            break
-        clean, view_a, view_b = sample_batch(planes, cfg, rng, weights)
-        target = torch.from_numpy(clean).to(device)
-        xa = torch.from_numpy(view_a).to(device)
-        lr = opt.param_groups[0]["lr"]
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            feats = net.encoder(xa)
-            restored = net.segmentation_head(net.decoder(feats))
-            rec = F.mse_loss(restored.float(), target)
-            nce = torch.zeros((), device=device)
-            if proj is not None and view_b is not None:
-                fb = net.encoder(torch.from_numpy(view_b).to(device))[-1]
-                za = proj(feats[-1].float().mean(dim=(2, 3)))
-                zb = proj(fb.float().mean(dim=(2, 3)))
-                nce = info_nce(za, zb, cfg.temperature)
-            loss = rec + cfg.contrastive_weight * nce
-        if not torch.isfinite(loss):
-            raise InputError(
-                f"pretraining diverged at step {step + 1} (loss {float(loss.detach())}); "
-                "lower the learning rate"
-            )
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        done = step + 1
-        elapsed = time.perf_counter() - start
-        row = {
-            "step": float(done),
-            "loss": float(loss.detach()),
-            "restoration": float(rec.detach()),
-            "contrastive": float(nce.detach()),
-            "lr": float(lr),
-        }
-        log.append(row)
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            yield TrainProgress(
-                stage="pretrain",
-                done=done,
-                total=cfg.steps,
-                message=f"step {done}/{cfg.steps}",
-                loss=row["loss"],
-                lr=row["lr"],
-                images_per_s=done * cfg.batch_size / max(elapsed, 1e-9),
-                eta_s=elapsed / done * (cfg.steps - done),
-                extra={"restoration": row["restoration"], "contrastive": row["contrastive"]},
-            )
-
-    net.eval()
+    seed_everything(cfg.seed)
+    net = build_model(mcfg).to(device)
+    objective = _RestorationObjective(net, planes, cfg, device)
+    recipe = Recipe(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_fraction=cfg.warmup_fraction,
+        amp=cfg.amp,
+        log_every=cfg.log_every,
+    )
+    summary = yield from run(objective, recipe, device, stop)
+    done = summary.done
     bundle = ModelBundleConfig(
         model=mcfg,
         normalization=norm,
@@ -333,13 +187,13 @@ def pretrain_iter(
             **cfg.to_dict(),
             "steps_done": done,
             "stopped_early": done < cfg.steps,
-            "seconds": round(time.perf_counter() - start, 2),
+            "seconds": round(summary.seconds, 2),
             "device": describe_device(device),
         },
         provenance={"labels": "none (self-supervised)", "n_planes": len(planes)},
         task="pretrained",
     )
-    return LoadedModel(net=net, config=bundle, device=device, path=None, log=log)
+    return LoadedModel(net=net, config=bundle, device=device, path=None, log=summary.log)
 
 
 def pretrain(
