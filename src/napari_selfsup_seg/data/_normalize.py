@@ -83,6 +83,34 @@ def percentile_normalize(
     wide = x.dtype.itemsize > 2 and x.dtype != np.float32
     x = x.astype(np.float64 if wide else np.float32, copy=False)
     flat = x.reshape(-1, x.shape[-2] * x.shape[-1])
+    lo, span = percentile_range(flat, config, name)
+    return scale_to_range(flat, lo, span, config).reshape(x.shape).astype(np.float32, copy=False)
+
+
+def percentile_range(
+    flat: np.ndarray, config: NormalizationConfig, name: str = "image"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row ``(lo, span)``: the lower percentile and the distance to the upper one.
+
+    Parameters
+    ----------
+    flat : numpy.ndarray of float
+        Shape ``(N, P)``: the ``P`` pixel values (or a subsample of them) of ``N`` channels.
+    config : NormalizationConfig
+    name : str
+        Used in error messages.
+
+    Returns
+    -------
+    lo, span : numpy.ndarray
+        Shape ``(N,)``; a row whose percentiles are equal (a sparse image) falls back to its
+        full range.
+
+    Raises
+    ------
+    InputError
+        A row is constant.
+    """
     lo, hi = np.percentile(flat, [config.lower_percentile, config.upper_percentile], axis=1)
     span = hi - lo
     full_span = flat.max(axis=1) - flat.min(axis=1)
@@ -92,7 +120,29 @@ def percentile_normalize(
     small = span <= 1e-12 * np.maximum(1.0, np.abs(hi))
     lo = np.where(small, flat.min(axis=1), lo)
     span = np.where(small, full_span, span)
-    out = (flat - lo[:, None]) / span[:, None]
+    return lo, span
+
+
+def scale_to_range(
+    x: np.ndarray, lo: np.ndarray, span: np.ndarray, config: NormalizationConfig
+) -> np.ndarray:
+    """``(x - lo) / span`` along the first axis of ``x``, clipped as ``config`` says.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float
+        Shape ``(N, ...)``.
+    lo, span : numpy.ndarray
+        Shape ``(N,)``, from :func:`percentile_range`.
+    config : NormalizationConfig
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``x``.
+    """
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    out = (x - lo.reshape(shape)) / span.reshape(shape)
     if config.clip:
         np.clip(out, -config.clip_margin, 1.0 + config.clip_margin, out=out)
-    return out.reshape(x.shape).astype(np.float32, copy=False)
+    return out
