@@ -52,17 +52,17 @@ print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
 _CHILD_BIG = """
 import json, resource, sys, time
 import numpy as np
-from napari_selfsup_seg.batch import _large
+from napari_selfsup_seg.inference import _blockwise
 from napari_selfsup_seg.batch._folder import segment_folder
 from napari_selfsup_seg._config import PredictConfig
 limit = int(sys.argv[4]); calls = []
-real = _large._predict_block
+real = _blockwise.predict_block
 def predict_first_blocks(model, x, config):
     calls.append(1)
     if len(calls) <= limit:
         return real(model, x, config)
     return np.zeros(x.shape[-2:], np.int32)
-_large._predict_block = predict_first_blocks
+_blockwise.predict_block = predict_first_blocks
 t = time.perf_counter()
 cfg = PredictConfig(device="cpu")
 r = segment_folder(sys.argv[1], sys.argv[2], sys.argv[3], predict_config=cfg)

@@ -18,8 +18,8 @@ from napari_selfsup_seg.batch._folder import (
     segment_folder,
     segment_folder_iter,
 )
-from napari_selfsup_seg.batch._job import LargeImageOptions
 from napari_selfsup_seg.batch._measure import SUMMARY_COLUMNS, measurement_columns
+from napari_selfsup_seg.batch._records import LargeImageOptions
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.io._image import read_image
 from napari_selfsup_seg.io._tiff_write import write_image
@@ -237,10 +237,11 @@ def _tiled_sample(size: int) -> np.ndarray:
 def test_large_zarr_is_segmented_block_by_block(model_dir, tmp_path):
     import zarr
 
-    from napari_selfsup_seg.batch._large import _global_range, open_lazy
     from napari_selfsup_seg.evaluation._metrics import evaluate
+    from napari_selfsup_seg.inference._blockwise import global_range
     from napari_selfsup_seg.inference._postprocess import probabilities_to_instances
     from napari_selfsup_seg.inference._predict import probabilities_iter
+    from napari_selfsup_seg.io._lazy import open_lazy
     from napari_selfsup_seg.models._factory import load_model
 
     image = _tiled_sample(200)
@@ -270,7 +271,7 @@ def test_large_zarr_is_segmented_block_by_block(model_dir, tmp_path):
     # Against the whole image predicted at once with the same normalisation: objects crossing
     # block borders are neither lost nor doubled.
     model = load_model(model_dir, "cpu")
-    lo, span = _global_range(open_lazy(src / "big.zarr"), (), [0], 64, model.config.normalization)
+    lo, span = global_range(open_lazy(src / "big.zarr"), (), [0], 64, model.config.normalization)
     x = np.clip(
         (image[None].astype(np.float32) - lo[:, None, None]) / span[:, None, None], -0.5, 1.5
     )
@@ -285,12 +286,13 @@ def test_block_stitching_keeps_every_object_once(model_dir, tmp_path, monkeypatc
     """With a predictor that only thresholds, blocks must give exactly the whole-image objects."""
     from scipy import ndimage as ndi
 
-    from napari_selfsup_seg.batch import _large
+    from napari_selfsup_seg.inference import _blockwise
+    from napari_selfsup_seg.io._lazy import open_lazy
 
     def threshold_components(model, x, config):
         return ndi.label(x[0] > 0.5)[0].astype(np.int32)
 
-    monkeypatch.setattr(_large, "_predict_block", threshold_components)
+    monkeypatch.setattr(_blockwise, "predict_block", threshold_components)
     n = 2
     image = np.concatenate(
         [
@@ -311,11 +313,11 @@ def test_block_stitching_keeps_every_object_once(model_dir, tmp_path, monkeypatc
     import zarr
 
     labels = np.asarray(zarr.open(str(tmp_path / "out" / "field_labels.zarr"), mode="r")[:])
-    model = _large.open_lazy(src / "field.tif")
+    model = open_lazy(src / "field.tif")
     from napari_selfsup_seg.models._factory import read_model_config
 
     norm = read_model_config(model_dir).normalization
-    lo, span = _large._global_range(model, (), [0], 64, norm)
+    lo, span = _blockwise.global_range(model, (), [0], 64, norm)
     whole = threshold_components(None, (image[None] - lo[:, None, None]) / span[:, None, None], CFG)
     assert np.array_equal(labels > 0, whole > 0)
     pairs = np.unique(np.stack([labels[whole > 0], whole[whole > 0]]), axis=1)

@@ -2,9 +2,9 @@
 
 Workers read their image, predict, and write the labels and the measurement part themselves
 (the output folder must be reachable from every worker, as on a cluster's shared file system);
-only a small result dict travels back. Each worker keeps the loaded model in a process-level
-cache keyed by the model folder, its content hash and the device, so a model is loaded once per
-worker, not once per image.
+only a small :class:`~napari_selfsup_seg.batch._records.ImageOutcome` travels back. Each worker
+keeps the loaded model in a process-level cache keyed by the model folder, its content hash and
+the device, so a model is loaded once per worker, not once per image.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 from .._config import PredictConfig
 from .._errors import InputError
-from ._job import ImageJob, LargeImageOptions, failure_reason, run_job
+from ._job import failure_reason, run_job
+from ._records import ImageJob, ImageOutcome, LargeImageOptions
 
 _MODELS: dict[tuple[str, str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -113,7 +114,7 @@ def segment_task(
     predict_config: dict,
     large: LargeImageOptions,
     torch_threads: int | None = None,
-) -> dict:
+) -> ImageOutcome:
     """The work of one image on a worker (see :func:`napari_selfsup_seg.batch._job.run_job`)."""
     model = worker_model(model_dir, model_hash, device, torch_threads)
     return run_job(model, job, PredictConfig.from_dict(predict_config), large)
@@ -128,7 +129,7 @@ def run_on_cluster(
     large: LargeImageOptions,
     stop: Callable[[], bool] | None = None,
     torch_threads: int | None = None,
-) -> Generator[dict, None, None]:
+) -> Generator[ImageOutcome, None, None]:
     """Submit one task per image, at most two per worker at a time; yield results as they end.
 
     Results come in completion order. Stopping submits nothing more and waits for the tasks
@@ -163,13 +164,9 @@ def run_on_cluster(
         try:
             result = fut.result()
         except Exception as exc:  # a worker died or the task could not run
-            result = {
-                "key": job.key,
-                "path": job.path,
-                "status": "failed",
-                "reason": f"task failed on the cluster ({failure_reason(exc)})",
-                "seconds": 0.0,
-            }
+            result = ImageOutcome.failure(
+                job, f"task failed on the cluster ({failure_reason(exc)})"
+            )
         yield result
         if stop is not None and stop():
             continue

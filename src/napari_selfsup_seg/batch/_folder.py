@@ -4,7 +4,7 @@ Outputs in ``out_dir``:
 
 * ``<stem>_labels.tif`` per image (stacks keep their planes, the channel axis is dropped), or
   ``<stem>_labels.zarr`` for an image segmented block by block (see
-  :mod:`napari_selfsup_seg.batch._large`); subfolders of the input are mirrored;
+  :mod:`napari_selfsup_seg.inference._blockwise`); subfolders of the input are mirrored;
 * ``measurements.csv``: one row per object (see :mod:`napari_selfsup_seg.batch._measure`);
 * ``summary.csv``: one row per image (object count, area statistics, status, reason, seconds);
 * ``run.json``: the run's manifest (model and its hash, prediction settings, version, times,
@@ -31,18 +31,12 @@ from typing import Any
 from .._config import PredictConfig
 from .._errors import InputError
 from .._progress import Progress, drain
+from ._fingerprint import model_hash, settings_hash
 from ._folder_plan import check_outputs, earlier_outputs, list_inputs, plan_run
-from ._job import (
-    JOURNAL,
-    PARTS_DIR,
-    STATE_DIR,
-    LargeImageOptions,
-    make_job,
-    model_hash,
-    settings_hash,
-)
+from ._job import JOURNAL, PARTS_DIR, STATE_DIR, make_job
 from ._outputs import finalise_run
 from ._pipeline import Journal, run_serial
+from ._records import ImageOutcome, LargeImageOptions, RunInfo
 
 
 @dataclass(frozen=True)
@@ -179,18 +173,18 @@ def segment_folder_iter(
     todo = plan.todo
     total = len(jobs)
     n = 0
-    results: Iterator[dict] | None = None
+    results: Iterator[ImageOutcome] | None = None
     try:
-        for entry in plan.first:
+        for outcome in plan.first:
             n += 1
-            if entry["status"] == "skipped":
-                skipped.add(entry["key"])
+            if outcome.status == "skipped":
+                skipped.add(outcome.key)
             else:
-                journal.add({**entry, "run": run_id})
-            yield _record(entry, n, total)
+                journal.add({**outcome.to_dict(), "run": run_id})
+            yield _record(outcome, n, total)
 
-        def record(result: dict) -> None:
-            journal.add({**result, "input": plan.inputs.get(result["key"]),
+        def record(result: ImageOutcome) -> None:
+            journal.add({**result.to_dict(), "input": plan.inputs.get(result.key),
                          "model_hash": m_hash, "settings_hash": s_hash, "run": run_id})  # fmt: skip
 
         if todo:
@@ -211,11 +205,11 @@ def segment_folder_iter(
             if cluster[1] is not None:
                 cluster[1].close()
         journal.close()
-        summary = finalise_run(
-            out_dir, jobs, journal.entries, skipped, run_id, started, model_dir, m_hash, config,
-            large, workers, scheduler,
-        )  # fmt: skip
-    return summary
+        run = RunInfo(
+            out_dir, model_dir, m_hash, run_id, started, config, large, workers, scheduler
+        )
+        summary = finalise_run(run, jobs, journal.entries, skipped)
+    return summary.to_dict()
 
 
 def _start(todo, model_dir, config, workers, scheduler, timeout):
@@ -238,7 +232,7 @@ def _start(todo, model_dir, config, workers, scheduler, timeout):
     return None, connect(workers, scheduler, timeout)
 
 
-def _in_process(model, todo, config, large, stop, record) -> Iterator[dict]:
+def _in_process(model, todo, config, large, stop, record) -> Iterator[ImageOutcome]:
     """:func:`run_serial` with two images predicted at once, the CPU threads split between them.
 
     Small images keep few cores busy inside one forward pass; two passes side by side use the
@@ -256,24 +250,24 @@ def _in_process(model, todo, config, large, stop, record) -> Iterator[dict]:
         torch.set_num_threads(before)
 
 
-def _record(entry: dict, n: int, total: int) -> ImageResult:
+def _record(outcome: ImageOutcome, n: int, total: int) -> ImageResult:
     return ImageResult(
         stage="segment-folder",
         done=n,
         total=total,
-        message=Path(entry["path"]).name,
-        path=entry["path"],
-        status=entry["status"],
-        reason=entry.get("reason", ""),
-        n_objects=int(entry.get("n_objects", 0) or 0),
-        seconds=float(entry.get("seconds", 0.0) or 0.0),
-        output=entry.get("output", ""),
+        message=Path(outcome.path).name,
+        path=outcome.path,
+        status=outcome.status,
+        reason=outcome.reason,
+        n_objects=outcome.n_objects,
+        seconds=outcome.seconds,
+        output=outcome.output,
     )
 
 
 def _cluster_results(
     cluster, model_dir, m_hash, todo, config, large, stop, workers, record
-) -> Iterator[dict]:
+) -> Iterator[ImageOutcome]:
     from ._distributed import run_on_cluster
 
     client, local, _ = cluster

@@ -6,11 +6,12 @@
   folder, a file that no earlier run wrote;
 * :func:`plan_run` skips images done by an earlier run with the same model and settings whose
   input is unchanged (size, modification time, content hash; see
-  :func:`napari_selfsup_seg.batch._job.same_input`).
+  :func:`napari_selfsup_seg.batch._fingerprint.same_input`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from pathlib import Path
 
 from .._errors import InputError
 from ..io._output_guard import OutputPlan, path_key
-from ._job import JOURNAL, STATE_DIR, ImageJob, input_fingerprint, same_input
+from ._fingerprint import input_fingerprint, same_input
+from ._job import JOURNAL, STATE_DIR
 from ._outputs import SKIP_REASON
+from ._records import ImageJob, ImageOutcome
 
 #: Files a run writes at the top of its output folder.
 RUN_FILES = ("summary.csv", "measurements.csv", "run.json", "report.html")
@@ -124,9 +127,9 @@ def is_done(entry: dict | None, job: ImageJob, m_hash: str, s_hash: str) -> bool
 
 @dataclass
 class RunPlan:
-    """What a run will do: records of clashing and skipped images first, then ``todo``."""
+    """What a run will do: outcomes of clashing and skipped images first, then ``todo``."""
 
-    first: list[dict]
+    first: list[ImageOutcome]
     todo: list[ImageJob]
     inputs: dict[str, dict]
 
@@ -137,16 +140,18 @@ def plan_run(jobs, journal, overwrite, m_hash, s_hash) -> RunPlan:
     The inputs to do are fingerprinted now, before they are read, so that a file that changes
     while it is segmented is redone by the next run.
     """
-    first, todo, inputs = [], [], {}
+    first: list[ImageOutcome] = []
+    todo: list[ImageJob] = []
+    inputs: dict[str, dict] = {}
     seen_outputs: dict[str, str] = {}
     for job in jobs:
         clash = seen_outputs.setdefault(f"{job.out_dir}/{job.stem}", job.key)
         if clash != job.key:
-            entry = {"key": job.key, "path": job.path, "status": "failed", "seconds": 0.0}
-            entry["reason"] = f"output name {job.stem}_labels clashes with {clash}"
-            first.append(entry)
+            reason = f"output name {job.stem}_labels clashes with {clash}"
+            first.append(ImageOutcome.failure(job, reason))
         elif not overwrite and is_done(journal.entries.get(job.key), job, m_hash, s_hash):
-            first.append({**journal.entries[job.key], "status": "skipped", "reason": SKIP_REASON})
+            earlier = ImageOutcome.from_dict(journal.entries[job.key])
+            first.append(dataclasses.replace(earlier, status="skipped", reason=SKIP_REASON))
         else:
             todo.append(job)
             try:

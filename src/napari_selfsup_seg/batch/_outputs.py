@@ -10,22 +10,39 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 
 from .. import __version__
 from ..io._atomic import atomic_write
 from ._measure import SUMMARY_COLUMNS, merge_csv_parts, write_csv_atomic
+from ._records import ImageJob, RunInfo, RunSummary
 
 SKIP_REASON = "already done with this model and settings (overwrite to redo)"
 
 
 def finalise_run(
-    out_dir, jobs, entries, skipped, run_id, started, model_dir, m_hash, config, large,
-    workers, scheduler,
-) -> dict:  # fmt: skip
-    """Write ``summary.csv``, ``measurements.csv`` and ``run.json``; return the run summary."""
+    run: RunInfo,
+    jobs: Sequence[ImageJob],
+    entries: Mapping[str, dict],
+    skipped: Set[str],
+) -> RunSummary:
+    """Write ``summary.csv``, ``measurements.csv`` and ``run.json``; return the run summary.
+
+    Parameters
+    ----------
+    run : RunInfo
+        Output folder, model, settings and start of the run.
+    jobs : sequence of ImageJob
+        Every image of the run, in order.
+    entries : mapping of str to dict
+        The journal's last entry per image key (this run's and earlier runs').
+    skipped : set of str
+        Keys of the images this run skipped as already done.
+    """
+    out_dir = run.out_dir
     counts = {"done": 0, "skipped": 0, "failed": 0, "not_run": 0}
-    failed: list[dict] = []
+    failed: list[dict[str, str]] = []
     parts: list[Path] = []
     n_objects = 0
 
@@ -35,7 +52,7 @@ def finalise_run(
             entry = entries.get(job.key)
             if job.key in skipped:
                 status, reason = "skipped", SKIP_REASON
-            elif entry is not None and entry.get("run") == run_id:
+            elif entry is not None and entry.get("run") == run.run_id:
                 status, reason = entry["status"], entry.get("reason", "")
             else:
                 status, reason, entry = "not_run", "stopped before this image", None
@@ -54,44 +71,43 @@ def finalise_run(
     summary_csv = write_csv_atomic(out_dir / "summary.csv", SUMMARY_COLUMNS, summary_rows())
     measurements_csv, n_rows = merge_csv_parts(parts, out_dir / "measurements.csv")
     ended = time.time()
-    seconds = round(ended - started, 3)
+    seconds = round(ended - run.started, 3)
     processed = counts["done"] + counts["failed"]
+    scheduler = run.scheduler
     manifest = {
         "command": "segment-folder",
         "package_version": __version__,
         "python": sys.version.split()[0],
-        "model": str(model_dir.resolve()),
-        "model_hash": m_hash,
-        "predict_config": config.to_dict(),
-        "large_image": {"threshold": large.threshold, "block_size": large.block_size,
-                        "halo": large.halo},
-        "workers": workers,
+        "model": str(run.model_dir.resolve()),
+        "model_hash": run.model_hash,
+        "predict_config": run.config.to_dict(),
+        "large_image": run.large.to_dict(),
+        "workers": run.workers,
         "scheduler": scheduler if isinstance(scheduler, str) or scheduler is None else "client",
-        "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started)),
         "end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ended)),
         "seconds": seconds,
         "counts": {"total": len(jobs), **counts},
         "n_objects": n_objects,
         "n_measurement_rows": n_rows,
-    }  # fmt: skip
-    _write_text_atomic(out_dir / "run.json", json.dumps(manifest, indent=2, default=str))
-    return {
-        "command": "segment-folder",
-        "out_dir": str(out_dir),
-        "total": len(jobs),
-        "done": counts["done"],
-        "skipped": counts["skipped"],
-        "n_failed": counts["failed"],
-        "not_run": counts["not_run"],
-        "failed": failed,
-        "n_objects": n_objects,
-        "seconds": seconds,
-        "images_per_s": round(processed / seconds, 4) if seconds > 0 else 0.0,
-        "model_hash": m_hash,
-        "summary_csv": str(summary_csv),
-        "measurements_csv": str(measurements_csv),
-        "manifest": str(out_dir / "run.json"),
     }
+    _write_text_atomic(out_dir / "run.json", json.dumps(manifest, indent=2, default=str))
+    return RunSummary(
+        out_dir=str(out_dir),
+        total=len(jobs),
+        done=counts["done"],
+        skipped=counts["skipped"],
+        n_failed=counts["failed"],
+        not_run=counts["not_run"],
+        failed=failed,
+        n_objects=n_objects,
+        seconds=seconds,
+        images_per_s=round(processed / seconds, 4) if seconds > 0 else 0.0,
+        model_hash=run.model_hash,
+        summary_csv=str(summary_csv),
+        measurements_csv=str(measurements_csv),
+        manifest=str(out_dir / "run.json"),
+    )
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -8,6 +8,7 @@ an image, not on the number of images.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
@@ -17,17 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .._config import PredictConfig
+from ..inference._blockwise import Stopped
 from ..io._image import read_image
-from ._job import (
-    ImageJob,
-    LargeImageOptions,
-    Stopped,
-    failure_reason,
-    is_large,
-    predict_stack_labels,
-    run_job,
-    write_outputs,
-)
+from ._job import failure_reason, is_large, predict_stack_labels, run_job, write_outputs
+from ._records import ImageJob, ImageOutcome, LargeImageOptions
 
 READ_AHEAD = 2
 
@@ -66,10 +60,10 @@ def run_serial(
     config: PredictConfig,
     large: LargeImageOptions,
     stop: Callable[[], bool] | None,
-    record: Callable[[dict], None],
+    record: Callable[[ImageOutcome], None],
     predictors: int = 1,
-) -> Iterator[dict]:
-    """Segment ``jobs`` in this process and yield one result dict per image as it finishes.
+) -> Iterator[ImageOutcome]:
+    """Segment ``jobs`` in this process and yield one outcome per image as it finishes.
 
     A reader thread reads ahead, ``predictors`` threads run the model (each image on one
     thread; the network releases the GIL, so two images are predicted at once), and a writer
@@ -81,20 +75,14 @@ def run_serial(
     done_q: queue.Queue = queue.Queue()
     halt = threading.Event()
 
-    def failed(job: ImageJob, t0: float, exc: BaseException) -> dict:
-        return {
-            "key": job.key,
-            "path": job.path,
-            "status": "failed",
-            "reason": failure_reason(exc),
-            "seconds": round(time.perf_counter() - t0, 4),
-        }
+    def failed(job: ImageJob, t0: float, exc: BaseException) -> ImageOutcome:
+        return ImageOutcome.failure(job, failure_reason(exc), time.perf_counter() - t0)
 
-    def finish(result: dict) -> None:
+    def finish(result: ImageOutcome) -> None:
         try:
             record(result)
         except Exception as exc:  # the journal cannot be written (disk full...)
-            result = {**result, "status": "failed", "reason": f"not recorded: {exc}"}
+            result = dataclasses.replace(result, status="failed", reason=f"not recorded: {exc}")
         done_q.put(result)
 
     def reader() -> None:
@@ -128,8 +116,7 @@ def run_serial(
                     finish(failed(job, t0, payload))
                 elif kind == "large":
                     result = run_job(model, job, config, large, stop=halt.is_set)
-                    result["seconds"] = round(time.perf_counter() - t0, 4)
-                    finish(result)
+                    finish(result.with_seconds(time.perf_counter() - t0))
                 else:
                     labels = predict_stack_labels(model, payload, config)
                     write_q.put((job, payload, labels, t0))
@@ -142,9 +129,7 @@ def run_serial(
         while (item := write_q.get()) is not None:
             job, stack, labels, t0 = item
             try:
-                result = {"key": job.key, "path": job.path, "status": "done", "reason": ""}
-                result.update(write_outputs(job, stack, labels))
-                result["seconds"] = round(time.perf_counter() - t0, 4)
+                result = write_outputs(job, stack, labels).with_seconds(time.perf_counter() - t0)
             except Exception as exc:
                 result = failed(job, t0, exc)
             finish(result)

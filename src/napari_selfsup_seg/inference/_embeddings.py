@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
+from ..io._atomic import atomic_write
 from ..models._factory import LoadedModel
 
 
@@ -101,12 +102,12 @@ def write_embeddings_csv(
         raise InputError(
             f"{len(names)} names for embeddings of shape {embeddings.shape}; need one per row"
         )
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", *(f"f{j}" for j in range(embeddings.shape[1]))])
-        for name, row in zip(names, embeddings):
-            writer.writerow([name, *(f"{v:.6g}" for v in row)])
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["name", *(f"f{j}" for j in range(embeddings.shape[1]))])
+            for name, row in zip(names, embeddings):
+                writer.writerow([name, *(f"{v:.6g}" for v in row)])
+
+    return atomic_write(path, write)

@@ -1,13 +1,21 @@
-"""Atomic file writes: write to a temporary file in the target folder, then rename it."""
+"""Atomic writes: write to a temporary file (or folder) in the target folder, then rename it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import InputError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def share_like_new_file(path: str | os.PathLike) -> None:
@@ -15,9 +23,12 @@ def share_like_new_file(path: str | os.PathLike) -> None:
 
     ``tempfile.mkstemp`` creates files readable by their owner only.
     """
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def share_like_new_folder(path: str | os.PathLike) -> None:
+    """Give a folder made by ``tempfile.mkdtemp`` (mode 0o700) the mode of a new folder."""
+    os.chmod(path, 0o777 & ~_umask())
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Path:
@@ -50,3 +61,36 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
             os.unlink(tmp)
         raise
     return path
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that takes its place when the block ends normally.
+
+    Used for outputs that are folders (a ``.zarr`` store). Whatever was at ``path`` is removed
+    just before the rename; on any error (or Ctrl-C) the temporary folder is removed and ``path``
+    is left as it was.
+
+    Parameters
+    ----------
+    path : path-like
+        The final folder; its parent must exist.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to fill.
+    """
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        share_like_new_folder(tmp)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

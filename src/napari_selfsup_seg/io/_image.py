@@ -8,7 +8,6 @@ folder and are renamed into place, so an interrupted run never leaves a partly w
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import numpy as np
 
 from .._errors import InputError
 from ._size_guard import check_image_size, image_memory_limit  # noqa: F401 (re-export)
+from ._tiff_meta import KNOWN_AXES, tiff_axes, tiff_channel_names, tiff_pixel_size
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")
-_KNOWN_AXES = "TZCYX"
 
 
 @dataclass
@@ -48,10 +47,10 @@ class ImageStack:
     def __post_init__(self) -> None:
         if len(self.axes) != self.data.ndim:
             raise InputError(f"{self.name}: axes {self.axes!r} do not match shape {self.shape}")
-        if not self.axes.endswith("YX") or any(a not in _KNOWN_AXES for a in self.axes):
+        if not self.axes.endswith("YX") or any(a not in KNOWN_AXES for a in self.axes):
             raise InputError(f"{self.name}: unsupported axes {self.axes!r} (expected e.g. 'TZCYX')")
-        if [_KNOWN_AXES.index(a) for a in self.axes] != sorted(
-            _KNOWN_AXES.index(a) for a in self.axes
+        if [KNOWN_AXES.index(a) for a in self.axes] != sorted(
+            KNOWN_AXES.index(a) for a in self.axes
         ):
             raise InputError(f"{self.name}: axes {self.axes!r} must be in the order T, Z, C, Y, X")
 
@@ -167,22 +166,6 @@ def image_stem(path: str | os.PathLike) -> str:
     return Path(path).stem
 
 
-def _normalise_axes(axes: str, shape: tuple[int, ...]) -> str:
-    """Map tifffile's axis letters onto ``TZCYX``."""
-    axes = axes.upper().replace("S", "C").replace("I", "T")
-    out = []
-    for a, n in zip(axes, shape):
-        if a in _KNOWN_AXES:
-            out.append(a)
-        elif a == "Q":
-            # Unknown axis of an image written without metadata: a short one is taken for
-            # channels, a long one for planes (pass axes= to read_image to say otherwise).
-            out.append("C" if n <= 4 and "C" not in axes else "Z")
-        else:
-            out.append("T")
-    return "".join(out)
-
-
 def _squeeze_to_known(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     """Merge repeated axis letters and drop singleton T/Z axes, keep ``TZCYX`` order."""
     # Drop length-1 axes other than Y and X (a 1-plane stack is a 2D image).
@@ -200,7 +183,7 @@ def _squeeze_to_known(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
                 break
         else:
             raise InputError(f"cannot interpret axes {axes!r}")
-    order = sorted(range(len(axes)), key=lambda i: _KNOWN_AXES.index(axes[i]))
+    order = sorted(range(len(axes)), key=lambda i: KNOWN_AXES.index(axes[i]))
     return np.transpose(data, order), "".join(axes[i] for i in order)
 
 
@@ -241,8 +224,8 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
             check_image_size(path, series.shape, series.dtype)
             data = series.asarray()
             file_axes = series.axes
-            pixel_size = _pixel_size(tif)
-            channel_names = _channel_names(tif)
+            pixel_size = tiff_pixel_size(tif)
+            channel_names = tiff_channel_names(tif)
     except InputError:
         raise
     except Exception as exc:  # tifffile raises many types for bad files
@@ -261,7 +244,7 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
             raise InputError(f"{path}: axes {axes!r} do not match shape {data.shape}")
         file_axes = axes
     else:
-        file_axes = _normalise_axes(file_axes, data.shape)
+        file_axes = tiff_axes(file_axes, data.shape)
     if file_axes[-2:] != "YX":
         # RGB(A) samples last: move the channel axis in front of Y, X.
         if file_axes.endswith("YXC"):
@@ -289,51 +272,3 @@ def _check_float_range(path: Path, data: np.ndarray) -> None:
             f"{path}: pixel values reach {top:.3g}, beyond the float32 range (3.4e38) used for "
             "processing; rescale the image"
         )
-
-
-def _pixel_size(tif) -> tuple[float, float] | None:
-    """Pixel size (y, x) in micrometres from OME or ImageJ metadata, if any."""
-    try:
-        if tif.is_ome and tif.ome_metadata:
-            import re
-
-            meta = tif.ome_metadata
-            px = re.search(r'PhysicalSizeX="([0-9.eE+-]+)"', meta)
-            py = re.search(r'PhysicalSizeY="([0-9.eE+-]+)"', meta)
-            if px and py:
-                return float(py.group(1)), float(px.group(1))
-        page = tif.pages[0]
-        tags = page.tags
-        if "XResolution" in tags and "YResolution" in tags:
-            xr = tags["XResolution"].value
-            yr = tags["YResolution"].value
-            unit = tags["ResolutionUnit"].value if "ResolutionUnit" in tags else 1
-            ij = tif.imagej_metadata or {}
-            if xr[0] and yr[0] and (ij.get("unit") in ("micron", "um", "µm") or unit == 3):
-                scale = 1.0 if ij.get("unit") else 1e4  # RESUNIT 3 is centimetre
-                return scale * yr[1] / yr[0], scale * xr[1] / xr[0]
-    except Exception:
-        return None
-    return None
-
-
-def _channel_names(tif) -> list[str]:
-    """Channel names from OME metadata, if any."""
-    try:
-        if tif.is_ome and tif.ome_metadata:
-            import re
-
-            return re.findall(r'<Channel [^>]*Name="([^"]*)"', tif.ome_metadata)
-    except Exception:
-        return []
-    return []
-
-
-def iter_image_files(folder: str | os.PathLike, pattern: str = "*.tif*") -> Iterator[Path]:
-    """TIFF files in a folder matching a glob pattern, sorted by name (``**`` recurses)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    for p in sorted(folder.glob(pattern)):
-        if p.is_file() and not p.name.startswith("."):
-            yield p

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError, ModelError
+from ..io._atomic import share_like_new_folder  # noqa: F401 (used by the model factory)
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
@@ -60,13 +61,6 @@ def swap_in(new: Path, model_dir: Path) -> None:
         os.rename(old, model_dir)
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-def share_like_new_folder(path: Path) -> None:
-    """Give a folder made by ``tempfile.mkdtemp`` (mode 0o700) the mode of a new folder."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o777 & ~mask)
 
 
 def interrupted_save(model_dir: Path) -> str:
