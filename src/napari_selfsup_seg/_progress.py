@@ -3,16 +3,63 @@
 Every long job in the core (training, prediction, pseudo-masks, batches) is a generator that
 yields :class:`Progress` records (or a subclass) and *returns* its result. The Python API drains
 the generator with :func:`drain`; the napari widgets run the same generator in a thread worker and
-forward the records to a progress bar; the command line feeds them to tqdm.
+forward the records to a progress bar; the command line feeds them to tqdm. A record's
+:class:`Stage` says which job (or which part of it) is running.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, TypeVar
 
 R = TypeVar("R")
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10
+
+    class StrEnum(str, Enum):
+        """A string enum whose members print as their value (``enum.StrEnum`` of 3.11)."""
+
+        def __str__(self) -> str:
+            return str(self.value)
+
+
+class Stage(StrEnum):
+    """What a progress record reports on.
+
+    Members are strings, so ``record.stage == "train"`` and ``f"{record.stage}"`` keep working.
+    """
+
+    TRAIN = "train"
+    """A supervised training step (:mod:`napari_selfsup_seg.train._supervised`)."""
+    PRETRAIN = "pretrain"
+    """A self-supervised pretraining step."""
+    PREDICT = "predict"
+    """Tiles or planes predicted."""
+    PSEUDO_MASK = "pseudo-mask"
+    """Threshold pseudo-masks of the fluorescence-to-brightfield recipe, one per plane."""
+    THRESHOLD = "threshold"
+    """Threshold pseudo-masks, one per plane."""
+    SWEEP = "sweep"
+    """The automatic threshold sweep over probability maps, one per plane."""
+    PSM_TRAIN = "psm-train"
+    """Training (or reusing) the activation network of PSM."""
+    PSM = "psm"
+    """PSM pseudo-masks, one per plane."""
+    CLASSIFIER = "classifier"
+    """Training the image classifier of Score-CAM."""
+    SCORECAM = "scorecam"
+    """Score-CAM pseudo-masks, one per image."""
+    SEGMENT_FOLDER = "segment-folder"
+    """One image of a folder segmented, skipped or failed."""
+    SAVE = "save"
+    """A model written to its folder."""
+    DEMO = "demo"
+    """A step of the demo loop."""
 
 
 @dataclass(frozen=True)
@@ -21,8 +68,9 @@ class Progress:
 
     Attributes
     ----------
-    stage : str
-        What is running, e.g. ``"train"``, ``"predict"``, ``"psm"``.
+    stage : Stage
+        What is running, e.g. ``Stage.TRAIN``. A string naming a member becomes that member;
+        another string is kept as it is (e.g. a job of a test).
     done : int
         Units of work finished so far.
     total : int
@@ -31,10 +79,17 @@ class Progress:
         A short human-readable note.
     """
 
-    stage: str
+    stage: Stage | str
     done: int
     total: int
     message: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stage, Stage):
+            try:
+                object.__setattr__(self, "stage", Stage(self.stage))
+            except ValueError:
+                pass  # not a stage of the package's own jobs: kept as given
 
     @property
     def fraction(self) -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import ProgressBar, add_device_argument, ensure_out_dir
+from ..workflows._demo import DemoConfig
+from ._common import ProgressBar, add_config_arguments, config_from_args, ensure_out_dir
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -19,38 +20,25 @@ def add_parser(sub) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--steps", type=int, default=250, help="training steps (default 250)")
-    p.add_argument("--size", type=int, default=256, help="side of each generated field")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    add_config_arguments(p, DemoConfig, ["steps", "size", "seed"])
     p.add_argument(
         "--tiny", action="store_true", help="use a very small network (seconds; for smoke tests)"
     )
-    add_device_argument(p)
+    add_config_arguments(p, DemoConfig, ["device"])
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .._config import ModelConfig, _check_range
+    from .._config import ModelConfig
     from .._progress import drain
     from ..workflows._demo import run_demo_iter
 
-    _check_range("--steps", args.steps, 1, 1_000_000)
-    _check_range("--size", args.size, 64, 4096)
+    tiny = {"model": ModelConfig.tiny()} if args.tiny else {}
+    config = config_from_args(DemoConfig, args, **tiny)
     out = ensure_out_dir(args.out)
-    model_config = ModelConfig.tiny() if args.tiny else None
     with ProgressBar("demo") as bar:
-        result = drain(
-            run_demo_iter(
-                out,
-                steps=args.steps,
-                size=args.size,
-                model_config=model_config,
-                device=args.device,
-                seed=args.seed,
-            ),
-            bar,
-        )
+        result = drain(run_demo_iter(out, config), bar)
     t = result.metrics["teacher_fluorescence_threshold"]
     m = result.metrics["model_brightfield"]
     print(

@@ -39,7 +39,7 @@ class ArgumentError(Exception):
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are exceptions (one line on stderr, not usage text)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         raise ArgumentError(f"{message} (see {self.prog} --help)")
 
 

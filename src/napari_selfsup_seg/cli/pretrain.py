@@ -6,10 +6,12 @@ import argparse
 
 import numpy as np
 
+from .._config import ModelConfig
 from .._errors import InputError
 from ..data._normalize import check_finite
 from ..io._image import read_image
-from ._common import ProgressBar, add_device_argument, finite_float, model_out_dir
+from ..train._pretrain import PretrainConfig
+from ._common import DEVICE, ProgressBar, add_config_arguments, config_from_args, model_out_dir
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -25,20 +27,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="TIFF images")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for the model")
-    p.add_argument("--steps", type=int, default=400, metavar="N", help="optimisation steps")
-    p.add_argument(
-        "--encoder", default="resnet18", metavar="NAME", help="encoder (default resnet18)"
+    add_config_arguments(p, PretrainConfig, ["steps"], steps={"metavar": "N"})
+    add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
+    add_config_arguments(
+        p,
+        PretrainConfig,
+        ["tile_size", "batch_size", "learning_rate"],
+        tile_size={"help": "tile side (x32)", "metavar": "PX"},
+        batch_size={"help": "tiles per step", "metavar": "B"},
+        learning_rate={"flag": "--lr", "help": "peak learning rate", "metavar": "LR"},
     )
-    p.add_argument(
-        "--encoder-depth",
-        type=int,
-        default=5,
-        choices=(3, 4, 5),
-        help="encoder stages; fewer make a smaller, faster network",
-    )
-    p.add_argument("--tile-size", type=int, default=96, metavar="PX", help="tile side (x32)")
-    p.add_argument("--batch-size", type=int, default=8, metavar="B", help="tiles per step")
-    p.add_argument("--lr", type=finite_float, default=1e-3, metavar="LR", help="peak learning rate")
     p.add_argument(
         "--input-channel",
         type=int,
@@ -46,15 +44,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="C",
         help="channel used as network input (needed for multi-channel images)",
     )
-    p.add_argument(
-        "--contrastive-weight",
-        type=finite_float,
-        default=0.0,
-        metavar="W",
-        help="weight of an InfoNCE term on pooled encoder features (default 0 = off)",
+    add_config_arguments(
+        p,
+        PretrainConfig,
+        ["contrastive_weight", "device", "seed"],
+        contrastive_weight={"metavar": "W"},
+        device=DEVICE,
+        seed={"help": "random seed", "metavar": "S"},
     )
-    add_device_argument(p)
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -84,22 +81,12 @@ def _read_planes(paths: list[str], channel: int | None) -> list[np.ndarray]:
 def run(args: argparse.Namespace) -> dict:
     import time
 
-    from .._config import ModelConfig
     from .._progress import drain
     from ..models._factory import describe_device
-    from ..train._pretrain import PretrainConfig, pretrain_iter
+    from ..train._pretrain import pretrain_iter
 
-    model_config = ModelConfig(encoder=args.encoder, encoder_depth=args.encoder_depth)
-    config = PretrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        tile_size=args.tile_size,
-        learning_rate=args.lr,
-        contrastive_weight=args.contrastive_weight,
-        input_channel=None,
-        seed=args.seed,
-        device=args.device,
-    )
+    model_config = config_from_args(ModelConfig, args)
+    config = config_from_args(PretrainConfig, args, input_channel=None)
     planes = _read_planes(args.images, args.input_channel)
     out = model_out_dir(args.out)
     start = time.perf_counter()

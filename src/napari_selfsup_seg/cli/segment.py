@@ -5,38 +5,22 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
+from .._config import PredictConfig
 from .._errors import InputError
 from ..io._image import image_stem, read_image
 from ..io._output_guard import OutputPlan
 from ..io._tiff_write import write_labels
-from ._common import ProgressBar, add_device_argument, ensure_out_dir, finite_float, name_file
-
-
-def channel_list(text: str) -> tuple[int, ...]:
-    """``--input-channel`` value: one channel index, or several separated by commas."""
-    try:
-        chans = tuple(int(t) for t in text.split(","))
-    except ValueError:
-        msg = f"expected channel index(es) like 1 or 0,2, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if any(c < 0 for c in chans):
-        raise argparse.ArgumentTypeError(f"channel indices must be >= 0, got {text!r}")
-    return chans
-
-
-def add_input_channel_argument(p: argparse.ArgumentParser) -> None:
-    """The ``--input-channel C`` option of the segmenting commands."""
-    p.add_argument(
-        "--input-channel",
-        type=channel_list,
-        default=None,
-        metavar="C",
-        help="channel of each image to feed the model, e.g. 1 (several: 0,2); default: the "
-        "channel the model records, found by name when the file names its channels",
-    )
+from ._common import (
+    ProgressBar,
+    add_config_arguments,
+    config_from_args,
+    ensure_out_dir,
+    name_file,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -53,18 +37,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="images to segment")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    add_device_argument(p)
-    p.add_argument("--tile-size", type=int, default=512, help="prediction tile side (x32)")
-    p.add_argument("--overlap", type=int, default=32, help="overlap between tiles (px)")
-    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
-    p.add_argument(
-        "--foreground-threshold", type=finite_float, default=0.5, help="interior+boundary cut"
+    add_config_arguments(
+        p,
+        PredictConfig,
+        [
+            "device",
+            "tile_size",
+            "overlap",
+            "batch_size",
+            "foreground_threshold",
+            "seed_threshold",
+            "min_size",
+            "input_channels",
+        ],
     )
-    p.add_argument(
-        "--seed-threshold", type=finite_float, default=0.5, help="interior cut for seeds"
-    )
-    p.add_argument("--min-size", type=int, default=16, help="smallest object kept (pixels)")
-    add_input_channel_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -77,7 +63,7 @@ def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
 
     stack = read_image(path)
     try:
-        labels = drain(predict_stack_iter(model, stack, config), bar)
+        labels = cast(np.ndarray, drain(predict_stack_iter(model, stack, config), bar))
     except InputError as exc:
         raise name_file(exc, path) from None
     target = labels_path(out_dir, path)
@@ -105,19 +91,9 @@ def plan_outputs(images: list[str], out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .._config import PredictConfig
     from ..models._factory import describe_device, load_model
 
-    config = PredictConfig(
-        tile_size=args.tile_size,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        device=args.device,
-        foreground_threshold=args.foreground_threshold,
-        seed_threshold=args.seed_threshold,
-        min_size=args.min_size,
-        input_channels=args.input_channel,
-    )
+    config = config_from_args(PredictConfig, args)
     plan_outputs(args.images, Path(args.out))
     model = load_model(args.model, device=args.device)
     out = ensure_out_dir(args.out)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 
-from ._common import ProgressBar, add_device_argument, positive_float
-from .segment import add_input_channel_argument
+from .._config import PredictConfig
+from ..batch._job import LargeImageOptions
+from ._common import ProgressBar, add_config_arguments, config_from_args, positive_float
 
 
 def _positive(text: str) -> int:
@@ -75,44 +76,30 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds to wait for --scheduler to answer (default 10)",
     )
-    p.add_argument(
-        "--large-threshold",
-        type=int,
-        default=4096 * 4096,
-        metavar="PIXELS",
-        help="segment planes with more pixels than this block by block into Zarr "
-        "(default 16777216 = 4096²)",
+    add_config_arguments(
+        p,
+        LargeImageOptions,
+        ["threshold", "block_size", "halo"],
+        threshold={
+            "flag": "--large-threshold",
+            "metavar": "PIXELS",
+            "help": "segment planes with more pixels than this block by block into Zarr",
+        },
+        block_size={"metavar": "PX", "help": "block side"},
+        halo={"metavar": "PX", "help": "context around each block; larger than the largest object"},
     )
-    p.add_argument(
-        "--block-size", type=int, default=2048, metavar="PX", help="block side (default 2048)"
-    )
-    p.add_argument(
-        "--halo",
-        type=int,
-        default=96,
-        metavar="PX",
-        help="context around each block; larger than the largest object (default 96)",
-    )
-    p.add_argument("--tile-size", type=int, default=None, metavar="PX", help="prediction tile")
-    add_input_channel_argument(p)
-    add_device_argument(p)
+    add_config_arguments(p, PredictConfig, ["tile_size", "input_channels", "device"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .._config import PredictConfig
     from ..batch._folder import segment_folder
-    from ..batch._job import LargeImageOptions
 
-    settings = {"device": args.device}
-    if args.tile_size is not None:
-        settings["tile_size"] = args.tile_size
-        settings["overlap"] = min(PredictConfig().overlap, args.tile_size // 2)
-    large = LargeImageOptions(
-        threshold=args.large_threshold, block_size=args.block_size, halo=args.halo
-    )
+    overlap = min(PredictConfig().overlap, args.tile_size // 2)
+    config = config_from_args(PredictConfig, args, overlap=overlap)
+    large = config_from_args(LargeImageOptions, args)
     with ProgressBar("segment-folder", quiet=args.quiet) as bar:
         summary = segment_folder(
             args.model,
@@ -124,10 +111,9 @@ def run(args: argparse.Namespace) -> dict:
             overwrite=args.overwrite,
             workers=args.workers,
             scheduler=args.scheduler,
-            predict_config=PredictConfig(**settings),
+            predict_config=config,
             large=large,
             scheduler_timeout=args.scheduler_timeout,
-            input_channels=args.input_channel,
         )
     print(
         f"{summary['done']} done, {summary['skipped']} skipped, {summary['n_failed']} failed "

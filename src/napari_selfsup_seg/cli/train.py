@@ -8,9 +8,10 @@ import time
 
 import numpy as np
 
+from .._config import ModelConfig, TrainConfig
 from .._errors import InputError
 from ..io._image import read_image
-from ._common import ProgressBar, add_device_argument, finite_float, model_out_dir
+from ._common import ProgressBar, add_config_arguments, config_from_args, model_out_dir
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -29,47 +30,27 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--masks", nargs="+", required=True, metavar="MASK", help="instance masks, one per image"
     )
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to save the model")
-    p.add_argument(
-        "--input-channel",
-        type=int,
-        default=None,
-        metavar="C",
-        help="channel of the images the network reads (default: all channels of the image); "
-        "its name is recorded too when the files name their channels",
-    )
-    p.add_argument("--steps", type=int, default=300, metavar="N", help="optimisation steps")
-    p.add_argument(
-        "--encoder",
-        default="resnet18",
-        metavar="NAME",
-        help="encoder of the U-Net (segmentation-models-pytorch name, e.g. resnet18, resnet34)",
-    )
-    p.add_argument(
-        "--encoder-depth",
-        type=int,
-        default=5,
-        choices=(3, 4, 5),
-        help="encoder stages; fewer make a smaller, faster network",
-    )
+    add_config_arguments(p, TrainConfig, ["input_channel", "steps"])
+    add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
     p.add_argument(
         "--init",
         default=None,
         metavar="MODEL_DIR",
         help="fine-tune from this model (its architecture wins over --encoder)",
     )
-    add_device_argument(p)
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
-    p.add_argument(
-        "--ignore-value",
-        type=int,
-        default=65535,
-        metavar="V",
-        help="mask value of unreviewed pixels (default 65535)",
+    add_config_arguments(
+        p,
+        TrainConfig,
+        [
+            "device",
+            "seed",
+            "ignore_value",
+            "tile_size",
+            "batch_size",
+            "learning_rate",
+            "boundary_width",
+        ],
     )
-    p.add_argument("--tile-size", type=int, default=128, help="training tile side (x32)")
-    p.add_argument("--batch-size", type=int, default=8, help="tiles per step")
-    p.add_argument("--lr", type=finite_float, default=2e-3, help="peak learning rate")
-    p.add_argument("--boundary-width", type=int, default=2, help="boundary class width (px)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -125,24 +106,13 @@ def _name_error(exc: InputError, names: list[tuple[str, str]]) -> InputError:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .._config import ModelConfig, TrainConfig
     from .._progress import drain
     from ..models._factory import describe_device
     from ..train._supervised import train_iter
 
     images, masks, names, channel_names = _load_pairs(args)
-    tc = TrainConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        tile_size=args.tile_size,
-        learning_rate=args.lr,
-        boundary_width=args.boundary_width,
-        ignore_value=args.ignore_value,
-        input_channel=args.input_channel,
-        seed=args.seed,
-        device=args.device,
-    )
-    mc = ModelConfig(encoder=args.encoder, encoder_depth=args.encoder_depth)
+    tc = config_from_args(TrainConfig, args)
+    mc = config_from_args(ModelConfig, args)
     out = model_out_dir(args.out)
     provenance = {
         "images": [str(p) for p in args.images],

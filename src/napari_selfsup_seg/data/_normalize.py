@@ -1,47 +1,18 @@
 """Percentile normalisation, with its parameters stored beside each model.
 
-Training and prediction call the same function with the same :class:`NormalizationConfig`
-(saved in the model's ``config.json``), so a model sees the same intensity scale in both.
+Training and prediction call the same function with the same
+:class:`~napari_selfsup_seg._config.NormalizationConfig` (saved in the model's ``config.json``),
+so a model sees the same intensity scale in both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from .._config import NormalizationConfig
 from .._errors import InputError
 
-
-@dataclass
-class NormalizationConfig:
-    """Per-plane, per-channel percentile normalisation.
-
-    Attributes
-    ----------
-    lower_percentile : float
-        Intensity percentile mapped to 0 (0 <= lower < upper).
-    upper_percentile : float
-        Intensity percentile mapped to 1 (upper <= 100).
-    clip : bool
-        Clip the result to ``[-clip_margin, 1 + clip_margin]``.
-    clip_margin : float
-        How far outside [0, 1] values may go when clipping.
-    """
-
-    lower_percentile: float = 1.0
-    upper_percentile: float = 99.8
-    clip: bool = True
-    clip_margin: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.lower_percentile < self.upper_percentile <= 100.0:
-            raise InputError(
-                "normalisation percentiles must satisfy 0 <= lower < upper <= 100, got "
-                f"{self.lower_percentile} and {self.upper_percentile}"
-            )
-        if self.clip_margin < 0:
-            raise InputError(f"clip_margin must be >= 0, got {self.clip_margin}")
+__all__ = ["NormalizationConfig", "check_finite", "percentile_normalize"]
 
 
 def check_finite(image: np.ndarray, name: str = "image") -> None:

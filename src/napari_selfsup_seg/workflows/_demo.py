@@ -17,8 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .._config import ModelConfig, TrainConfig
-from .._progress import Progress
+from .._config import (
+    ConfigBase,
+    ModelConfig,
+    TrainConfig,
+    _check_range,
+    check_device,
+    device_setting,
+    setting,
+)
+from .._progress import Progress, Stage
 from ..data._synthetic import BRIGHTFIELD_CHANNEL, FLUORESCENCE_CHANNEL, make_sample_stack
 from ..io._tiff_write import write_image, write_labels
 from ..pseudo._threshold import threshold_pseudo_mask
@@ -48,15 +56,53 @@ class DemoResult:
     seconds: float = 0.0
 
 
+def _demo_model() -> ModelConfig:
+    return ModelConfig(encoder="resnet18", encoder_depth=4)
+
+
+@dataclass
+class DemoConfig(ConfigBase):
+    """What the demo generates and trains.
+
+    Attributes
+    ----------
+    steps : int
+        Training steps.
+    size : int
+        Side of each generated field in pixels.
+    n_train : int
+        Generated fields used for training.
+    n_test : int
+        Generated fields used for scoring.
+    seed : int
+        Seed of the data and the training run.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    model : ModelConfig
+        The network: a ResNet-18 U-Net with four stages, one more than the package default
+        (:class:`~napari_selfsup_seg._config.ModelConfig`), which is what the demo's figures in
+        the README (time and AP@0.5) are measured with.
+    """
+
+    steps: int = setting(250, "training steps")
+    size: int = setting(256, "side of each generated field")
+    n_train: int = 4
+    n_test: int = 2
+    seed: int = setting(0, "random seed")
+    device: str = device_setting()
+    model: ModelConfig = field(default_factory=_demo_model)
+
+    def __post_init__(self) -> None:
+        _check_range("steps", self.steps, 1, 1_000_000)
+        _check_range("size", self.size, 64, 4096)
+        _check_range("n_train", self.n_train, 1, 1000)
+        _check_range("n_test", self.n_test, 1, 1000)
+        check_device(self.device)
+
+
 def run_demo_iter(
     out_dir: str | Path,
-    steps: int = 250,
-    n_train: int = 4,
-    n_test: int = 2,
-    size: int = 256,
-    model_config: ModelConfig | None = None,
-    device: str = "auto",
-    seed: int = 0,
+    config: DemoConfig | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> Generator[Progress, None, DemoResult]:
     """Run the demo loop, yielding progress; returns a :class:`DemoResult`.
@@ -65,18 +111,8 @@ def run_demo_iter(
     ----------
     out_dir : path-like
         Output folder (created).
-    steps : int
-        Training steps.
-    n_train, n_test : int
-        Generated fields used for training and for scoring.
-    size : int
-        Side of each generated field in pixels.
-    model_config : ModelConfig, optional
-        Network; defaults to a ResNet-18 U-Net with four stages.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    seed : int
-        Seed of the data and the training run.
+    config : DemoConfig, optional
+        Sizes, steps, seed, device and network (defaults: :class:`DemoConfig`).
     stop : callable, optional
         Return True to end training early (the model trained so far is used).
     """
@@ -85,29 +121,31 @@ def run_demo_iter(
     from ..models._factory import save_model
     from ..train._supervised import train_iter
 
+    config = config or DemoConfig()
+    steps, size, seed = config.steps, config.size, config.seed
+    n_train, n_test = config.n_train, config.n_test
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
 
-    yield Progress("demo", 0, 4, "generating sample data")
+    yield Progress(Stage.DEMO, 0, 4, "generating sample data")
     image, truth = make_sample_stack(n_train + n_test, (size, size), seed=seed)
     files["images"] = str(write_image(out / "sample_images.tif", image, axes="ZCYX"))
     files["truth"] = str(write_labels(out / "sample_truth.tif", truth, axes="ZYX"))
 
-    yield Progress("demo", 1, 4, "pseudo-masks from the fluorescent channel")
+    yield Progress(Stage.DEMO, 1, 4, "pseudo-masks from the fluorescent channel")
     pseudo = np.stack([threshold_pseudo_mask(p)[0] for p in image[:, FLUORESCENCE_CHANNEL]])
     files["pseudo_masks"] = str(write_labels(out / "sample_pseudo.tif", pseudo, axes="ZYX"))
 
-    yield Progress("demo", 2, 4, "training on the brightfield channel")
-    model_config = model_config or ModelConfig(encoder="resnet18", encoder_depth=4)
-    train_config = TrainConfig(steps=steps, batch_size=8, tile_size=128, seed=seed, device=device)
+    yield Progress(Stage.DEMO, 2, 4, "training on the brightfield channel")
+    train_config = TrainConfig(steps=steps, seed=seed, device=config.device)
     bf = image[:, BRIGHTFIELD_CHANNEL]
     model = yield from train_iter(
         list(bf[:n_train]),
         list(pseudo[:n_train]),
         train_config=train_config,
-        model_config=model_config,
+        model_config=config.model,
         provenance={
             "method": "threshold",
             "source": "fluorescence channel of generated sample data",
@@ -118,7 +156,7 @@ def run_demo_iter(
     save_model(out / "model", model.net, model.config, model.log)
     files["model"] = str(out / "model")
 
-    yield Progress("demo", 3, 4, "segmenting held-out brightfield fields")
+    yield Progress(Stage.DEMO, 3, 4, "segmenting held-out brightfield fields")
     pred = np.stack([predict_labels(model, p) for p in bf[n_train:]])
     files["predictions"] = str(write_labels(out / "test_predictions.tif", pred, axes="ZYX"))
     test_truth = list(truth[n_train:])
@@ -143,7 +181,7 @@ def run_demo_iter(
             metrics,
         )
     )
-    yield Progress("demo", 4, 4, "done")
+    yield Progress(Stage.DEMO, 4, 4, "done")
     return DemoResult(out, metrics, files, time.perf_counter() - t0)
 
 

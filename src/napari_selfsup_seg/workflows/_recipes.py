@@ -36,7 +36,7 @@ def _channel_planes(stack_or_images) -> np.ndarray | list[np.ndarray]:
         if arr.ndim < 3:
             raise InputError(f"expected (..., C, Y, X) with channels, got shape {arr.shape}")
         return arr.reshape(-1, *arr.shape[-3:])
-    planes = []
+    planes: list[np.ndarray] = []
     for i, img in enumerate(stack_or_images):
         img = np.asarray(img)
         if img.ndim < 3:
