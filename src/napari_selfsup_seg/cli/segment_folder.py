@@ -6,7 +6,7 @@ import argparse
 import re
 
 from .._config import PredictConfig
-from ..batch._job import LargeImageOptions
+from ..batch._records import LargeImageOptions
 from ._common import ProgressBar, add_config_arguments, config_from_args, positive_float
 
 
