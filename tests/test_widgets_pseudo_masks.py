@@ -36,7 +36,7 @@ def test_threshold_in_worker_with_sweep_and_live_preview(viewer, qtbot, errors):
         n_true = len(np.unique(truth[k])) - 1
         assert 0.6 * n_true <= pseudo.data[k].max() <= 1.4 * n_true
     # The sweep plot shows the automatic choice, the slider sits on it.
-    sweep = widget._cache["sweeps"][0]
+    sweep = widget.cut.cache["sweeps"][0]
     assert widget.threshold.value == pytest.approx(round(sweep.best_threshold, 2))
     assert widget.plot.axes.lines  # curve and marker drawn
     # Live preview: a high cut on the cached map keeps fewer foreground pixels.
@@ -106,7 +106,7 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
         assert widget.weak.mark(has) == (k, 0, 0, 0, int(has))
     widget.weak.mark(False)  # marking the same frame again replaces its mark
     assert widget.weak.table.shape[0] == 5
-    assert widget.weak.count.value == "3 marked 'has it', 2 'has not'"
+    assert widget.weak.summary.value == "3 marked 'has it', 2 'has not'"
     worker = widget.run()
     with qtbot.waitSignal(worker.finished, timeout=120000):
         pass

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
+from .._progress import drain
 from ..io._image import ImageStack, image_stem, read_image
 from ..io._output_guard import OutputPlan
 from ..io._tiff_write import write_float, write_labels
+from ..pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ._common import ProgressBar, ensure_out_dir, finite_float, name_file
-
-METHODS = ("threshold", "psm", "scorecam")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="IMAGE",
         help="images to mask (scorecam: default the CSV's images labelled 1)",
     )
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=list(METHODS))
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--channel", type=int, default=None, metavar="C", help="channel to use")
     p.add_argument(
@@ -147,67 +147,93 @@ def _write(out_dir: Path, stack: ImageStack, labels: np.ndarray, prob: np.ndarra
             "n_objects": n_objects}  # fmt: skip
 
 
-def _threshold_one(planes: np.ndarray, args, t: float, auto: bool, name: str):
-    from ..pseudo._sweep import threshold_sweep
-    from ..pseudo._threshold import ThresholdConfig, mask_to_instances, threshold_probability
+def _config(method: PseudoMaskMethod, args, t: float, auto: bool):
+    """The method's config from the flags it has fields for."""
+    return method.make_config(
+        threshold=None if auto else t,
+        steps=args.steps,
+        k=args.k,
+        modality=args.modality,
+        sigma=args.sigma,
+        min_size=args.min_size,
+        seed=args.seed,
+    )
 
-    cfg = ThresholdConfig(threshold=t, sigma=args.sigma, min_size=args.min_size)
-    labels, probs, cuts = [], [], []
-    for i, plane in enumerate(planes):
-        prob = threshold_probability(plane, cfg)
-        cut = threshold_sweep(prob, plane, name=f"{name} plane {i}").best_threshold if auto else t
-        labels.append(mask_to_instances(prob >= cut, cfg.min_size, cfg.min_distance))
-        probs.append(prob)
-        cuts.append(cut)
-    return np.stack(labels), np.stack(probs), cuts
+
+def _names(stack: ImageStack, n: int) -> list[str]:
+    return [f"{stack.name} plane {i}" if stack.plane_shape else stack.name for i in range(n)]
 
 
 def run(args: argparse.Namespace) -> dict:
     t, auto = _parse_threshold(args.threshold)
-    if args.method == "scorecam" and not args.weak_labels:
-        raise InputError("--method scorecam needs --weak-labels CSV (columns path,label)")
-    if args.method != "scorecam" and not args.images:
-        raise InputError(f"--method {args.method} needs at least one IMAGE")
-    if args.method == "scorecam":
-        return _run_scorecam(args, t, auto)
+    method = get_method(args.method)
+    if method.weak_labels and not args.weak_labels:
+        raise InputError(f"--method {method.name} needs --weak-labels CSV (columns path,label)")
+    if not method.weak_labels and not args.images:
+        raise InputError(f"--method {method.name} needs at least one IMAGE")
+    cfg = _config(method, args, t, auto)
+    if method.weak_labels:
+        return _run_scorecam(args, cfg, auto)
     plan_outputs(args.images, args.images, Path(args.out))
     out_dir = ensure_out_dir(args.out)
     multi = len(args.images) > 1
-    outputs, failed, cuts_by_image = [], [], {}
-    stacks, plane_sets = [], []
+    failed: list[dict] = []
+    good: list[tuple[ImageStack, np.ndarray]] = []
+
+    def fail(path, exc: InputError) -> None:
+        exc = name_file(exc, path)
+        if not multi:
+            raise exc
+        failed.append({"path": str(path), "reason": str(exc)})
+
     for path in args.images:
         try:
             stack = read_image(path)
-            plane_sets.append(_planes(stack, args.channel))
-            stacks.append(stack)
+            planes = _planes(stack, args.channel)
+            if method.joint:
+                _check_planes(method, stack, planes)
         except InputError as exc:
-            if not multi:
-                raise
-            failed.append({"path": str(path), "reason": str(exc)})
+            fail(path, exc)
+            continue
+        good.append((stack, planes))
+    results = []
+    if method.joint and good:
+        cache = Path(args.cache_dir) if args.cache_dir else out_dir / ".psm-cache"
+        every = [p for _, ps in good for p in ps]
+        names = [n for stack, ps in good for n in _names(stack, len(ps))]
+        with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
+            whole = drain(method.run_iter(every, cfg, cache_dir=cache, names=names), bar)
+        pos = 0
+        for stack, ps in good:
+            results.append((stack, whole, slice(pos, pos + len(ps))))
+            pos += len(ps)
+    for stack, ps in good if not method.joint else []:
+        try:
+            one = drain(method.run_iter(ps, cfg, names=_names(stack, len(ps))))
+        except InputError as exc:
+            fail(stack.path, exc)
+            continue
+        results.append((stack, one, slice(0, len(ps))))
+    outputs, cuts_by_image = [], {}
+    for stack, result, part in results:
+        cuts = result.thresholds[part]
+        labels, maps = np.stack(result.labels[part]), np.stack(result.maps[part])
+        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts})
+        cuts_by_image[stack.stem] = cuts
+    return _summary(method.name, out_dir, outputs, failed, cuts_by_image if auto else None)
 
-    def fail(stack: ImageStack, exc: InputError) -> None:
-        exc = name_file(exc, stack.path)
-        if not multi:
-            raise exc
-        failed.append({"path": str(stack.path), "reason": str(exc)})
 
-    if args.method == "threshold":
-        for stack, planes in zip(stacks, plane_sets):
-            try:
-                labels, prob, cuts = _threshold_one(planes, args, t, auto, stack.name)
-            except InputError as exc:
-                fail(stack, exc)
-                continue
-            outputs.append({**_write(out_dir, stack, labels, prob), "thresholds": cuts})
-            cuts_by_image[stack.stem] = cuts
-    else:
-        outputs, cuts_by_image = _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail)
-    summary = {"command": "pseudo-mask", "method": args.method, "out": str(out_dir),
-               "outputs": outputs, "failed": failed}  # fmt: skip
-    if auto:
-        summary["chosen_thresholds"] = cuts_by_image
-    print(f"pseudo-mask ({args.method}): {len(outputs)} written to {out_dir}, {len(failed)} failed")
-    return summary
+def _check_planes(method: PseudoMaskMethod, stack: ImageStack, planes: np.ndarray) -> None:
+    """Refuse an image the method cannot use before any training starts."""
+    from ..data._normalize import percentile_normalize
+
+    if min(planes.shape[-2:]) < method.min_side:
+        raise InputError(
+            f"{stack.name}: {planes.shape[-2]}x{planes.shape[-1]} is smaller than the "
+            f"network minimum of {method.min_side}x{method.min_side} pixels"
+        )
+    for i, plane in enumerate(planes):
+        percentile_normalize(plane, name=f"{stack.name} plane {i}")
 
 
 def output_path(out: Path, stem: str, kind: str) -> Path:
@@ -223,73 +249,26 @@ def plan_outputs(targets: list, inputs: list, out: Path) -> None:
             plan.claim(output_path(out, image_stem(path), kind), path)
 
 
-def _run_psm(args, out_dir, stacks, plane_sets, t, auto, fail):
-    from .._progress import drain
-    from ..data._normalize import percentile_normalize
-    from ..pseudo._psm import MIN_SIZE, PSMConfig, psm_labels_from_map, psm_pseudo_mask_iter
-    from ..pseudo._sweep import threshold_sweep
-
-    kwargs = {"steps": args.steps} if args.steps is not None else {}
-    cfg = PSMConfig(k=args.k, modality=args.modality, sigma=args.sigma, threshold=t,
-                    min_size=args.min_size, seed=args.seed, **kwargs)  # fmt: skip
-    good = []
-    for stack, planes in zip(stacks, plane_sets):
-        try:
-            if min(planes.shape[-2:]) < MIN_SIZE:
-                raise InputError(
-                    f"{stack.name}: {planes.shape[-2]}x{planes.shape[-1]} is smaller than the "
-                    f"network minimum of {MIN_SIZE}x{MIN_SIZE} pixels"
-                )
-            for i, plane in enumerate(planes):
-                percentile_normalize(plane, name=f"{stack.name} plane {i}")
-        except InputError as exc:
-            fail(stack, exc)
-            continue
-        good.append((stack, planes))
-    outputs, cuts_by_image = [], {}
-    if not good:
-        return outputs, cuts_by_image
-    cache = Path(args.cache_dir) if args.cache_dir else out_dir / ".psm-cache"
-    with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
-        results = drain(psm_pseudo_mask_iter([p for _, p in good], cfg, cache), bar)
-    for (stack, planes), (labels, prob) in zip(good, results):
-        try:
-            cuts = [t] * len(planes)
-            if auto:
-                cuts, labels = [], labels.copy()
-                for i, plane in enumerate(planes):
-                    sweep = threshold_sweep(prob[i], plane, name=f"{stack.name} plane {i}")
-                    cuts.append(sweep.best_threshold)
-                    labels[i] = psm_labels_from_map(prob[i], plane, sweep.best_threshold, cfg)
-        except InputError as exc:
-            fail(stack, exc)
-            continue
-        outputs.append({**_write(out_dir, stack, labels, prob), "thresholds": cuts})
-        cuts_by_image[stack.stem] = cuts
-    return outputs, cuts_by_image
-
-
-def _run_scorecam(args, t: float, auto: bool) -> dict:
-    from .._progress import drain
-    from ..pseudo._scorecam import ScoreCAMConfig, scorecam_plane, train_weak_classifier_iter
+def _run_scorecam(args, cfg, auto: bool) -> dict:
+    """Score-CAM from a weak-label CSV: train on its images, map the targets one by one."""
+    from ..pseudo._scorecam import scorecam_map_iter, train_weak_classifier_iter
 
     rows = read_weak_labels(args.weak_labels)
     targets = args.images or [str(p) for p, label in rows if label == 1]
     inputs = [args.weak_labels, *targets, *(p for p, _ in rows)]
     plan_outputs(targets, inputs, Path(args.out))
     out_dir = ensure_out_dir(args.out)
-    train_images, train_labels, names = [], [], []
+    train_images: list[np.ndarray] = []
+    train_labels: list[int] = []
+    names: list[str] = []
     for path, label in rows:
         stack = read_image(path)
-        for i, plane in enumerate(_planes(stack, args.channel)):
-            train_images.append(plane)
-            train_labels.append(label)
-            names.append(f"{stack.name} plane {i}" if stack.plane_shape else stack.name)
-    kwargs = {"steps": args.steps} if args.steps is not None else {}
-    cfg = ScoreCAMConfig(threshold=None if auto else t, min_size=args.min_size, seed=args.seed,
-                         **kwargs)  # fmt: skip
+        planes = _planes(stack, args.channel)
+        train_images.extend(planes)
+        train_labels.extend([label] * len(planes))
+        names.extend(_names(stack, len(planes)))
     with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
-        net, size, scale, accuracy = drain(
+        trained = drain(
             train_weak_classifier_iter(train_images, train_labels, cfg, names=names), bar
         )
     multi = len(targets) > 1
@@ -297,28 +276,32 @@ def _run_scorecam(args, t: float, auto: bool) -> dict:
     for target in targets:
         try:
             stack = read_image(target)
-            labels, maps, cuts = [], [], []
-            for i, plane in enumerate(_planes(stack, args.channel)):
-                name = f"{stack.name} plane {i}" if stack.plane_shape else stack.name
-                lab, cam, cut = scorecam_plane(net, plane, size, scale, cfg, name)
-                labels.append(lab)
-                maps.append(cam)
-                cuts.append(cut)
+            planes = _planes(stack, args.channel)
+            names = _names(stack, len(planes))
+            result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names))
         except InputError as exc:
             exc = name_file(exc, target)
             if not multi:
                 raise exc from None
             failed.append({"path": str(target), "reason": str(exc)})
             continue
-        outputs.append(
-            {**_write(out_dir, stack, np.stack(labels), np.stack(maps)), "thresholds": cuts}
-        )
-        cuts_by_image[stack.stem] = cuts
-    summary = {"command": "pseudo-mask", "method": "scorecam", "out": str(out_dir),
-               "classifier_accuracy": accuracy, "input_size": size,
+        labels, maps = np.stack(result.labels), np.stack(result.maps)
+        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": result.thresholds})
+        cuts_by_image[stack.stem] = result.thresholds
+    accuracy, size = trained[3], trained[1]
+    extra = {"classifier_accuracy": accuracy, "input_size": size}
+    note = f" (classifier training accuracy {accuracy:.2f})"
+    return _summary("scorecam", out_dir, outputs, failed, cuts_by_image if auto else None,
+                    extra, note)  # fmt: skip
+
+
+def _summary(method, out_dir, outputs, failed, cuts, extra=None, note="") -> dict:
+    """The JSON summary of a run (and its one-line report on stdout)."""
+    summary = {"command": "pseudo-mask", "method": method, "out": str(out_dir), **(extra or {}),
                "outputs": outputs, "failed": failed}  # fmt: skip
-    if auto:
-        summary["chosen_thresholds"] = cuts_by_image
-    print(f"pseudo-mask (scorecam): {len(outputs)} written to {out_dir}, {len(failed)} failed "
-          f"(classifier training accuracy {accuracy:.2f})")  # fmt: skip
+    if cuts is not None:
+        summary["chosen_thresholds"] = cuts
+    print(
+        f"pseudo-mask ({method}): {len(outputs)} written to {out_dir}, {len(failed)} failed{note}"
+    )
     return summary

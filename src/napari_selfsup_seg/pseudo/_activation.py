@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._progress import Progress, TrainProgress
+from .._progress import Progress
+from ..train._engine import Objective, Recipe, run, seed_everything
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -107,6 +108,38 @@ def _random_view(crops: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return v + 0.03 * torch.randn(v.shape, generator=gen)
 
 
+class _SimSiamObjective(Objective):
+    """Two random views of random crops must give the same embedding."""
+
+    stage = "psm-train"
+    what = "the PSM activation network"
+    message = "self-supervised activation network"
+
+    def __init__(
+        self, planes: Sequence[np.ndarray], crop_size: int, batch_size: int, width: int, seed: int
+    ) -> None:
+        seed_everything(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.net = ActivationNet(width=width)
+        self.planes, self.crop_size, self.batch_size = planes, crop_size, batch_size
+
+    def modules(self) -> list[nn.Module]:
+        return [self.net]
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        c, rng = self.crop_size, self.rng
+        crops = np.empty((self.batch_size, 1, c, c), np.float32)
+        for i in range(self.batch_size):
+            p = self.planes[int(rng.integers(len(self.planes)))]
+            y = int(rng.integers(0, p.shape[0] - c + 1))
+            x = int(rng.integers(0, p.shape[1] - c + 1))
+            crops[i, 0] = p[y : y + c, x : x + c]
+        batch = torch.from_numpy(crops)
+        v1, v2 = _random_view(batch, self.gen), _random_view(batch, self.gen)
+        return simsiam_loss(self.net, v1, v2), {}
+
+
 def train_activation_net_iter(
     planes: Sequence[np.ndarray],
     steps: int,
@@ -117,7 +150,10 @@ def train_activation_net_iter(
     seed: int,
     stop: Callable[[], bool] | None = None,
 ) -> Generator[Progress, None, ActivationNet]:
-    """Train :class:`ActivationNet` on random crops of normalised planes.
+    """Train :class:`ActivationNet` on random crops of normalised planes, on the CPU.
+
+    SGD with momentum and weight decay 1e-4, cosine schedule without warm-up (the training
+    engine, :mod:`napari_selfsup_seg.train._engine`).
 
     Parameters
     ----------
@@ -138,44 +174,17 @@ def train_activation_net_iter(
     ActivationNet
         The trained network in eval mode.
     """
-    import time
-
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = ActivationNet(width=width)
-    net.train()
-    opt = torch.optim.SGD(net.parameters(), lr=learning_rate, momentum=0.9, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    t0 = time.perf_counter()
-    for step in range(steps):
-        if stop is not None and stop():
-            break
-        crops = np.empty((batch_size, 1, crop_size, crop_size), np.float32)
-        for i in range(batch_size):
-            p = planes[int(rng.integers(len(planes)))]
-            y = int(rng.integers(0, p.shape[0] - crop_size + 1))
-            x = int(rng.integers(0, p.shape[1] - crop_size + 1))
-            crops[i, 0] = p[y : y + crop_size, x : x + crop_size]
-        batch = torch.from_numpy(crops)
-        loss = simsiam_loss(net, _random_view(batch, gen), _random_view(batch, gen))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        elapsed = time.perf_counter() - t0
-        yield TrainProgress(
-            "psm-train",
-            step + 1,
-            steps,
-            "self-supervised activation network",
-            loss=float(loss.detach()),
-            lr=float(sched.get_last_lr()[0]),
-            images_per_s=(step + 1) * batch_size / max(elapsed, 1e-9),
-            eta_s=elapsed / (step + 1) * (steps - step - 1),
-        )
-    net.eval()
-    return net
+    objective = _SimSiamObjective(planes, crop_size, batch_size, width, seed)
+    recipe = Recipe(
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=1e-4,
+        optimizer="sgd",
+        momentum=0.9,
+    )
+    yield from run(objective, recipe, torch.device("cpu"), stop)
+    return objective.net
 
 
 def shallow_activation_map(net: ActivationNet, plane: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ Torch is imported at module level: only the Score-CAM path imports this module.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
@@ -14,10 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import InputError
-from .._progress import Progress, TrainProgress
+from .._progress import Progress
+from ..train._engine import Objective, Recipe, run, seed_everything
 
 MIN_SIZE = 32
 """Smallest image side the classifier accepts, in pixels (its target layer has stride 8)."""
+
+WARMUP_FRACTION = 0.3
+"""Fraction of the steps the classifier's learning rate warms up (then cosine decay)."""
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -86,6 +89,37 @@ def _augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return v * gain + 0.02 * torch.randn(v.shape, generator=gen)
 
 
+class _WeakLabelObjective(Objective):
+    """Cross-entropy on class-balanced batches of augmented images."""
+
+    stage = "classifier"
+    what = "the weak-label classifier"
+    message = "weak-label classifier"
+
+    def __init__(
+        self, x: torch.Tensor, y: np.ndarray, batch_size: int, width: int, seed: int
+    ) -> None:
+        seed_everything(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.pos, self.neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        self.net = WeakClassifier(width=width)
+
+    def modules(self) -> list[nn.Module]:
+        return [self.net]
+
+    def loss(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        half = self.batch_size // 2
+        idx = np.concatenate(
+            [self.rng.choice(self.pos, half), self.rng.choice(self.neg, self.batch_size - half)]
+        ).astype(np.int64)
+        logits = self.net(_augment(self.x[idx], self.gen))
+        target = torch.from_numpy(self.y[idx])
+        accuracy = (logits.argmax(1) == target).float().mean()
+        return F.cross_entropy(logits, target), {"accuracy": accuracy}
+
+
 def train_weak_classifier_iter(
     images: Sequence[np.ndarray],
     labels: Sequence[int],
@@ -99,7 +133,8 @@ def train_weak_classifier_iter(
     """Train :class:`WeakClassifier` on normalised, equally sized images with 0/1 labels.
 
     Classes are balanced in every batch (half positive, half negative), so a rare class is
-    not ignored.
+    not ignored. AdamW, warm-up over :data:`WARMUP_FRACTION` of the steps, then cosine decay
+    (the training engine, :mod:`napari_selfsup_seg.train._engine`); on the CPU.
 
     Parameters
     ----------
@@ -126,43 +161,16 @@ def train_weak_classifier_iter(
     if set(np.unique(y).tolist()) != {0, 1}:
         raise InputError("weak labels need both classes (some images labelled 1 and some 0)")
     x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    net = WeakClassifier(width=width)
-    opt = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, learning_rate, total_steps=steps)
-    net.train()
-    t0 = time.perf_counter()
-    for step in range(steps):
-        if stop is not None and stop():
-            break
-        half = batch_size // 2
-        idx = np.concatenate([rng.choice(pos, half), rng.choice(neg, batch_size - half)]).astype(
-            np.int64
-        )
-        logits = net(_augment(x[idx], gen))
-        target = torch.from_numpy(y[idx])
-        loss = F.cross_entropy(logits, target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        acc = float((logits.argmax(1) == target).float().mean())
-        elapsed = time.perf_counter() - t0
-        yield TrainProgress(
-            "classifier",
-            step + 1,
-            steps,
-            "weak-label classifier",
-            loss=float(loss.detach()),
-            lr=float(sched.get_last_lr()[0]),
-            images_per_s=(step + 1) * batch_size / max(elapsed, 1e-9),
-            eta_s=elapsed / (step + 1) * (steps - step - 1),
-            extra={"accuracy": acc},
-        )
-    net.eval()
+    objective = _WeakLabelObjective(x, y, batch_size, width, seed)
+    recipe = Recipe(
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=1e-4,
+        warmup_fraction=WARMUP_FRACTION,
+    )
+    yield from run(objective, recipe, torch.device("cpu"), stop)
+    net = objective.net
     with torch.inference_mode():
         pred = torch.cat([net(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)])
     accuracy = float((pred.numpy() == y).mean())

@@ -10,6 +10,7 @@ and the channel roles it prefers. A fourth method is one new module with these p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,7 @@ class PseudoMaskMethod:
 
         ``threshold`` is kept even when ``None`` (``None`` = automatic cut).
         """
-        names = set(self.config.__dataclass_fields__)
+        names = {f.name for f in dataclasses.fields(self.config)}
         kept = {
             k: v for k, v in values.items() if k in names and (v is not None or k == "threshold")
         }

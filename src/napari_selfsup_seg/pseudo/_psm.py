@@ -78,7 +78,8 @@ def _as_planes(images, name: str) -> tuple[list[np.ndarray], list[tuple[int, ...
     """Flatten the input into 2D planes; remember each item's leading shape."""
     if isinstance(images, np.ndarray):
         images = [images] if images.ndim == 2 else list(images)
-    planes, shapes = [], []
+    planes: list[np.ndarray] = []
+    shapes: list[tuple[int, ...]] = []
     for i, img in enumerate(images):
         img = np.asarray(img)
         if img.ndim < 2:

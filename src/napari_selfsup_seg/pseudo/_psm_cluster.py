@@ -100,7 +100,7 @@ def cluster_plane(
         rule = (feats["texture"] + feats["map"]).ravel()
     score = {c: rule[nearest == c].mean() for c in present}
     lowest = min(score.values())
-    background = [min(score, key=score.get)]
+    background = [min(score, key=lambda c: score[c])]
     if modality == "brightfield":
         middle = (lowest + max(score.values())) / 2
         background = [c for c in present if score[c] < middle] or background

@@ -88,12 +88,12 @@ def threshold_probability(image: np.ndarray, config: ThresholdConfig | None = No
         x = ndi.gaussian_filter(x, config.sigma)
     if not config.bright_objects:
         x = -x
-    fn = {
+    fns: dict[str, Callable[..., Any]] = {
         "otsu": filters.threshold_otsu,
         "li": filters.threshold_li,
         "triangle": filters.threshold_triangle,
-    }[config.method]
-    t = float(fn(x))
+    }
+    t = float(fns[config.method](x))
     z = np.clip((x - t) / config.softness, -50, 50)
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 

@@ -1,5 +1,9 @@
 """Weak labels for Score-CAM: mark the displayed frame (or the tile in the middle of the view) as
-"has it" or "has not", listed in a table."""
+"has it" or "has not", listed in a table.
+
+The marks are :data:`~napari_selfsup_seg.pseudo._marks.WeakMark` tuples; the core crops,
+trains on and pastes them back (:func:`~napari_selfsup_seg.pseudo._marks.scorecam_marks_iter`).
+"""
 
 from __future__ import annotations
 
@@ -41,8 +45,8 @@ class WeakLabelTable(Container):
         self.table = Table(value={c: [] for c in self.COLUMNS})
         self.table.native.setMinimumHeight(110)
         fit_table(self.table)
-        self.count = Label(value="No marks yet.")
-        super().__init__(widgets=[self.tile, buttons, self.table, self.count])
+        self.summary = Label(value="No marks yet.")
+        super().__init__(widgets=[self.tile, buttons, self.table, self.summary])
         self.margins = (0, 0, 0, 0)
         self.marks: list[tuple[int, int, int, int, int]] = []
         self.has_button.changed.connect(lambda: self.mark(True))
@@ -88,77 +92,4 @@ class WeakLabelTable(Container):
         }
         fit_table(self.table)
         pos = sum(m[4] for m in self.marks)
-        self.count.value = f"{pos} marked 'has it', {len(self.marks) - pos} 'has not'"
-
-    def crops(self, planes: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
-        """The marked frames or tiles cut from ``planes`` ``(N, Y, X)`` and their 0/1 labels."""
-        images, labels = [], []
-        for k, y0, x0, size, has in sorted(self.marks):
-            if k >= len(planes):
-                continue
-            plane = planes[k]
-            images.append(plane if size == 0 else plane[y0 : y0 + size, x0 : x0 + size])
-            labels.append(has)
-        return images, labels
-
-    def make_job(
-        self,
-        all_planes: np.ndarray,
-        planes_used: list[int],
-        config,
-        stop: Callable[[], bool],
-    ):
-        """The Score-CAM job over the marked frames/tiles, pasted back into the chosen planes.
-
-        Parameters
-        ----------
-        all_planes : numpy.ndarray
-            Shape ``(N, Y, X)``: every frame of the source layer.
-        planes_used : list of int
-            The frames the result is reported for (``K`` of them).
-        config : ScoreCAMConfig
-        stop : callable
-
-        Returns
-        -------
-        (generator, dict)
-            The job, which returns ``(labels, maps)`` as two lists of ``K`` planes ``(Y, X)``,
-            and the provenance of the pseudo-masks.
-
-        Raises
-        ------
-        InputError
-            Fewer than two marks of each kind.
-        """
-        from ...pseudo._scorecam import scorecam_pseudo_masks_iter
-
-        marks = sorted(m for m in self.marks if m[0] < len(all_planes))
-        pos = sum(m[4] for m in marks)
-        if pos < 1 or len(marks) - pos < 1:
-            raise InputError(
-                "Score-CAM needs frames or tiles marked 'has it' and 'has not' "
-                f"(now {pos} and {len(marks) - pos})"
-            )
-        images, weak = self.crops(all_planes)
-        provenance = {
-            "method": "scorecam",
-            "marks": [list(m) for m in marks],
-            **config.__dict__,
-        }
-
-        def job():
-            pairs = yield from scorecam_pseudo_masks_iter(images, weak, config, stop)
-            labels = {k: np.zeros(all_planes.shape[1:], np.int32) for k in planes_used}
-            maps = {k: np.zeros(all_planes.shape[1:], np.float32) for k in planes_used}
-            for (k, y0, x0, _size, has), (lab, cam) in zip(marks, pairs):
-                if not has or k not in labels:
-                    continue
-                h, w = lab.shape
-                region = (slice(y0, y0 + h), slice(x0, x0 + w))
-                # Number the objects of each tile after those already pasted in the frame.
-                offset = int(labels[k].max())
-                labels[k][region] = np.where(lab > 0, lab + offset, labels[k][region])
-                maps[k][region] = np.maximum(maps[k][region], cam)
-            return [labels[k] for k in planes_used], [maps[k] for k in planes_used]
-
-        return job(), provenance
+        self.summary.value = f"{pos} marked 'has it', {len(self.marks) - pos} 'has not'"
