@@ -110,9 +110,9 @@ def run(args: argparse.Namespace) -> dict:
     from ..models._factory import describe_device
     from ..train._supervised import train_iter
 
-    images, masks, names, channel_names = _load_pairs(args)
     tc = config_from_args(TrainConfig, args)
     mc = config_from_args(ModelConfig, args)
+    images, masks, names, channel_names = _load_pairs(args)
     out = model_out_dir(args.out)
     provenance = {
         "images": [str(p) for p in args.images],
