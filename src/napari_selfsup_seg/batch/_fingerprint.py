@@ -63,7 +63,7 @@ def input_fingerprint(path: str | os.PathLike, content: bool = True) -> dict:
                 if size > 2 * HASH_BYTES:
                     fh.seek(size - HASH_BYTES)
                 h.update(fh.read(HASH_BYTES))
-    out = {"size": size, "mtime_ns": mtime}
+    out: dict[str, int | str] = {"size": size, "mtime_ns": mtime}
     if content:
         out["sha256"] = h.hexdigest()
     return out

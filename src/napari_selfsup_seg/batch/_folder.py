@@ -23,8 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,35 +35,7 @@ from ._folder_plan import check_outputs, earlier_outputs, list_inputs, plan_run
 from ._job import JOURNAL, PARTS_DIR, STATE_DIR, make_job
 from ._outputs import finalise_run
 from ._pipeline import Journal, run_serial
-from ._records import ImageOutcome, LargeImageOptions, RunInfo
-
-
-@dataclass(frozen=True)
-class ImageResult(Progress):
-    """What happened to one image; also a progress record (``done`` of ``total`` images).
-
-    Attributes
-    ----------
-    path : str
-        The input file.
-    status : str
-        ``"done"``, ``"skipped"`` (done by an earlier run with the same model) or ``"failed"``.
-    reason : str
-        Why it failed or was skipped (empty when done).
-    n_objects : int
-        Objects found.
-    seconds : float
-        Time spent on the image (read, predict, write, measure).
-    output : str
-        The label image written.
-    """
-
-    path: str = ""
-    status: str = ""
-    reason: str = ""
-    n_objects: int = 0
-    seconds: float = 0.0
-    output: str = ""
+from ._records import ImageOutcome, ImageResult, LargeImageOptions, RunInfo
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -131,9 +102,9 @@ def segment_folder_iter(
     Returns
     -------
     dict
-        Counts (``total``, ``done``, ``skipped``, ``n_failed``), ``failed`` (list of
-        ``{"path", "reason"}``), ``n_objects``, ``seconds``, ``images_per_s`` and the paths of
-        the CSVs and the manifest.
+        :meth:`~napari_selfsup_seg.batch._records.RunSummary.to_dict`: counts (``total``,
+        ``done``, ``skipped``, ``n_failed``), ``failed`` (list of ``{"path", "reason"}``),
+        ``n_objects``, ``seconds``, ``images_per_s`` and the paths of the CSVs and the manifest.
 
     Raises
     ------
@@ -145,7 +116,8 @@ def segment_folder_iter(
 
     config = predict_config or PredictConfig()
     if input_channels is not None:
-        config = dataclasses.replace(config, input_channels=input_channels)
+        chans = (input_channels,) if isinstance(input_channels, int) else tuple(input_channels)
+        config = dataclasses.replace(config, input_channels=chans)
     large = large or LargeImageOptions()
     model_dir, in_dir, out_dir = Path(model_dir), Path(in_dir), Path(out_dir)
     read_model_config(model_dir)
@@ -173,7 +145,7 @@ def segment_folder_iter(
     todo = plan.todo
     total = len(jobs)
     n = 0
-    results: Iterator[ImageOutcome] | None = None
+    results: Generator[ImageOutcome, None, None] | None = None
     try:
         for outcome in plan.first:
             n += 1
@@ -232,7 +204,7 @@ def _start(todo, model_dir, config, workers, scheduler, timeout):
     return None, connect(workers, scheduler, timeout)
 
 
-def _in_process(model, todo, config, large, stop, record) -> Iterator[ImageOutcome]:
+def _in_process(model, todo, config, large, stop, record) -> Generator[ImageOutcome, None, None]:
     """:func:`run_serial` with two images predicted at once, the CPU threads split between them.
 
     Small images keep few cores busy inside one forward pass; two passes side by side use the
@@ -267,7 +239,7 @@ def _record(outcome: ImageOutcome, n: int, total: int) -> ImageResult:
 
 def _cluster_results(
     cluster, model_dir, m_hash, todo, config, large, stop, workers, record
-) -> Iterator[ImageOutcome]:
+) -> Generator[ImageOutcome, None, None]:
     from ._distributed import run_on_cluster
 
     client, local, _ = cluster

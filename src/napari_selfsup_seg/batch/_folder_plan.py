@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,11 @@ RUN_FILES = ("summary.csv", "measurements.csv", "run.json", "report.html")
 
 
 def list_inputs(
-    in_dir: Path, pattern: str, recursive: bool, out_dir: Path, earlier: set[str] = frozenset()
+    in_dir: Path,
+    pattern: str,
+    recursive: bool,
+    out_dir: Path,
+    earlier: AbstractSet[str] = frozenset(),
 ) -> list[Path]:
     """Input files (and ``.zarr`` folders) matching ``pattern``, sorted, outputs excluded.
 
@@ -58,7 +63,7 @@ def list_inputs(
     return sorted(out)
 
 
-def is_output(path: Path, in_dir: Path, out_dir: Path, earlier: set[str]) -> bool:
+def is_output(path: Path, in_dir: Path, out_dir: Path, earlier: AbstractSet[str]) -> bool:
     """Whether ``path`` (found in the input folder) is an output of this or an earlier run."""
     key, out_key = path_key(path), path_key(out_dir)
     if key in earlier:
@@ -86,7 +91,9 @@ def earlier_outputs(out_dir: Path) -> set[str]:
     return found
 
 
-def check_outputs(jobs: list[ImageJob], files: list[Path], in_dir: Path, earlier: set[str]):
+def check_outputs(
+    jobs: list[ImageJob], files: list[Path], in_dir: Path, earlier: AbstractSet[str]
+) -> None:
     """Refuse a run whose label images would replace an input or a file it did not write.
 
     Raises

@@ -75,7 +75,7 @@ def object_rows(
     plane: int = 0,
     pixel_size: tuple[float, float] | None = None,
     offset: tuple[int, int] = (0, 0),
-    only: Sequence[int] | None = None,
+    only: Sequence[int] | np.ndarray | None = None,
 ) -> list[dict]:
     """One measurement row per object of a 2D label image.
 

@@ -61,7 +61,7 @@ def finalise_run(
                 failed.append({"path": job.path, "reason": reason})
             elif status in ("done", "skipped"):
                 parts.append(Path(job.part))
-                n_objects += int(entry.get("count", 0) or 0)
+                n_objects += int(entry.get("count", 0) or 0) if entry else 0
             row = {k: entry.get(k, "") for k in SUMMARY_COLUMNS} if entry else {}
             row.update(image=job.key, status=status, reason=reason)
             if status == "failed":

@@ -87,7 +87,7 @@ def run_serial(
 
     def reader() -> None:
         for job in [*jobs, *([None] * predictors)]:
-            item = None
+            item: tuple | None = None
             if job is not None and not halt.is_set():
                 t0 = time.perf_counter()
                 try:

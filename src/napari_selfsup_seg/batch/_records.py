@@ -1,6 +1,7 @@
 """Typed records of a folder run: where an image goes (:class:`ImageJob`), what happened to it
-(:class:`ImageOutcome`), the run's identity (:class:`RunInfo`) and its summary
-(:class:`RunSummary`), and the block-wise settings (:class:`LargeImageOptions`).
+(:class:`ImageOutcome`; as a progress record, :class:`ImageResult`), the run's identity
+(:class:`RunInfo`) and its summary (:class:`RunSummary`), and the block-wise settings
+(:class:`LargeImageOptions`).
 
 Outcomes travel between threads and Dask workers and are kept, one JSON line each, in the run's
 journal (:meth:`ImageOutcome.to_dict`, :meth:`ImageOutcome.from_dict`).
@@ -16,6 +17,7 @@ from typing import Any
 
 from .._config import ConfigBase, PredictConfig
 from .._errors import InputError
+from .._progress import Progress
 from ..io._image import image_stem
 
 #: Keys of :func:`napari_selfsup_seg.batch._measure.area_summary`, kept in an outcome.
@@ -170,6 +172,34 @@ class ImageOutcome:
             n_objects=int(entry.get("n_objects", 0) or 0),
             areas={k: entry[k] for k in AREA_KEYS if k in entry},
         )
+
+
+@dataclass(frozen=True)
+class ImageResult(Progress):
+    """What happened to one image; also a progress record (``done`` of ``total`` images).
+
+    Attributes
+    ----------
+    path : str
+        The input file.
+    status : str
+        ``"done"``, ``"skipped"`` (done by an earlier run with the same model) or ``"failed"``.
+    reason : str
+        Why it failed or was skipped (empty when done).
+    n_objects : int
+        Objects found.
+    seconds : float
+        Time spent on the image (read, predict, write, measure).
+    output : str
+        The label image written.
+    """
+
+    path: str = ""
+    status: str = ""
+    reason: str = ""
+    n_objects: int = 0
+    seconds: float = 0.0
+    output: str = ""
 
 
 @dataclass(frozen=True)

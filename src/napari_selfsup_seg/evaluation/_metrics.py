@@ -150,7 +150,7 @@ def evaluate(
         n_true += int(ng)
         n_pred += int(npr)
         for t in thresholds:
-            for i, v in enumerate(sparse_match_counts(gi, pi, iou, ng, npr, t)):
+            for i, v in enumerate(sparse_match_counts(gi, pi, iou, int(ng), int(npr), t)):
                 counts[t][i] += v
         inter += int(((g > 0) & (p > 0)).sum())
         total += int((g > 0).sum() + (p > 0).sum())

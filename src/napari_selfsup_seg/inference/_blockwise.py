@@ -122,7 +122,9 @@ def predict_block(model: LoadedModel, x: np.ndarray, config: PredictConfig) -> n
     from ._postprocess import probabilities_to_instances
     from ._predict import probabilities_iter
 
-    return probabilities_to_instances(drain(probabilities_iter(model, x, config)), config)
+    probs = drain(probabilities_iter(model, x, config))
+    assert probs is not None  # only a stop callback ends the generator early
+    return probabilities_to_instances(probs, config)
 
 
 def owned(labels: np.ndarray, core: tuple[int, int, int, int]) -> np.ndarray:

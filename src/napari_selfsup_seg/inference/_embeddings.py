@@ -51,7 +51,7 @@ def image_embeddings(
     """
     import torch
 
-    from ._predict import as_model, prepare_input
+    from ._input import as_model, prepare_input
 
     if stages not in ("all", "last"):
         raise InputError(f"stages must be 'all' or 'last', got {stages!r}")

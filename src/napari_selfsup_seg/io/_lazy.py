@@ -153,12 +153,13 @@ def _open_tiff(path: Path) -> LazyImage:
 def _open_zarr(path: Path) -> LazyImage:
     import zarr
 
-    node = zarr.open(str(path), mode="r")
+    node: Any = zarr.open(str(path), mode="r")
     pixel_size = None
+    array: Any
     names = None
     channel_names: list[str] = []
     if isinstance(node, zarr.Group):
-        attrs = dict(node.attrs)
+        attrs: dict[str, Any] = dict(node.attrs)
         omero = attrs.get("omero") or attrs.get("ome", {}).get("omero") or {}
         channel_names = [str(ch.get("label", "")) for ch in omero.get("channels", [])]
         multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")

@@ -66,17 +66,17 @@ def model_channels(
         if bad:
             raise InputError(f"{name}: chosen channel(s) {bad} but the image has {c} channel(s)")
         return chans
-    chans = model.config.input_channels
+    recorded = model.config.input_channels
     names = model.config.input_channel_names
     file_names = list(channel_names or [])
     named = len(file_names) == c
     if names and named and all(nm in file_names for nm in names):
         return [file_names.index(nm) for nm in names]
-    if chans is not None and all(-c <= ch < c for ch in chans):
-        return None if c == n_in and list(chans) == list(range(c)) else list(chans)
-    if chans is None and c == n_in and not (names and named):
+    if recorded is not None and all(-c <= ch < c for ch in recorded):
+        return None if c == n_in and list(recorded) == list(range(c)) else list(recorded)
+    if recorded is None and c == n_in and not (names and named):
         return None
-    if chans is None and not names:
+    if recorded is None and not names:
         raise InputError(
             f"{name}: model takes {n_in} channel(s) but the image has {c} and the model does "
             "not record which to use (choose the input channel)"
@@ -95,9 +95,12 @@ def describe_channels(config: ModelBundleConfig) -> str | None:
     """
     chans = config.input_channels
     names = config.input_channel_names
-    if chans is None and names is None:
+    if chans is not None:
+        n = len(chans)
+    elif names is not None:
+        n = len(names)
+    else:
         return None
-    n = len(chans if chans is not None else names)
     items = []
     for i in range(n):
         ch = chans[i] if chans is not None else None

@@ -1,0 +1,104 @@
+"""What a network is fed: a loaded model from a model or its folder, and input planes with the
+model's channels, normalised as in training.
+
+Channels are picked by :func:`napari_selfsup_seg.models._channels.model_channels` (by override,
+name or index) and scaled by :func:`napari_selfsup_seg.data._normalize.percentile_normalize`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._errors import InputError
+from ..data._normalize import percentile_normalize
+from ..models._channels import model_channels
+
+if TYPE_CHECKING:
+    from ..io._image import ImageStack
+    from ..models._factory import LoadedModel
+
+
+def as_model(model: LoadedModel | str | os.PathLike, device: str = "auto") -> LoadedModel:
+    """A :class:`LoadedModel` from either a loaded model or a MODEL_DIR path."""
+    from ..models._factory import LoadedModel, load_model
+
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, (str, os.PathLike, Path)):
+        return load_model(model, device=device)
+    raise InputError(f"expected a model folder or a LoadedModel, got {type(model).__name__}")
+
+
+def segmenting_model(model: LoadedModel | str | os.PathLike, device: str = "auto") -> LoadedModel:
+    """Like :func:`as_model`, refusing a model that does not segment (e.g. a pretrained one)."""
+    model = as_model(model, device)
+    if model.config.task != "instances":
+        where = model.path or "this model"
+        raise InputError(
+            f"{where}: a {model.config.task} model does not segment; "
+            "fine-tune it first (train --init)"
+        )
+    return model
+
+
+def prepare_input(
+    model: LoadedModel,
+    image: np.ndarray,
+    name: str = "image",
+    channels: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Pick the model's input channels from one plane and normalise them.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    image : numpy.ndarray
+        Shape ``(Y, X)`` or ``(C, Y, X)``. Without ``channels``, a ``(C, Y, X)`` plane with
+        exactly the model's number of input channels is used as it is; otherwise the channels
+        recorded in the model (``input_channels``) are taken from it.
+    name : str
+        Used in error messages.
+    channels : sequence of int, optional
+        Channel indices to take instead of the model's.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Shape ``(in_channels, Y, X)``, normalised as in training.
+    """
+    image = np.asarray(image)
+    n_in = model.config.model.in_channels
+    if image.ndim == 2:
+        image = image[np.newaxis]
+    if image.ndim != 3:
+        raise InputError(f"{name}: expected a (Y, X) or (C, Y, X) plane, got shape {image.shape}")
+    if image.dtype.kind not in "uifb":
+        raise InputError(f"{name}: unsupported pixel type {image.dtype}")
+    c = image.shape[0]
+    if c != n_in or channels is not None:
+        chans = model_channels(model, c, (), name, channels)
+        if chans is not None:
+            image = image[chans]
+    return percentile_normalize(image, model.config.normalization, name)
+
+
+def stack_planes(
+    model: LoadedModel, stack: ImageStack, channels: Sequence[int] | None = None
+) -> np.ndarray:
+    """The planes of a stack with the model's input channels, ``(N, C, Y, X)``.
+
+    Channels are picked by name when the model and the file both name them, else by index (see
+    :func:`model_channels`); ``channels`` overrides the model's choice.
+
+    Raises
+    ------
+    InputError
+        The stack lacks a channel the model was trained on, or its channel count does not fit.
+    """
+    chans = model_channels(model, stack.n_channels, stack.channel_names, stack.name, channels)
+    return stack.planes(chans)
