@@ -23,7 +23,7 @@ from napari_selfsup_seg._progress import Progress, Stage, TrainProgress
 from napari_selfsup_seg.batch._records import LargeImageOptions
 from napari_selfsup_seg.cli._common import config_from_args
 from napari_selfsup_seg.cli.main import build_parser, main
-from napari_selfsup_seg.train._pretrain import PretrainConfig
+from napari_selfsup_seg.train._pretrain_config import PretrainConfig
 from napari_selfsup_seg.workflows._demo import DemoConfig
 
 

@@ -10,7 +10,7 @@ from .._config import ModelConfig
 from .._errors import InputError
 from ..data._normalize import check_finite
 from ..io._image import read_image
-from ..train._pretrain import PretrainConfig
+from ..train._pretrain_config import PretrainConfig
 from ._common import DEVICE, ProgressBar, add_config_arguments, config_from_args, model_out_dir
 
 
