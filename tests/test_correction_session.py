@@ -9,13 +9,14 @@ import numpy as np
 from napari_selfsup_seg.data._targets import IGNORE_LABEL
 from napari_selfsup_seg.workflows._correction import CorrectionSession
 
+#: (frame, value, top, left, size) of the squares in the test stack.
+SQUARES = ((0, 1, 2, 2, 6), (0, 2, 20, 20, 10), (1, 1, 2, 2, 6), (1, IGNORE_LABEL, 25, 0, 5))
 
-def _stack():
+
+def _stack() -> np.ndarray:
     lab = np.zeros((2, 32, 32), np.int32)
-    lab[0, 2:8, 2:8] = 1
-    lab[0, 20:30, 20:30] = 2
-    lab[1, 2:8, 2:8] = 1
-    lab[1, 25:30, 0:5] = IGNORE_LABEL
+    for frame, value, top, left, size in SQUARES:
+        lab[frame, top : top + size, left : left + size] = value
     return lab
 
 

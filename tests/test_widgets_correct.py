@@ -49,7 +49,7 @@ def test_delete_ignore_accept_and_autosave(viewer, qtbot, tmp_path, errors):
     assert (layer.data[1] == 1).sum() == 100  # objects untouched
     widget.accept_frame()
     assert widget.reviewed() == [0, 1]
-    assert widget.count.value == "Reviewed frames: 2 / 2"
+    assert widget.review_count.value == "Reviewed frames: 2 / 2"
 
     widget.paint_ignore()
     assert layer.selected_label == IGNORE_LABEL and layer.mode == "paint"
@@ -94,7 +94,7 @@ def test_defaults_never_truth_and_autosave_without_a_file(viewer, qtbot, tmp_pat
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "3. Correct")
     viewer.add_labels(_labels_stack(), name="true labels")
     assert widget.labels_layer.value is None  # ground truth is never offered by default
-    assert "No Labels layer" in widget.count.value
+    assert "No Labels layer" in widget.review_count.value
     pseudo = viewer.add_labels(
         _labels_stack(),
         name="fluo pseudo (threshold)",

@@ -154,6 +154,7 @@ class FollowingChoice:
         try:
             self.combo.reset_choices()
             choices = list(self.combo.choices)
+            value: str | None
             if self.user_choice is not None and self.user_choice in choices:
                 value = self.user_choice
             else:

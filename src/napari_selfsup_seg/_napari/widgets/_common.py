@@ -1,10 +1,12 @@
-"""Widgets shared by the dock widgets: a Run/Stop row with a progress bar."""
+"""Widgets shared by the dock widgets: a Run/Stop row with a progress bar, folder boxes."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from magicgui.types import FileDialogMode
+from magicgui.widgets import Container, FileEdit, Label, ProgressBar, PushButton
 
 from ..._progress import Progress
 
@@ -62,3 +64,14 @@ class JobControls(Container):
         self.progress.value = int(1000 * record.fraction)
         text = f"{record.stage}: {record.done}/{record.total}" if record.total else record.stage
         self.status.value = f"{text} {record.message}".strip()
+
+
+def folder_edit(label: str) -> FileEdit:
+    """An empty box for an existing folder, with a Choose button."""
+    return FileEdit(label=label, mode=FileDialogMode.EXISTING_DIRECTORY)
+
+
+def chosen_path(edit: FileEdit) -> Path | None:
+    """The path in a folder box, or ``None`` when it is empty."""
+    text = str(edit.value)
+    return None if text in ("", ".") else Path(text)

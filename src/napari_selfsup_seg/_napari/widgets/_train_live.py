@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import Label
@@ -22,6 +23,9 @@ from ._common import JobControls
 from ._layers import EDITED_KEY, put_labels
 from ._plot import LinePlot
 from ._workers import report_error
+
+if TYPE_CHECKING:
+    from ...models._factory import LoadedModel
 
 #: The loss plot is redrawn at most this often while training (drawing costs the GUI thread).
 PLOT_INTERVAL_S = 1.0
@@ -73,7 +77,7 @@ class LiveTraining:
         self.controls = controls
         self.loss_plot = LinePlot("step", "loss", height=2.0)
         self.scores = Label(value="")
-        self.model = None
+        self.model: LoadedModel | None = None
         self.preview_layer = None
         self.last_preview_step = 0
         self.target: TrainTarget | None = None
@@ -122,6 +126,9 @@ class LiveTraining:
         if not self._timer.isActive():
             self._timer.start()
 
+    def _loss_curve(self) -> tuple[list[float], list[float]]:
+        return [s for s, _ in self._losses], [v for _, v in self._losses]
+
     def _flush_ui(self) -> None:
         """Show the latest record and, at most once per PLOT_INTERVAL_S, redraw the loss."""
         if self._pending is not None:
@@ -129,7 +136,7 @@ class LiveTraining:
         now = time.perf_counter()
         if self._losses and now - self._last_plot >= PLOT_INTERVAL_S:
             self._last_plot = now
-            self.loss_plot.update_series({"loss": tuple(zip(*self._losses))})
+            self.loss_plot.update_series({"loss": self._loss_curve()})
 
     def _show_preview(self, labels: np.ndarray, step: int) -> None:
         """Write the preview of the displayed frame into the prediction layer, in place."""
@@ -181,7 +188,7 @@ class LiveTraining:
             metadata={"axes": self.target.axes, "model": str(model.path or "")},
         )
         if self._losses:
-            self.loss_plot.plot_lines({"loss": tuple(zip(*self._losses))})
+            self.loss_plot.plot_lines({"loss": self._loss_curve()})
         path = Path(model.path) if model.path else None
         # The dock is narrow: the end of the path says which model; the tooltip has all of it.
         saved = f", saved to …/{path.parent.name}/{path.name}" if path else ""

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import napari.viewer
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Label, PushButton
 from qtpy.QtCore import QTimer
 
 from ...data._targets import IGNORE_LABEL
 from ...io._workspace import project_dir
 from ...workflows._correction import REVIEWED_KEY, CorrectionSession, PixelEdit
 from ._choices import FollowingChoice, FollowingPath, default_masks
+from ._common import folder_edit
 from ._dock import DockContainer
 from ._layers import SOURCE_KEY, current_plane, layer_kind, mark_edited, plane_axes, watch_edits
 from ._workers import report_error
@@ -63,14 +64,14 @@ class CorrectWidget(DockContainer):
         self._labels_choice = FollowingChoice(
             self.labels_layer, lambda: default_masks(self.viewer), nullable=True
         )
-        self.project_dir = FileEdit(label="Project folder", mode="d", value="")
+        self.project_dir = folder_edit("Project folder")
         self.project_dir.tooltip = "Corrections are saved here (default: <data dir>/<stem>.selfsup)"
         self._folder = FollowingPath(self.project_dir)
         self.delete_on_click = CheckBox(text="Click deletes an object (pan/zoom mode)", value=True)
         self.ignore_button = PushButton(text="Paint 'not reviewed' region")
         self.clear_ignore_button = PushButton(text="Mark frame's ignored pixels reviewed")
         self.accept_button = PushButton(text="Accept frame as is")
-        self.count = Label(value="")
+        self.review_count = Label(value="")
         self.status = Label(value="")
         super().__init__(
             [
@@ -80,7 +81,7 @@ class CorrectWidget(DockContainer):
                 self.ignore_button,
                 self.clear_ignore_button,
                 self.accept_button,
-                self.count,
+                self.review_count,
                 self.status,
             ]
         )
@@ -135,7 +136,7 @@ class CorrectWidget(DockContainer):
     def _on_layer_changed(self, _value=None) -> None:
         layer = self.layer
         if layer is None:
-            self.count.value = "No Labels layer to correct (make pseudo-masks first)."
+            self.review_count.value = "No Labels layer to correct (make pseudo-masks first)."
             return
         self._session_for(layer)
         self._folder.offer(default_project_dir(self.viewer, layer))
@@ -152,7 +153,7 @@ class CorrectWidget(DockContainer):
         return session.reviewed if session is not None else []
 
     def _update_count(self) -> None:
-        self.count.value = f"Reviewed frames: {len(self.reviewed())} / {self.n_planes()}"
+        self.review_count.value = f"Reviewed frames: {len(self.reviewed())} / {self.n_planes()}"
 
     def _frame(self) -> int:
         return current_plane(self.viewer, self.layer)

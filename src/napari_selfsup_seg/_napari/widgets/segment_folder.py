@@ -15,7 +15,7 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, LineEdit, Push
 
 from ..._errors import InputError
 from ._choices import FollowingPath, default_model, on_state_changed
-from ._common import JobControls
+from ._common import JobControls, chosen_path, folder_edit
 from ._dock import DockContainer, fit_table
 from ._workers import report_error, run_job
 
@@ -37,10 +37,10 @@ class SegmentFolderWidget(DockContainer):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
-        self.model_dir = FileEdit(label="Model folder", mode="d", value="")
-        self.in_dir = FileEdit(label="Input folder", mode="d", value="")
+        self.model_dir = folder_edit("Model folder")
+        self.in_dir = folder_edit("Input folder")
         self.pattern = LineEdit(label="Pattern", value="*.tif*")
-        self.out_dir = FileEdit(label="Output folder", mode="d", value="")
+        self.out_dir = folder_edit("Output folder")
         self.channel_info = Label(value="")
         self.input_channel = ComboBox(label="Input channel", choices=[("as trained", AS_TRAINED)])
         self.input_channel.tooltip = (
@@ -84,10 +84,10 @@ class SegmentFolderWidget(DockContainer):
 
     @staticmethod
     def _path(widget: FileEdit, what: str) -> Path:
-        text = str(widget.value)
-        if text in ("", "."):
+        path = chosen_path(widget)
+        if path is None:
             raise InputError(f"choose the {what}")
-        return Path(text)
+        return path
 
     def _default_model(self, _event=None) -> None:
         """Offer the model behind the newest prediction layer (e.g. the one just trained)."""

@@ -11,18 +11,16 @@ same as the command line's.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import napari.viewer
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, Label, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
 
 from ..._config import ModelConfig, TrainConfig
 from ..._errors import InputError
 from ...io._workspace import next_free_dir, project_dir
 from ...workflows._train_and_predict import train_and_predict_iter
 from ._choices import FollowingChoice, FollowingPath, default_image, default_masks, on_state_changed
-from ._common import JobControls
+from ._common import JobControls, chosen_path, folder_edit
 from ._dock import DockContainer
 from ._layers import as_planes, chosen_planes, current_plane, layer_kind
 from ._train_live import LiveTraining, TrainTarget
@@ -80,9 +78,9 @@ class TrainWidget(DockContainer):
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self.device.value = recipe.device
         self.device_info = Label(value="")
-        self.init = FileEdit(label="Start from model", mode="d", value="")
+        self.init = folder_edit("Start from model")
         self.init.tooltip = "Leave empty to train from scratch; or choose an earlier MODEL_DIR"
-        self.save_dir = FileEdit(label="Save model to", mode="d", value="")
+        self.save_dir = folder_edit("Save model to")
         self.save_dir.tooltip = (
             "Every run saves its model, also after Stop (default: a new folder next to the data)"
         )
@@ -191,11 +189,6 @@ class TrainWidget(DockContainer):
         except InputError as exc:
             self.device_info.value = str(exc)
 
-    @staticmethod
-    def _path_or_none(widget: FileEdit) -> Path | None:
-        text = str(widget.value)
-        return None if text in ("", ".") else Path(text)
-
     def configs(self) -> tuple[TrainConfig, ModelConfig]:
         """The recipe and the architecture set in the widget (raises InputError when invalid)."""
         recipe = TrainConfig(
@@ -247,8 +240,8 @@ class TrainWidget(DockContainer):
             frames=chosen_planes(image_layer),
             reviewed=labels_layer.metadata.get("reviewed", []),
             hold_out=bool(self.hold_out.value),
-            init=self._path_or_none(self.init),
-            save_dir=self._path_or_none(self.save_dir),
+            init=chosen_path(self.init),
+            save_dir=chosen_path(self.save_dir),
             provenance={
                 "masks_layer": labels_layer.name,
                 "pseudo": labels_layer.metadata.get("provenance", {}),
