@@ -34,11 +34,8 @@ BASE_COLUMNS = (
 #: Physical-unit columns (micrometres), empty when the file has no pixel size.
 PHYSICAL_COLUMNS = ("area_um2", "centroid_y_um", "centroid_x_um")
 
-#: Columns of ``summary.csv``, one row per image.
-SUMMARY_COLUMNS = (
-    "image",
-    "status",
-    "reason",
+#: Object count and area statistics of one image (see :func:`area_summary`).
+AREA_KEYS = (
     "count",
     "area_mean",
     "area_std",
@@ -47,10 +44,10 @@ SUMMARY_COLUMNS = (
     "area_min",
     "area_max",
     "area_sum",
-    "seconds",
-    "output",
-    "model_hash",
 )
+
+#: Columns of ``summary.csv``, one row per image.
+SUMMARY_COLUMNS = ("image", "status", "reason", *AREA_KEYS, "seconds", "output", "model_hash")
 
 _PROPS = ("label", "area", "centroid", "bbox", "eccentricity", "solidity")
 

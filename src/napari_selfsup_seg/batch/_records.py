@@ -19,18 +19,7 @@ from .._config import ConfigBase, PredictConfig
 from .._errors import InputError
 from .._progress import Progress
 from ..io._image import image_stem
-
-#: Keys of :func:`napari_selfsup_seg.batch._measure.area_summary`, kept in an outcome.
-AREA_KEYS = (
-    "count",
-    "area_mean",
-    "area_std",
-    "area_cv_percent",
-    "area_median",
-    "area_min",
-    "area_max",
-    "area_sum",
-)
+from ._measure import AREA_KEYS
 
 
 @dataclass(frozen=True)
