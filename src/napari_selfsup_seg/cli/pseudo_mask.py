@@ -20,7 +20,15 @@ from ..io._image import ImageStack, image_stem, read_image
 from ..io._output_guard import OutputPlan
 from ..io._tiff_write import write_float, write_labels
 from ..pseudo._methods import METHODS, PseudoMaskMethod, get_method
-from ._common import ProgressBar, ensure_out_dir, finite_float, name_file
+from ..pseudo._psm_config import MODALITIES, PSMConfig
+from ..pseudo._threshold import ThresholdConfig
+from ._common import (
+    ProgressBar,
+    add_config_arguments,
+    config_from_args,
+    ensure_out_dir,
+    name_file,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -57,11 +65,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="scorecam: CSV with columns path,label (1 = has the thing, 0 = has not)",
     )
     p.add_argument("--steps", type=int, default=None, help="training steps (psm, scorecam)")
-    p.add_argument("--k", type=int, default=3, help="psm: k-means clusters")
-    p.add_argument("--modality", default="auto", choices=("auto", "fluorescence", "brightfield"))
-    p.add_argument("--sigma", type=finite_float, default=1.0, help="smoothing in pixels")
-    p.add_argument("--min-size", type=int, default=16, help="smallest object kept, in pixels")
-    p.add_argument("--seed", type=int, default=0)
+    add_config_arguments(
+        p,
+        PSMConfig,
+        ["k", "modality"],
+        k={"help": "psm: k-means clusters"},
+        modality={"help": "psm: image kind", "choices": MODALITIES},
+    )
+    add_config_arguments(
+        p,
+        ThresholdConfig,
+        ["sigma", "min_size"],
+        sigma={"help": "smoothing in pixels"},
+        min_size={"help": "smallest object kept, in pixels"},
+    )
+    add_config_arguments(p, PSMConfig, ["seed"], seed={"help": "random seed (psm, scorecam)"})
     p.add_argument(
         "--cache-dir",
         default=None,
@@ -148,16 +166,9 @@ def _write(out_dir: Path, stack: ImageStack, labels: np.ndarray, prob: np.ndarra
 
 
 def _config(method: PseudoMaskMethod, args, t: float, auto: bool):
-    """The method's config from the flags it has fields for."""
-    return method.make_config(
-        threshold=None if auto else t,
-        steps=args.steps,
-        k=args.k,
-        modality=args.modality,
-        sigma=args.sigma,
-        min_size=args.min_size,
-        seed=args.seed,
-    )
+    """The method's config from the flags it has fields for (``--steps``: its own default)."""
+    steps = {"steps": args.steps} if args.steps is not None else {}
+    return config_from_args(method.config, args, threshold=None if auto else t, **steps)
 
 
 def _names(stack: ImageStack, n: int) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 
 from .._errors import InputError
-from .._progress import Progress
+from .._progress import Progress, Stage
 from ._result import PseudoMaskResult, cut_plane, plane_names, sweep_or_none
 from ._scorecam import ScoreCAMConfig, scorecam_map_iter, train_weak_classifier_iter
 from ._threshold import as_plane_list, split_recut
@@ -102,12 +102,9 @@ def scorecam_marks_iter(
         ``(frame, y0, x0, size, has_it)``; both kinds needed.
     frames : sequence of int, optional
         The frames to report (default all).
-    stop : callable, optional
-        Checked every training step and every crop.
-    sweeps : bool
-        Also sweep frames whose cut is fixed (for the curve in the widget).
-    names : sequence of str, optional
-        One name per crop for error messages (default ``"image <i>"``).
+    stop, sweeps, names
+        As for :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter`, per crop (``stop``
+        is also checked every training step).
 
     Yields
     ------
@@ -144,5 +141,5 @@ def scorecam_marks_iter(
         elif sweeps:
             sweep = sweep_or_none(maps[k], planes[k], names_out[k])
         out.add(planes[k], lab, maps[k], cut, sweep)
-        yield Progress("sweep", i + 1, len(frames), f"frame {k}")
+        yield Progress(Stage.SWEEP, i + 1, len(frames), f"frame {k}")
     return out

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InputError
-from .._progress import Progress, drain
+from .._progress import Progress, Stage, drain
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ._psm_cluster import (
     cluster_plane,
@@ -117,7 +117,7 @@ def _activation_net(planes, config: PSMConfig, crop: int, cache_dir, stop):
         try:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             net.eval()
-            yield Progress("psm-train", config.steps, config.steps, f"reused {path.name}")
+            yield Progress(Stage.PSM_TRAIN, config.steps, config.steps, f"reused {path.name}")
             return net
         except Exception:
             pass  # unreadable cache entry: train again and overwrite it
@@ -160,13 +160,9 @@ def psm_iter(
     cache_dir : path-like, optional
         Folder where the trained activation network is stored and looked up (key: content of
         the normalised planes and the training recipe). ``None``: no caching.
-    stop : callable, optional
-        Checked every training step and every plane; when it returns True the job ends with
-        the planes done so far.
-    sweeps : bool
-        Also sweep planes whose cut is fixed (for the curve in the widget).
-    names : sequence of str, optional
-        One name per plane for error messages (default ``"plane <i>"``).
+    stop, sweeps, names
+        As for :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter` (``stop`` is also
+        checked every training step).
 
     Yields
     ------
@@ -206,7 +202,7 @@ def psm_iter(
             prob, raw[i], config.threshold, recut, config, names[i], sweeps
         )
         out.add(raw[i], labels, prob, t, sweep)
-        yield Progress("psm", i + 1, len(normed), f"plane {i + 1} ({modality}, cut {t:.2f})")
+        yield Progress(Stage.PSM, i + 1, len(normed), f"plane {i + 1} ({modality}, cut {t:.2f})")
     return out
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 
 from .._errors import InputError
-from .._progress import Progress, drain
+from .._progress import Progress, Stage, drain
 from ._cam import gradcam, scorecam
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._threshold import split_recut
@@ -153,12 +153,9 @@ def scorecam_map_iter(
         ``config.threshold = None`` chooses every plane's cut by the sweep.
     positive : sequence of bool, optional
         Planes marked False get an empty mask and a zero map (default: all True).
-    stop : callable, optional
-        Checked before every plane.
-    sweeps : bool
-        Also sweep planes whose cut is fixed (for the curve in the widget).
-    names : sequence of str, optional
-        One name per plane for error messages (default ``"image <i>"``).
+    stop, sweeps, names
+        As for :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter` (default names
+        ``"image <i>"``).
 
     Yields
     ------
@@ -186,7 +183,7 @@ def scorecam_map_iter(
             labels, cam = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
             cut, sweep = config.threshold if config.threshold is not None else 0.5, None
         out.add(np.asarray(plane), labels, cam, cut, sweep)
-        yield Progress("scorecam", i + 1, len(planes), f"image {i + 1}")
+        yield Progress(Stage.SCORECAM, i + 1, len(planes), f"image {i + 1}")
     return out
 
 

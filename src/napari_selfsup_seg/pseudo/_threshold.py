@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 
 from .._config import ConfigBase, _check_range
 from .._errors import InputError
-from .._progress import Progress
+from .._progress import Progress, Stage
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
 from ._result import PseudoMaskResult, cut_plane, plane_names
@@ -170,7 +170,7 @@ def threshold_iter(
             prob, plane, config.threshold, split_recut, config, names[i], sweeps
         )
         out.add(plane, labels, prob, cut, sweep)
-        yield Progress("threshold", i + 1, len(planes), f"plane {i + 1}")
+        yield Progress(Stage.THRESHOLD, i + 1, len(planes), f"plane {i + 1}")
     return out
 
 
