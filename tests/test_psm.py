@@ -83,3 +83,15 @@ def test_psm_bad_input():
         PSMConfig(k=1)
     with pytest.raises(InputError, match="modality"):
         PSMConfig(modality="phase")
+
+
+def test_pseudo_mask_configs_round_trip_and_check_ranges():
+    from napari_selfsup_seg.pseudo._methods import METHODS
+
+    for method in METHODS.values():
+        cfg = method.config(threshold=None, min_size=5)
+        assert method.config.from_dict(cfg.to_dict()) == cfg
+        with pytest.raises(InputError):
+            method.config(threshold=1.5)
+        with pytest.raises(InputError):
+            method.config.from_dict({"no_such_setting": 1})
