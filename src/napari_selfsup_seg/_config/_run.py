@@ -1,0 +1,137 @@
+"""Recipes of a run: training (:class:`TrainConfig`) and prediction (:class:`PredictConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+from .._errors import InputError
+from ._base import ConfigBase, _check_range, check_device, check_recipe, device_setting, setting
+
+
+@dataclass
+class TrainConfig(ConfigBase):
+    """Recipe of a training run (see :func:`napari_selfsup_seg.train._supervised.train`).
+
+    Attributes
+    ----------
+    steps : int
+        Optimisation steps.
+    batch_size : int
+        Tiles per step.
+    tile_size : int
+        Side of the square training tiles in pixels (a multiple of 32).
+    learning_rate : float
+        Peak learning rate of AdamW (one-cycle schedule with warm-up and cosine decay).
+    weight_decay : float
+        AdamW weight decay.
+    warmup_fraction : float
+        Fraction of the steps spent warming the learning rate up.
+    boundary_width : int
+        Width in pixels of the boundary class drawn around each instance.
+    dice_weight : float
+        Weight of the Dice term beside cross-entropy.
+    ignore_value : int
+        Mask value meaning "not reviewed": those pixels add nothing to the loss.
+    input_channel : int or None
+        Channel of the image used as network input (``None``: every channel of the image).
+    augment : bool
+        Random flips, 90° rotations and intensity changes.
+    seed : int
+        Seed for tiles, augmentation and weight init.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    amp : bool
+        Automatic mixed precision on CUDA.
+    log_every : int
+        Yield a progress record every this many steps (1 = every step).
+    """
+
+    steps: int = setting(300, "optimisation steps", metavar="N")
+    batch_size: int = setting(8, "tiles per step")
+    tile_size: int = setting(128, "training tile side (x32)")
+    learning_rate: float = setting(2e-3, "peak learning rate", flag="--lr", metavar="LR")
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.05
+    boundary_width: int = setting(2, "boundary class width (px)")
+    dice_weight: float = 1.0
+    ignore_value: int = setting(65535, "mask value of unreviewed pixels", metavar="V")
+    input_channel: int | None = setting(
+        None,
+        "channel of the images the network reads (default: all channels of the image); "
+        "its name is recorded too when the files name their channels",
+        metavar="C",
+    )
+    augment: bool = True
+    seed: int = setting(0, "random seed", metavar="S")
+    device: str = device_setting()
+    amp: bool = True
+    log_every: int = 1
+
+    def __post_init__(self) -> None:
+        check_recipe(self)
+        _check_range("batch_size", self.batch_size, 1, 4096)
+        _check_range("boundary_width", self.boundary_width, 1, 16)
+        _check_range("dice_weight", self.dice_weight, 0.0, 100.0)
+        _check_range("ignore_value", self.ignore_value, 0, 2**32 - 1)
+
+
+@dataclass
+class PredictConfig(ConfigBase):
+    """Settings of tiled prediction and instance post-processing.
+
+    Attributes
+    ----------
+    tile_size : int
+        Side of the square tiles the image is cut into (multiple of 32).
+    overlap : int
+        Overlap between neighbouring tiles in pixels; blended with a smooth window.
+    batch_size : int
+        Tiles per forward pass.
+    device : str
+        As in :class:`TrainConfig`.
+    foreground_threshold : float
+        Probability of (interior + boundary) above which a pixel is foreground.
+    seed_threshold : float
+        Probability of interior above which a pixel can seed an instance.
+    min_size : int
+        Instances smaller than this many pixels are removed.
+    amp : bool
+        Automatic mixed precision on CUDA.
+    input_channels : tuple of int or None
+        Channels of the input images to feed the network, overriding those the model records
+        (``None``: the model's own, see :func:`napari_selfsup_seg.models._channels.model_channels`).
+    """
+
+    tile_size: int = setting(512, "prediction tile side (x32)", metavar="PX")
+    overlap: int = setting(32, "overlap between tiles (px)")
+    batch_size: int = setting(4, "tiles per forward pass")
+    device: str = device_setting()
+    foreground_threshold: float = setting(0.5, "interior+boundary cut")
+    seed_threshold: float = setting(0.5, "interior cut for seeds")
+    min_size: int = setting(16, "smallest object kept (pixels)")
+    amp: bool = True
+    input_channels: tuple[int, ...] | None = setting(
+        None,
+        "channel of each image to feed the model, e.g. 1 (several: 0,2); default: the "
+        "channel the model records, found by name when the file names its channels",
+        flag="--input-channel",
+        metavar="C",
+    )
+
+    def __post_init__(self) -> None:
+        if self.input_channels is not None:
+            chans = self.input_channels
+            chans = (chans,) if isinstance(chans, int) else tuple(chans)
+            if not chans or not all(isinstance(c, Integral) and -64 <= c < 64 for c in chans):
+                raise InputError(f"input_channels must be channel indices, got {chans}")
+            self.input_channels = tuple(int(c) for c in chans)
+        _check_range("tile_size", self.tile_size, 32, 8192)
+        if self.tile_size % 32:
+            raise InputError(f"tile_size must be a multiple of 32, got {self.tile_size}")
+        _check_range("overlap", self.overlap, 0, self.tile_size // 2)
+        _check_range("batch_size", self.batch_size, 1, 4096)
+        _check_range("foreground_threshold", self.foreground_threshold, 0.0, 1.0)
+        _check_range("seed_threshold", self.seed_threshold, 0.0, 1.0)
+        _check_range("min_size", self.min_size, 0, 10**9)
+        check_device(self.device)
