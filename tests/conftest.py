@@ -33,27 +33,36 @@ def errors(monkeypatch):
     return shown
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Torch runs on one CPU thread during the test (small networks are fastest so, especially
+    on a busy machine); the previous count is restored afterwards."""
+    from napari_selfsup_seg.models._device import cpu_threads
+
+    with cpu_threads(1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """A tiny U-Net trained for a few steps on one 64 px fluorescence image."""
-    import torch
-
     from napari_selfsup_seg._config import ModelConfig
+    from napari_selfsup_seg.models._device import cpu_threads
     from napari_selfsup_seg.train._supervised import train
 
-    torch.set_num_threads(1)
     path = tmp_path_factory.getbasetemp() / "batch-model"
     if not (path / "weights.pt").exists():
-        s = make_sample((64, 64), seed=0)
-        train(
-            [s.fluorescence],
-            [s.labels],
-            steps=15,
-            model_config=ModelConfig.tiny(),
-            tile_size=64,
-            batch_size=2,
-            learning_rate=1e-2,
-            device="cpu",
-            model_dir=path,
-        )
+        with cpu_threads(1):
+            s = make_sample((64, 64), seed=0)
+            train(
+                [s.fluorescence],
+                [s.labels],
+                steps=15,
+                model_config=ModelConfig.tiny(),
+                tile_size=64,
+                batch_size=2,
+                learning_rate=1e-2,
+                device="cpu",
+                model_dir=path,
+            )
     return path

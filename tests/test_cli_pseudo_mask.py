@@ -5,18 +5,11 @@ import json
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from napari_selfsup_seg.cli.main import main
 from napari_selfsup_seg.data._synthetic import make_sample, make_sample_stack
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _summary(capsys):

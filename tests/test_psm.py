@@ -8,16 +8,7 @@ from napari_selfsup_seg._progress import drain
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.pseudo._psm import PSMConfig, detect_modality, psm_pseudo_mask_iter
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small networks run fastest on one thread, especially on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 FAST = dict(steps=15, crop_size=48, batch_size=8, width=8)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from napari_selfsup_seg._config import ModelConfig, TrainConfig
 from napari_selfsup_seg._errors import InputError
@@ -11,13 +10,7 @@ from napari_selfsup_seg.inference._predict import predict_stack
 from napari_selfsup_seg.io._image import ImageStack
 from napari_selfsup_seg.workflows._recipes import fluorescence_to_brightfield
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_recipe_trains_a_brightfield_model(tmp_path):

@@ -14,13 +14,7 @@ from napari_selfsup_seg.pseudo._scorecam import (
     scorecam_pseudo_masks_iter,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tiny_model(k=12, seed=0):

@@ -96,10 +96,10 @@ def worker_model(model_dir: str, model_hash: str, device: str, torch_threads: in
     with _LOCK:
         model = _MODELS.get(key)
         if model is None:
-            import torch
+            from ..models._device import set_cpu_threads
 
             if torch_threads:
-                torch.set_num_threads(torch_threads)
+                set_cpu_threads(torch_threads)
             _MODELS.clear()
             model = load_model(model_dir, device)
             _MODELS[key] = model

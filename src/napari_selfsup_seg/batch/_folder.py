@@ -210,16 +210,11 @@ def _in_process(model, todo, config, large, stop, record) -> Generator[ImageOutc
     Small images keep few cores busy inside one forward pass; two passes side by side use the
     cores better. Torch's thread count is restored afterwards.
     """
-    import torch
+    from ..models._device import cpu_threads, usable_cores
 
-    cores = os.cpu_count() or 1
-    predictors = 2 if cores >= 2 else 1
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(before, cores // predictors)))
-    try:
+    predictors = 2 if usable_cores() >= 2 else 1
+    with cpu_threads(jobs=predictors):
         yield from run_serial(model, todo, config, large, stop, record, predictors)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _record(outcome: ImageOutcome, n: int, total: int) -> ImageResult:
@@ -240,11 +235,12 @@ def _record(outcome: ImageOutcome, n: int, total: int) -> ImageResult:
 def _cluster_results(
     cluster, model_dir, m_hash, todo, config, large, stop, workers, record
 ) -> Generator[ImageOutcome, None, None]:
+    from ..models._device import cpu_thread_count
     from ._distributed import run_on_cluster
 
     client, local, _ = cluster
     # A local cluster shares this machine: split its cores between the worker processes.
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers)) if local is not None else None
+    threads = cpu_thread_count(jobs=workers) if local is not None else None
     for result in run_on_cluster(
         client, str(model_dir.resolve()), m_hash, todo, config, large, stop, threads
     ):

@@ -1,4 +1,4 @@
-"""The one model factory, device selection, and saving/loading a MODEL_DIR.
+"""The one model factory and saving/loading a MODEL_DIR (device choice: :mod:`._device`).
 
 A MODEL_DIR holds ``weights.pt`` (a plain ``state_dict``, loaded with ``weights_only=True``),
 ``config.json`` (:class:`~napari_selfsup_seg._config.ModelBundleConfig`) and ``training_log.csv``.
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from .._config import ModelBundleConfig, ModelConfig
 from .._errors import InputError, ModelError
+from ._device import describe_device as describe_device
+from ._device import pick_device
 from ._folder import (
     CONFIG_FILE,
     LOG_FILE,
@@ -75,69 +77,10 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
                 f"(they must already be in the local cache; nothing is downloaded): {exc}"
             ) from None
         raise InputError(f"cannot build a U-Net with encoder {config.encoder!r}: {exc}") from None
-    _drop_unused_stages(net.encoder, config.encoder_depth)
+    from ._stages import drop_unused_stages
+
+    drop_unused_stages(net.encoder, config.encoder_depth)
     return net
-
-
-def _drop_unused_stages(encoder: torch.nn.Module, depth: int) -> None:
-    """Remove ResNet stages a shallow encoder never runs, so they are not saved with the model.
-
-    segmentation-models-pytorch builds every stage and only skips the deep ones in ``forward``;
-    a 3-stage ResNet-18 would otherwise carry (and save) about 11 M unused parameters.
-    """
-    import torch
-
-    for stage, name in ((4, "layer3"), (5, "layer4")):
-        if depth < stage and isinstance(getattr(encoder, name, None), torch.nn.Module):
-            setattr(encoder, name, None)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """Choose where to run: CUDA, then Apple MPS, then the CPU.
-
-    Parameters
-    ----------
-    name : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    InputError
-        The named device is not available on this machine.
-    """
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' requested but no CUDA GPU is available")
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    ):
-        raise InputError("device 'mps' requested but Apple MPS is not available")
-    if name not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
-    return torch.device(name)
-
-
-def describe_device(device: torch.device | str = "auto") -> str:
-    """A short human-readable description, e.g. ``"CUDA: NVIDIA H100"`` or ``"CPU (8 threads)"``."""
-    import torch
-
-    dev = pick_device(device) if isinstance(device, str) else device
-    if dev.type == "cuda":
-        return f"CUDA: {torch.cuda.get_device_name(dev)}"
-    if dev.type == "mps":
-        return "Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
 
 
 @dataclass
@@ -301,12 +244,11 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
     net = build_model(ModelConfig.from_dict({**config.model.to_dict(), "encoder_weights": None}))
     state = load_state(model_dir / WEIGHTS_FILE)
     # Models saved before unused encoder stages were dropped still carry their weights.
+    from ._stages import unused_stages
+
+    unused = tuple(f"encoder.{n}." for n in unused_stages(net.encoder, config.model.encoder_depth))
     expected = net.state_dict()
-    state = {
-        k: v
-        for k, v in state.items()
-        if k in expected or not k.startswith(("encoder.layer3.", "encoder.layer4."))
-    }
+    state = {k: v for k, v in state.items() if k in expected or not k.startswith(unused)}
     try:
         net.load_state_dict(state)
     except RuntimeError:

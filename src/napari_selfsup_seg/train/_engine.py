@@ -29,7 +29,7 @@ from .._errors import InputError
 from .._progress import PreviewProgress, TrainProgress
 
 LR_FLOOR = 0.01
-"""Fraction of the peak learning rate that the cosine decay ends at (on the last step)."""
+"""Fraction of the peak learning rate that the cosine decay ends at (when the run ends)."""
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,13 @@ def seed_everything(seed: int) -> None:
 def learning_rate(step: int, steps: int, peak: float, warmup_fraction: float) -> float:
     """Learning rate of 0-based ``step``: linear warm-up to ``peak``, then cosine decay.
 
-    The decay ends at ``LR_FLOOR * peak`` on the last step.
+    The decay reaches ``LR_FLOOR * peak`` when the run ends (at ``step == steps``; the last
+    step, ``steps - 1``, is one cosine step above it).
     """
     warm = round(warmup_fraction * steps)
     if step < warm:
         return peak * (step + 1) / warm
-    t = (step - warm) / max(1, steps - warm - 1)
+    t = (step - warm) / max(1, steps - warm)
     return peak * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t))))
 
 

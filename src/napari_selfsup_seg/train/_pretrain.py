@@ -29,7 +29,8 @@ from .._errors import InputError
 from .._progress import TrainProgress, drain
 from ..data._corruptions import sample_batch
 from ..data._normalize import NormalizationConfig
-from ..models._factory import LoadedModel, build_model, describe_device, pick_device
+from ..models._device import describe_device, pick_device
+from ..models._factory import LoadedModel, build_model
 from ._engine import Objective, Recipe, run, seed_everything
 from ._pretrain_config import PretrainConfig, prepare_planes
 

@@ -154,7 +154,7 @@ def train_iter(
         to fine-tune with another number of input channels.
     """
     from ..data._augment import TileSampler
-    from ..models._factory import pick_device
+    from ..models._device import pick_device
 
     tc = train_config or TrainConfig()
     device = pick_device(tc.device)

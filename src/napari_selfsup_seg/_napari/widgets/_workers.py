@@ -8,7 +8,6 @@ notification line instead of a traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Callable, Generator
@@ -53,12 +52,12 @@ def leave_core_for_gui() -> int | None:
         The previous number of torch threads (``None`` when torch is not installed).
     """
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         return None
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-    return before
+    from ...models._device import set_cpu_threads
+
+    return set_cpu_threads(spare=1)
 
 
 #: Longest time (s) a thread holding the interpreter lock keeps it while the GUI thread waits
@@ -94,9 +93,9 @@ def _drive(gen: Generator[Any, Any, Any], limit_threads: bool) -> Generator[Any,
     finally:
         _short_switch_interval(False)
         if before is not None:
-            import torch
+            from ...models._device import set_cpu_threads
 
-            torch.set_num_threads(before)
+            set_cpu_threads(before)
 
 
 def run_job(
