@@ -61,7 +61,7 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
     kwargs = dict(
         encoder_name=config.encoder,
         encoder_depth=config.encoder_depth,
-        decoder_channels=list(config.decoder_channels),
+        decoder_channels=list(config.decoder_channels or ()),  # filled in by ModelConfig
         in_channels=config.in_channels,
         classes=config.classes,
         encoder_weights=config.encoder_weights,
@@ -246,7 +246,8 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
     # Models saved before unused encoder stages were dropped still carry their weights.
     from ._stages import unused_stages
 
-    unused = tuple(f"encoder.{n}." for n in unused_stages(net.encoder, config.model.encoder_depth))
+    encoder: Any = net.encoder
+    unused = tuple(f"encoder.{n}." for n in unused_stages(encoder, config.model.encoder_depth))
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if k in expected or not k.startswith(unused)}
     try:

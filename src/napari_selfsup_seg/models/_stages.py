@@ -51,7 +51,7 @@ def _encoder_classes() -> dict[str, type]:
     return classes
 
 
-def unused_stages(encoder: nn.Module, depth: int) -> list[str]:
+def unused_stages(encoder: Any, depth: int) -> list[str]:
     """Names (relative to ``encoder``) of the submodules an encoder of ``depth`` never uses.
 
     Parameters
@@ -82,7 +82,7 @@ def unused_stages(encoder: nn.Module, depth: int) -> list[str]:
     return []
 
 
-def drop_unused_stages(encoder: nn.Module, depth: int) -> list[str]:
+def drop_unused_stages(encoder: Any, depth: int) -> list[str]:
     """Remove the submodules :func:`unused_stages` names; the encoder's outputs stay the same.
 
     ResNet stages and the EfficientNet head become ``None``; MobileNetV2 and EfficientNet
@@ -97,9 +97,9 @@ def drop_unused_stages(encoder: nn.Module, depth: int) -> list[str]:
     names = unused_stages(encoder, depth)
     for name in names:
         parent_name, _, child = name.rpartition(".")
-        parent = encoder.get_submodule(parent_name) if parent_name else encoder
+        parent: Any = encoder.get_submodule(parent_name) if parent_name else encoder
         if child.isdigit():
-            parent[int(child)] = SkippedBlock()  # type: ignore[index]
+            parent[int(child)] = SkippedBlock()
         elif isinstance(getattr(parent, child, None), nn.Module):
             setattr(parent, child, None)
     return names

@@ -175,14 +175,7 @@ def train_activation_net_iter(
         The trained network in eval mode.
     """
     objective = _SimSiamObjective(planes, crop_size, batch_size, width, seed)
-    recipe = Recipe(
-        steps=steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        weight_decay=1e-4,
-        optimizer="sgd",
-        momentum=0.9,
-    )
+    recipe = Recipe(steps, batch_size, learning_rate, optimizer="sgd")
     yield from run(objective, recipe, torch.device("cpu"), stop)
     return objective.net
 

@@ -162,13 +162,7 @@ def train_weak_classifier_iter(
         raise InputError("weak labels need both classes (some images labelled 1 and some 0)")
     x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
     objective = _WeakLabelObjective(x, y, batch_size, width, seed)
-    recipe = Recipe(
-        steps=steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        weight_decay=1e-4,
-        warmup_fraction=WARMUP_FRACTION,
-    )
+    recipe = Recipe(steps, batch_size, learning_rate, warmup_fraction=WARMUP_FRACTION)
     yield from run(objective, recipe, torch.device("cpu"), stop)
     net = objective.net
     with torch.inference_mode():

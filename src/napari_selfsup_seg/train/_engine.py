@@ -69,6 +69,16 @@ class Recipe:
     amp: bool = True
     log_every: int = 1
 
+    @classmethod
+    def of(cls, config: Any) -> Recipe:
+        """The engine's part of a training or pretraining config (AdamW)."""
+        names = ("steps", "batch_size", "learning_rate", "weight_decay", "warmup_fraction")
+        return cls(
+            **{name: getattr(config, name) for name in names},
+            amp=config.amp,
+            log_every=config.log_every,
+        )
+
 
 class Objective:
     """What one training run learns; the engine calls these methods.
@@ -150,12 +160,15 @@ def make_optimizer(params: Any, recipe: Any, device: Any) -> Any:
 
     if isinstance(params, torch.nn.Module):
         params = params.parameters()
-    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    cuda = device.type == "cuda"
+    fused, foreach = (True, None) if cuda else (None, True)
     lr, wd = recipe.learning_rate, recipe.weight_decay
     if getattr(recipe, "optimizer", "adamw") == "sgd":
         momentum = getattr(recipe, "momentum", 0.9)
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd, **impl)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **impl)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=momentum, weight_decay=wd, fused=fused, foreach=foreach
+        )
+    return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=fused, foreach=foreach)
 
 
 @dataclass(frozen=True)
@@ -295,7 +308,7 @@ def run(
         if done % recipe.log_every and not (last or checks or labels is not None):
             continue
         log.append({"step": done, "loss": loss_value, "lr": lr, "images_per_s": ips, **extra})
-        record = dict(
+        record: dict[str, Any] = dict(
             stage=objective.stage,
             done=done,
             total=recipe.steps,

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._config import ModelBundleConfig, ModelConfig
 from .._errors import InputError
-from .._progress import TrainProgress, drain
+from .._progress import Progress, TrainProgress, drain
 from ..data._corruptions import sample_batch
 from ..data._normalize import NormalizationConfig
 from ..models._device import describe_device, pick_device
@@ -168,16 +168,7 @@ def pretrain_iter(
     seed_everything(cfg.seed)
     net = build_model(mcfg).to(device)
     objective = _RestorationObjective(net, planes, cfg, device)
-    recipe = Recipe(
-        steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-        warmup_fraction=cfg.warmup_fraction,
-        amp=cfg.amp,
-        log_every=cfg.log_every,
-    )
-    summary = yield from run(objective, recipe, device, stop)
+    summary = yield from run(objective, Recipe.of(cfg), device, stop)
     done = summary.done
     bundle = ModelBundleConfig(
         model=mcfg,
@@ -202,7 +193,7 @@ def pretrain(
     *,
     steps: int | None = None,
     model_dir: str | os.PathLike | None = None,
-    callback: Callable[[TrainProgress], Any] | None = None,
+    callback: Callable[[Progress], Any] | None = None,
     **kwargs: Any,
 ) -> LoadedModel:
     """Pretrain a U-Net without labels and optionally save it (see :func:`pretrain_iter`).

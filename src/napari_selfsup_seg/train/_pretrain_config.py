@@ -50,12 +50,9 @@ class PretrainConfig(ConfigBase):
         Random flips and 90° rotations of the tiles.
     seed : int
         Seed for tiles, corruptions and weight init.
-    device : str
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    amp : bool
-        Automatic mixed precision on CUDA.
-    log_every : int
-        Yield a progress record every this many steps (1 = every step).
+    device, amp, log_every
+        As in :class:`~napari_selfsup_seg._config.TrainConfig` (where to run, mixed precision
+        on CUDA, steps between progress records).
     """
 
     steps: int = 400

@@ -195,16 +195,7 @@ def train_iter(
     result = LoadedModel(net=net, config=bundle, device=device)
     sampler = TileSampler(xs, ts, tc.tile_size, np.random.default_rng(tc.seed), augment=tc.augment)
     objective = _SegmentationObjective(result, sampler, tc, held_out, preview_image, preview_every)
-    recipe = Recipe(
-        steps=tc.steps,
-        batch_size=tc.batch_size,
-        learning_rate=tc.learning_rate,
-        weight_decay=tc.weight_decay,
-        warmup_fraction=tc.warmup_fraction,
-        amp=tc.amp,
-        log_every=tc.log_every,
-    )
-    summary = yield from run(objective, recipe, device, stop)
+    summary = yield from run(objective, Recipe.of(tc), device, stop)
     result.log = summary.log
     return result
 
