@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     from napari_selfsup_seg.io._image import read_image
     from napari_selfsup_seg.models._factory import build_model
     from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
-    from napari_selfsup_seg.train._engine import make_optimizer
+    from napari_selfsup_seg.train._optim import make_optimizer
     from napari_selfsup_seg.train._supervised import train_iter
 
     image = read_image(args.image).data

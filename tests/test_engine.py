@@ -14,14 +14,8 @@ from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg._progress import drain
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.train import _engine
-from napari_selfsup_seg.train._engine import (
-    LR_FLOOR,
-    Objective,
-    Recipe,
-    learning_rate,
-    precision_policy,
-    run,
-)
+from napari_selfsup_seg.train._engine import Objective, Recipe, run
+from napari_selfsup_seg.train._optim import LR_FLOOR, learning_rate, precision_policy
 
 torch = pytest.importorskip("torch")
 

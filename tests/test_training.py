@@ -10,7 +10,7 @@ from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg._progress import PreviewProgress, TrainProgress, drain
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.data._targets import make_targets, uncertain_to_ignore
-from napari_selfsup_seg.train._engine import learning_rate
+from napari_selfsup_seg.train._optim import learning_rate
 from napari_selfsup_seg.train._supervised import train, train_iter
 
 torch = pytest.importorskip("torch")
