@@ -188,7 +188,7 @@ def psm_iter(
     normed = [percentile_normalize(p, norm_cfg, names[i]) for i, p in enumerate(raw)]
     crop = min(config.crop_size, min(min(p.shape) for p in normed) // 8 * 8)
     net = yield from _activation_net(normed, config, crop, cache_dir, stop)
-    out = PseudoMaskResult("psm", config)
+    out = PseudoMaskResult("psm", config, psm_recut)
     for i, plane in enumerate(normed):
         if stop is not None and stop():
             break

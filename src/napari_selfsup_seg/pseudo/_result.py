@@ -43,10 +43,13 @@ class PseudoMaskResult:
         The cut used on each map (the sweep's best one when the cut is automatic).
     sweeps : list of SweepResult or None
         The sweep curve of each map (``None`` where it was not computed or the map is constant).
+    labelling : callable
+        The method's ``recut(map, plane, cut, config)``, which :meth:`recut` calls.
     """
 
     method: str
     config: Any
+    labelling: Recut
     planes: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
     maps: list[np.ndarray] = field(default_factory=list)
@@ -90,10 +93,8 @@ class PseudoMaskResult:
         numpy.ndarray of int32
             Shape ``(Y, X)``.
         """
-        from ._methods import get_method
-
-        recut = get_method(self.method).recut
-        return np.asarray(recut(self.maps[index], self.planes[index], cut, self.config), np.int32)
+        labels = self.labelling(self.maps[index], self.planes[index], cut, self.config)
+        return np.asarray(labels, np.int32)
 
 
 def cut_plane(

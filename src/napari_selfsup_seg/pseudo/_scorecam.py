@@ -169,7 +169,7 @@ def scorecam_map_iter(
     net, size, scale, _accuracy = trained
     names = plane_names(len(planes), names, "image")
     positive = [True] * len(planes) if positive is None else [bool(p) for p in positive]
-    out = PseudoMaskResult("scorecam", config)
+    out = PseudoMaskResult("scorecam", config, split_recut)
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break

@@ -159,7 +159,7 @@ def threshold_iter(
     config = config or ThresholdConfig()
     planes = as_plane_list(planes)
     names = plane_names(len(planes), names)
-    out = PseudoMaskResult("threshold", config)
+    out = PseudoMaskResult("threshold", config, split_recut)
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break
