@@ -19,7 +19,15 @@ def _workspace_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture
 def viewer(make_napari_viewer):
-    """A hidden napari viewer (closed by napari's fixture after the test)."""
+    """A hidden napari viewer (closed by napari's fixture after the test).
+
+    The viewer creates an OpenGL context, after which importing Triton (as torch does lazily)
+    would crash under Mesa's llvmpipe, also in later tests of this process; our docks keep Triton
+    out when they open, and so does this fixture for tests that open no dock.
+    """
+    from napari_selfsup_seg._napari.widgets._workers import keep_triton_out
+
+    keep_triton_out()
     return make_napari_viewer(show=False)
 
 

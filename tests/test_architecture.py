@@ -107,10 +107,10 @@ def test_no_import_cycles():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt]
+                cycle = [*stack[stack.index(nxt) :], nxt] if nxt in stack else [node, nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
-                visit(nxt, stack + [nxt])
+                visit(nxt, [*stack, nxt])
         state[node] = 2
 
     for start in sorted(graph):

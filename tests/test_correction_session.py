@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from napari_selfsup_seg.data._targets import IGNORE_LABEL
+from napari_selfsup_seg._config import IGNORE_LABEL
 from napari_selfsup_seg.workflows._correction import CorrectionSession
 
 #: (frame, value, top, left, size) of the squares in the test stack.

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from napari_selfsup_seg._config import IGNORE_LABEL
 from napari_selfsup_seg._napari.widgets.correct import CorrectWidget
-from napari_selfsup_seg.data._targets import IGNORE_LABEL
 from napari_selfsup_seg.io._image import read_image
 
 pytestmark = pytest.mark.gui

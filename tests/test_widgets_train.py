@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_selfsup_seg._config import IGNORE_LABEL
 from napari_selfsup_seg._napari.widgets.train import TrainWidget
 from napari_selfsup_seg.data._synthetic import make_sample_stack
-from napari_selfsup_seg.data._targets import IGNORE_LABEL
 from napari_selfsup_seg.models._factory import read_model_config
 
 pytestmark = pytest.mark.gui
@@ -158,11 +158,3 @@ def test_settings_follow_the_core_defaults(viewer, monkeypatch):
     # A new default in ModelConfig reaches the widget without touching it.
     monkeypatch.setattr(train_module, "ModelConfig", partial(ModelConfig, encoder_depth=4))
     assert TrainWidget(viewer).depth.value == 4
-
-
-def test_opening_the_train_widget_keeps_triton_out(viewer, monkeypatch):
-    import sys
-
-    monkeypatch.delitem(sys.modules, "triton", raising=False)
-    TrainWidget(viewer)
-    assert "triton" in sys.modules and sys.modules["triton"] is None

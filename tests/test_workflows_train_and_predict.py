@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_selfsup_seg._config import ModelConfig, TrainConfig
+from napari_selfsup_seg._config import IGNORE_LABEL, ModelConfig, TrainConfig
 from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg._progress import drain
 from napari_selfsup_seg.data._synthetic import make_sample_stack
-from napari_selfsup_seg.data._targets import IGNORE_LABEL
 from napari_selfsup_seg.models._factory import read_model_config
 from napari_selfsup_seg.workflows._train_and_predict import (
     TrainPredictResult,

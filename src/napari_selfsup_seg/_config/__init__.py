@@ -30,13 +30,14 @@ from ._model import (
     ModelConfig,
     NormalizationConfig,
 )
-from ._run import PredictConfig, TrainConfig
+from ._run import IGNORE_LABEL, PredictConfig, TrainConfig
 
 __all__ = [
     "ARCHITECTURES",
     "DECODER_CHANNELS",
     "DEVICES",
     "DEVICE_HELP",
+    "IGNORE_LABEL",
     "ConfigBase",
     "ModelBundleConfig",
     "ModelConfig",

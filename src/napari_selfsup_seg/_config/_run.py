@@ -8,6 +8,9 @@ from numbers import Integral
 from .._errors import InputError
 from ._base import ConfigBase, _check_range, check_device, check_recipe, device_setting, setting
 
+#: Mask value of pixels nobody has reviewed: training skips them (a uint16 mask's largest value).
+IGNORE_LABEL = 65535
+
 
 @dataclass
 class TrainConfig(ConfigBase):
@@ -55,7 +58,7 @@ class TrainConfig(ConfigBase):
     warmup_fraction: float = 0.05
     boundary_width: int = setting(2, "boundary class width (px)")
     dice_weight: float = 1.0
-    ignore_value: int = setting(65535, "mask value of unreviewed pixels", metavar="V")
+    ignore_value: int = setting(IGNORE_LABEL, "mask value of unreviewed pixels", metavar="V")
     input_channel: int | None = setting(
         None,
         "channel of the images the network reads (default: all channels of the image); "

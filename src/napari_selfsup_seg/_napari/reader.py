@@ -64,12 +64,12 @@ def stack_to_layers(stack: ImageStack) -> list[LayerData]:
         One Image layer per channel (data shape ``(*plane_shape, Y, X)``), or one Labels layer.
     """
     plane_axes = stack.axes.replace("C", "")
-    meta = {
+    meta: dict[str, Any] = {
         "path": str(stack.path) if stack.path is not None else None,
         "axes": plane_axes,
         "pixel_size": stack.pixel_size,
     }
-    kwargs_common = {"scale": _scale(stack, plane_axes)}
+    kwargs_common: dict[str, Any] = {"scale": _scale(stack, plane_axes)}
     if is_label_file(stack):
         kwargs = {**kwargs_common, "name": stack.stem, "metadata": dict(meta)}
         return [(stack.data, kwargs, "labels")]

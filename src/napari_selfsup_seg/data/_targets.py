@@ -11,14 +11,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .._config import IGNORE_LABEL
 from .._errors import InputError
 
 BACKGROUND = 0
 INTERIOR = 1
 BOUNDARY = 2
 IGNORE = 255
-#: Mask value of pixels nobody has reviewed: training skips them (a uint16 mask's largest value).
-IGNORE_LABEL = 65535
 
 
 def make_targets(

@@ -114,8 +114,8 @@ def normalized_mutual_information(mask: np.ndarray, quantised: np.ndarray) -> fl
     m = np.asarray(mask, dtype=bool).ravel()
     q = np.asarray(quantised).ravel()
     n_levels = int(q.max()) + 1
-    joint = np.bincount(m.astype(np.int64) * n_levels + q, minlength=2 * n_levels)
-    joint = joint.reshape(2, n_levels).astype(np.float64) / m.size
+    counts = np.bincount(m.astype(np.int64) * n_levels + q, minlength=2 * n_levels)
+    joint = counts.reshape(2, n_levels).astype(np.float64) / m.size
     pm, pq = joint.sum(1), joint.sum(0)
 
     def entropy(p: np.ndarray) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._config import ModelBundleConfig, ModelConfig
+from .._config import IGNORE_LABEL, ModelBundleConfig, ModelConfig
 from .._errors import InputError
 from .._progress import Progress, TrainProgress, drain
 from ..data._corruptions import sample_batch
@@ -242,7 +242,7 @@ def pretrain(
 def few_label_mask(
     mask: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
-    ignore_value: int = 65535,
+    ignore_value: int = IGNORE_LABEL,
 ) -> np.ndarray:
     """Keep the true labels inside a few reviewed boxes; mark every other pixel as ignored.
 

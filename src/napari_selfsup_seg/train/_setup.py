@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._config import ModelConfig, PredictConfig, TrainConfig
+from .._config import IGNORE_LABEL, ModelConfig, PredictConfig, TrainConfig
 from .._errors import InputError
 from ..data._train_data import _select_channels
 from ..models._factory import LoadedModel
@@ -101,7 +101,7 @@ def validate(
     from ..inference._predict import predict_labels
 
     tc = model.config.training
-    ignore = tc.get("ignore_value", 65535)
+    ignore = tc.get("ignore_value", IGNORE_LABEL)
     channel = tc.get("input_channel")
     preds, gts = [], []
     for i, (img, mask) in enumerate(zip(images, masks)):

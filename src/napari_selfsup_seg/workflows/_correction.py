@@ -1,7 +1,7 @@
 """A correction session: the reviewed frames of a label stack, its edits and its saved form.
 
 A user corrects pseudo-masks frame by frame: deletes wrong objects, turns regions marked "not
-reviewed" (:data:`~napari_selfsup_seg.data._targets.IGNORE_LABEL`, which training skips) into
+reviewed" (:data:`~napari_selfsup_seg._config.IGNORE_LABEL`, which training skips) into
 reviewed background, or accepts a frame as it is. :class:`CorrectionSession` decides which pixels
 each action changes and which frames count as reviewed; it returns each change as a
 :class:`PixelEdit` so that a viewer can apply it with its own (undoable) painting, or applies it
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data._targets import IGNORE_LABEL
+from .._config import IGNORE_LABEL
 from ..io._atomic import atomic_write
 from ..io._tiff_write import write_labels
 from ..io._workspace import safe_name

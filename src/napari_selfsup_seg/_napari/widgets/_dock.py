@@ -12,6 +12,8 @@ from __future__ import annotations
 from magicgui.widgets import Container
 from magicgui.widgets.bases import Widget
 
+from ._workers import keep_triton_out
+
 #: Narrowest a dock gets; labels and tables stay readable at this width.
 MIN_WIDTH_PX = 360
 #: Lowest a dock may be squeezed to when several share one side of the window.
@@ -89,6 +91,7 @@ class DockContainer(Container):
     def __init__(self, widgets: list[Widget]) -> None:
         from qtpy.QtCore import Qt
 
+        keep_triton_out()  # a dock means an OpenGL context exists in this process
         super().__init__(widgets=widgets, scrollable=True)
         scroll = self.root_native_widget
         scroll.setMinimumWidth(MIN_WIDTH_PX)

@@ -36,8 +36,8 @@ def keep_triton_out() -> None:
 
     torch imports Triton lazily, the first time an optimiser is made. Importing it after an
     OpenGL context exists crashes the process when OpenGL is Mesa's llvmpipe: both bring their
-    own LLVM. The widgets never use ``torch.compile``, so they call this before any job (and the
-    widgets that train, when they open); a ``None`` entry in ``sys.modules`` makes torch see
+    own LLVM. The widgets never use ``torch.compile``, so every dock calls this when it opens and
+    :func:`run_job` before any job; a ``None`` entry in ``sys.modules`` makes torch see
     Triton as not installed.
     """
     sys.modules.setdefault("triton", None)  # type: ignore[arg-type]

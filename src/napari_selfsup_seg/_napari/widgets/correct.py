@@ -22,7 +22,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Label, PushButton
 from qtpy.QtCore import QTimer
 
-from ...data._targets import IGNORE_LABEL
+from ..._config import IGNORE_LABEL
 from ...io._workspace import project_dir
 from ...workflows._correction import REVIEWED_KEY, CorrectionSession, PixelEdit
 from ._choices import FollowingChoice, FollowingPath, default_masks

@@ -24,7 +24,7 @@ from ._common import JobControls, chosen_path, folder_edit
 from ._dock import DockContainer
 from ._layers import as_planes, chosen_planes, current_plane, layer_kind
 from ._train_live import LiveTraining, TrainTarget
-from ._workers import keep_triton_out, report_error, run_job
+from ._workers import report_error, run_job
 
 #: Encoders offered, the default first.
 ENCODERS = tuple(
@@ -46,7 +46,6 @@ class TrainWidget(DockContainer):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        keep_triton_out()
         self.viewer = viewer
         model, recipe = ModelConfig(), TrainConfig()
         self.image = ComboBox(label="Image", choices=self._names("image"))
