@@ -1,6 +1,6 @@
 # `make demo`: set up a virtual environment and run the whole loop on generated sample data.
 # `make test`: set up, install the GUI system libraries if missing (needs root or sudo), run lint
-#              and the test suite.
+#              (ruff, mypy) and the test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,7 @@ system-deps:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: $(BIN)/.installed system-deps lint
 	$(BIN)/python -m pytest

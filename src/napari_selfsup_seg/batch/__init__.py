@@ -1,4 +1,4 @@
-"""Whole folders: the plan of a run (inputs, outputs, what is already done), one job per
-image, the streaming pipeline with its journal, block-wise processing of images larger than
-memory, measurements, per-run outputs (CSV, summary) and Dask clusters.
+"""Whole folders: the plan of a run (inputs, outputs, what is already done), one job per image
+with typed records (``ImageOutcome``, ``RunSummary``), the streaming pipeline with its journal,
+measurements of images predicted block by block, per-run outputs (CSV, summary) and Dask clusters.
 """

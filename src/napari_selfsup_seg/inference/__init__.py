@@ -1,3 +1,4 @@
-"""From a trained network to labels: tiled prediction with overlap blending, probability
-maps to instances (seeded watershed), and image embeddings from the encoder.
+"""From a trained network to labels: input preparation (the model's channels, normalisation),
+tiled prediction with overlap blending, block-wise prediction of images larger than memory,
+probability maps to instances (seeded watershed), and image embeddings from the encoder.
 """
