@@ -12,26 +12,43 @@ from ._normalize import NormalizationConfig, percentile_normalize
 from ._targets import IGNORE, make_targets
 
 
-def _select_channels(image: np.ndarray, index: int, channel: int | None) -> np.ndarray:
-    """One training image as ``(C, Y, X)``."""
+def select_channel(image: np.ndarray, channel: int | None, name: str) -> np.ndarray:
+    """One ``(Y, X)`` or ``(C, Y, X)`` image as ``(C, Y, X)``: the chosen channel, or all.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Shape ``(Y, X)`` or ``(C, Y, X)``.
+    channel : int or None
+        Channel to keep (negative counts from the end); ``None`` keeps every channel. A
+        ``(Y, X)`` image accepts only ``None``, 0 and -1.
+    name : str
+        The image, for error messages (e.g. ``"image 3"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(C, Y, X)``, ``C = 1`` when a channel was chosen (a view of ``image``).
+
+    Raises
+    ------
+    InputError
+        The image is not 2D or 3D, or the channel is out of range.
+    """
     image = np.asarray(image)
     if image.ndim == 2:
         if channel not in (None, 0, -1):
             raise InputError(
-                f"image {index}: input channel {channel} requested but the image has no channels"
+                f"{name}: input channel {channel} requested but the image has no channels"
             )
         return image[np.newaxis]
     if image.ndim != 3:
-        raise InputError(
-            f"image {index}: expected a (Y, X) or (C, Y, X) image, got shape {image.shape}"
-        )
+        raise InputError(f"{name}: expected a (Y, X) or (C, Y, X) image, got shape {image.shape}")
     if channel is None:
         return image
     c = image.shape[0]
     if not -c <= channel < c:
-        raise InputError(
-            f"image {index}: input channel {channel} out of range (image has {c} channels)"
-        )
+        raise InputError(f"{name}: input channel {channel} out of range (image has {c} channels)")
     return image[channel][np.newaxis]
 
 
@@ -58,7 +75,7 @@ def prepare_training_data(
     n_channels = None
     t = config.tile_size
     for i, (img, mask) in enumerate(zip(images, masks)):
-        x = _select_channels(img, i, config.input_channel)
+        x = select_channel(img, config.input_channel, f"image {i}")
         if x.dtype.kind not in "uifb":
             raise InputError(f"image {i}: unsupported pixel type {x.dtype}")
         if n_channels is None:

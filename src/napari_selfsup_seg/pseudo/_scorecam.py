@@ -43,7 +43,6 @@ __all__ = [
     "scorecam",
     "scorecam_map",
     "scorecam_map_iter",
-    "scorecam_plane",
     "scorecam_pseudo_masks",
     "scorecam_pseudo_masks_iter",
     "train_weak_classifier_iter",
@@ -94,30 +93,6 @@ def scorecam_map(
     if float(cam.max() - cam.min()) <= 1e-6:
         raise InputError(f"{name}: Score-CAM map is constant (no channel points at anything)")
     return cam
-
-
-def scorecam_plane(
-    net,
-    plane: np.ndarray,
-    size: int,
-    scale: tuple[float, float],
-    config: ScoreCAMConfig,
-    name: str = "image",
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Score-CAM pseudo-mask of one plane: :func:`scorecam_map` cut at the config's threshold.
-
-    Returns
-    -------
-    labels : numpy.ndarray of int32
-        Shape ``(Y, X)``.
-    map : numpy.ndarray of float32
-        Shape ``(Y, X)`` in [0, 1].
-    threshold : float
-        The cut used (chosen by the sweep when ``config.threshold`` is None).
-    """
-    cam = scorecam_map(net, plane, size, scale, config, name)
-    labels, cut, _sweep = cut_plane(cam, plane, config.threshold, split_recut, config, name)
-    return labels, cam, cut
 
 
 def _resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

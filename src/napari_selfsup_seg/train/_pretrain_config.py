@@ -10,6 +10,7 @@ import numpy as np
 from .._config import ConfigBase, _check_range, check_recipe
 from .._errors import InputError
 from ..data._normalize import NormalizationConfig, percentile_normalize
+from ..data._train_data import select_channel
 
 
 @dataclass
@@ -99,22 +100,8 @@ def prepare_planes(
         raise InputError("pretraining needs at least one image")
     planes = []
     for i, img in enumerate(images):
-        img = np.asarray(img)
         name = f"image {i}"
-        if img.ndim == 2:
-            img = img[np.newaxis]
-            if input_channel not in (None, 0, -1):
-                raise InputError(f"{name}: channel {input_channel} requested but it has one")
-        elif img.ndim == 3:
-            if input_channel is not None:
-                if not -img.shape[0] <= input_channel < img.shape[0]:
-                    raise InputError(
-                        f"{name}: channel {input_channel} out of range "
-                        f"(image has {img.shape[0]} channels)"
-                    )
-                img = img[[input_channel]]
-        else:
-            raise InputError(f"{name}: expected a (Y, X) or (C, Y, X) plane, got shape {img.shape}")
+        img = select_channel(img, input_channel, name)
         if img.dtype.kind not in "uif":
             raise InputError(f"{name}: unsupported pixel type {img.dtype}")
         x = percentile_normalize(img, normalization, name)

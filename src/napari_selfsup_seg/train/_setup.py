@@ -15,7 +15,7 @@ import numpy as np
 
 from .._config import IGNORE_LABEL, ModelConfig, PredictConfig, TrainConfig
 from .._errors import InputError
-from ..data._train_data import _select_channels
+from ..data._train_data import select_channel
 from ..models._factory import LoadedModel
 
 
@@ -105,7 +105,7 @@ def validate(
     channel = tc.get("input_channel")
     preds, gts = [], []
     for i, (img, mask) in enumerate(zip(images, masks)):
-        x = _select_channels(img, i, channel)
+        x = select_channel(img, channel, f"image {i}")
         pred = predict_labels(model, x, config)
         gt = np.where(mask == ignore, 0, mask)
         preds.append(pred)
