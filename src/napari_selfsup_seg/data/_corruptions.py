@@ -121,10 +121,8 @@ def inpaint(tile: np.ndarray, rng: np.random.Generator, n_boxes: int = 5) -> np.
 
     Parameters
     ----------
-    tile : numpy.ndarray
-        Shape ``(C, Y, X)``.
-    rng : numpy.random.Generator
-        Source of randomness.
+    tile, rng
+        As for :func:`local_pixel_shuffle`.
     n_boxes : int
         Most boxes drawn (at least one always is).
 
@@ -144,19 +142,8 @@ def inpaint(tile: np.ndarray, rng: np.random.Generator, n_boxes: int = 5) -> np.
 def outpaint(tile: np.ndarray, rng: np.random.Generator, n_boxes: int = 4) -> np.ndarray:
     """Keep only a few random boxes of the tile and fill everything else with uniform noise.
 
-    Parameters
-    ----------
-    tile : numpy.ndarray
-        Shape ``(C, Y, X)``.
-    rng : numpy.random.Generator
-        Source of randomness.
-    n_boxes : int
-        Most boxes kept (at least one always is).
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape and dtype of ``tile``.
+    The counterpart of :func:`inpaint`, with its parameters and result, except that
+    ``n_boxes`` counts the boxes kept (at least one always is).
     """
     c, h, w = tile.shape
     out = rng.random((c, h, w), dtype=np.float32).astype(tile.dtype, copy=False)
@@ -171,10 +158,8 @@ def gaussian_noise(tile: np.ndarray, rng: np.random.Generator, std: float = 0.1)
 
     Parameters
     ----------
-    tile : numpy.ndarray
-        Shape ``(C, Y, X)``.
-    rng : numpy.random.Generator
-        Source of randomness.
+    tile, rng
+        As for :func:`local_pixel_shuffle`.
     std : float
         Largest noise standard deviation (the tile is normalised to about [0, 1]).
 
@@ -270,14 +255,8 @@ def sample_batch(
         the contrastive term); ``None`` when ``cfg.contrastive_weight`` is 0.
     """
     t = cfg.tile_size
-    kw = dict(
-        p_shuffle=cfg.p_shuffle,
-        p_nonlinear=cfg.p_nonlinear,
-        p_paint=cfg.p_paint,
-        outpaint_fraction=cfg.outpaint_fraction,
-        p_noise=cfg.p_noise,
-        noise_std=cfg.noise_std,
-    )
+    names = ("p_shuffle", "p_nonlinear", "p_paint", "outpaint_fraction", "p_noise", "noise_std")
+    kw = {name: getattr(cfg, name) for name in names}
     clean, view_a, view_b = [], [], []
     for _ in range(cfg.batch_size):
         plane = planes[int(rng.choice(len(planes), p=weights))]

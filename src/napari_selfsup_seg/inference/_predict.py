@@ -139,15 +139,13 @@ def predict_labels(
     image: np.ndarray,
     config: PredictConfig | None = None,
 ) -> np.ndarray:
-    """Instance labels of one plane.
+    """Instance labels of one plane: :func:`predict_probabilities`, then instances.
 
     Parameters
     ----------
-    model : LoadedModel or path-like
-    image : numpy.ndarray
-        Shape ``(Y, X)`` or ``(C, Y, X)``.
-    config : PredictConfig, optional
-        Tiling and post-processing settings.
+    model, image, config
+        As for :func:`predict_probabilities`; ``config`` also holds the post-processing
+        settings.
 
     Returns
     -------
@@ -255,9 +253,4 @@ def predict_stack(
     with_probability: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Drain :func:`predict_stack_iter`: labels shaped ``(*stack.plane_shape, Y, X)``."""
-    gen = predict_stack_iter(model, stack, config, with_probability=with_probability)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(predict_stack_iter(model, stack, config, with_probability=with_probability))

@@ -63,18 +63,37 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Pat
     return path
 
 
+def _replace_folder(tmp: Path, path: Path) -> None:
+    """Remove whatever is at ``path``, then rename ``tmp`` there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    os.replace(tmp, path)
+
+
 @contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(
+    path: str | os.PathLike,
+    *,
+    prefix: str | None = None,
+    replace: Callable[[Path, Path], object] = _replace_folder,
+) -> Iterator[Path]:
     """A temporary folder beside ``path`` that takes its place when the block ends normally.
 
-    Used for outputs that are folders (a ``.zarr`` store). Whatever was at ``path`` is removed
-    just before the rename; on any error (or Ctrl-C) the temporary folder is removed and ``path``
-    is left as it was.
+    Used for outputs that are folders (a ``.zarr`` store, a model folder). By default whatever
+    was at ``path`` is removed just before the rename; on any error (or Ctrl-C) the temporary
+    folder is removed and ``path`` is left as it was.
 
     Parameters
     ----------
     path : path-like
         The final folder; its parent must exist.
+    prefix : str, optional
+        Name prefix of the temporary folder (default ``".<name>."``, with suffix ``.part``).
+    replace : callable, optional
+        ``replace(tmp, path)`` puts the complete temporary folder in the place of ``path``
+        (default: remove ``path``, then rename).
 
     Yields
     ------
@@ -82,15 +101,13 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         The temporary folder to fill.
     """
     path = Path(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    suffix = ".part" if prefix is None else ""
+    prefix = f".{path.name}." if prefix is None else prefix
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=path.parent))
     try:
         yield tmp
         share_like_new_folder(tmp)
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        os.replace(tmp, path)
+        replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

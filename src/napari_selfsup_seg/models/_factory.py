@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from .._config import ModelBundleConfig, ModelConfig
 from .._errors import InputError, ModelError
+from ..io._atomic import atomic_folder
 from ._device import describe_device as describe_device
 from ._device import pick_device
 from ._folder import (
@@ -26,7 +27,6 @@ from ._folder import (
     interrupted_save,
     load_state,
     non_finite,
-    share_like_new_folder,
     swap_in,
 )
 
@@ -147,37 +147,29 @@ def save_model(
     InputError
         ``model_dir`` is a file, holds files other than a model's, or cannot be written.
     """
-    import shutil
-    import tempfile
-
     import torch
 
     model_dir = Path(model_dir)
     check_model_target(model_dir)
     try:
         model_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.new-", dir=model_dir.parent))
     except OSError as exc:
         raise InputError(f"{model_dir}: cannot create model folder ({exc.strerror})") from None
     config.package_version = __version__
     config.format_version = FORMAT_VERSION
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     try:
-        torch.save(state, tmp / WEIGHTS_FILE)
-        (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, default=str))
-        if log:
-            keys = sorted({k for row in log for k in row}, key=lambda k: (k != "step", k))
-            with open(tmp / LOG_FILE, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(log)
-        share_like_new_folder(tmp)
-        swap_in(tmp, model_dir)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise InputError(f"{model_dir}: cannot save the model ({exc.strerror})") from None
-        raise
+        with atomic_folder(model_dir, prefix=f".{model_dir.name}.new-", replace=swap_in) as tmp:
+            torch.save(state, tmp / WEIGHTS_FILE)
+            (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, default=str))
+            if log:
+                keys = sorted({k for row in log for k in row}, key=lambda k: (k != "step", k))
+                with open(tmp / LOG_FILE, "w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=keys)
+                    writer.writeheader()
+                    writer.writerows(log)
+    except OSError as exc:
+        raise InputError(f"{model_dir}: cannot save the model ({exc.strerror})") from None
     return model_dir
 
 

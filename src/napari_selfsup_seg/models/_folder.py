@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputError, ModelError
-from ..io._atomic import share_like_new_folder  # noqa: F401 (used by the model factory)
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"

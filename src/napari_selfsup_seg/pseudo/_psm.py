@@ -50,6 +50,7 @@ import numpy as np
 from .._errors import InputError
 from .._progress import Progress, Stage, drain
 from ..data._normalize import NormalizationConfig, percentile_normalize
+from ..io._atomic import atomic_write
 from ._psm_cluster import (
     cluster_plane,
     detect_modality,
@@ -133,9 +134,7 @@ def _activation_net(planes, config: PSMConfig, crop: int, cache_dir, stop):
     )
     if path is not None and not (stop is not None and stop()):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        torch.save(net.state_dict(), tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: torch.save(net.state_dict(), tmp))
     return net
 
 

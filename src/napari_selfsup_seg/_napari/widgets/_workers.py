@@ -16,6 +16,7 @@ from typing import Any
 from napari.utils.notifications import show_error
 
 from ..._errors import InputError
+from ..._progress import drain
 
 
 def error_line(exc: BaseException) -> str:
@@ -143,15 +144,9 @@ def run_job(
 
     if inline:
         try:
-            while True:
-                try:
-                    record = next(gen)
-                except StopIteration as stop:
-                    if on_return is not None:
-                        on_return(stop.value)
-                    break
-                if on_yield is not None:
-                    on_yield(record)
+            result = drain(gen, on_yield)
+            if on_return is not None:
+                on_return(result)
         except Exception as exc:
             _error(exc)
         finally:
