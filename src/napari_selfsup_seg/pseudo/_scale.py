@@ -59,7 +59,7 @@ class PlaneScale:
 def detect_polarity(x: np.ndarray) -> str:
     """``"bright"`` or ``"dark"`` objects in a normalised plane ``(Y, X)`` (see module notes)."""
     x = ndi.gaussian_filter(np.asarray(x, np.float32), 1.0)
-    x = x - ndi.gaussian_filter(x, max(x.shape) / 8)
+    x = x - ndi.gaussian_filter(x, max(x.shape) / 2)
     med = float(np.median(x))
     noise = 1.4826 * float(np.median(np.abs(x - med))) + 1e-6
     mass = []
