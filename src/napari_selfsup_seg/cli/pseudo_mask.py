@@ -20,6 +20,7 @@ from ..io._output_guard import OutputPlan
 from ..io._tiff_write import write_float, write_labels
 from ..pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ..pseudo._psm_config import MODALITIES, PSMConfig
+from ..pseudo._result import scale_record
 from ..pseudo._threshold import ThresholdConfig
 from ._common import (
     ProgressBar,
@@ -75,9 +76,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(
         p,
         ThresholdConfig,
-        ["sigma", "min_size"],
-        sigma={"help": "smoothing in pixels"},
-        min_size={"help": "smallest object kept, in pixels"},
+        ["diameter", "polarity", "background", "sigma", "min_size"],
+        diameter={"help": "threshold: typical object diameter in pixels (default: estimated)"},
+        polarity={"help": "threshold: objects bright (fluorescence), dark (phase) or auto"},
+        background={"help": "threshold: subtract the uneven background first"},
+        sigma={"help": "smoothing in pixels (default: from the diameter)"},
+        min_size={"help": "smallest object kept, in pixels (default: from the diameter)"},
     )
     add_config_arguments(p, PSMConfig, ["seed"], seed={"help": "random seed (psm, scorecam)"})
     p.add_argument(
@@ -128,8 +132,14 @@ def _write(out_dir: Path, stack: ImageStack, labels: np.ndarray, prob: np.ndarra
 
 
 def _config(method: PseudoMaskMethod, args, t: float, auto: bool):
-    """The method's config from the flags it has fields for (``--steps``: its own default)."""
+    """The method's config from the flags it has fields for (``--steps``: its own default).
+
+    A flag left at ``None`` (``--sigma``, ``--min-size``: from the threshold's diameter) leaves
+    the field at the method's own default.
+    """
     steps = {"steps": args.steps} if args.steps is not None else {}
+    given = {k: v for k, v in args.config_flags.items() if getattr(args, k, None) is not None}
+    args = argparse.Namespace(**{**vars(args), "config_flags": given})
     return config_from_args(method.config, args, threshold=None if auto else t, **steps)
 
 
@@ -191,7 +201,8 @@ def run(args: argparse.Namespace) -> dict:
     for stack, result, part in results:
         cuts = result.thresholds[part]
         labels, maps = np.stack(result.labels[part]), np.stack(result.maps[part])
-        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts})
+        scale = {k: v[part] for k, v in scale_record(result).items()}
+        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts, **scale})
         cuts_by_image[stack.stem] = cuts
     return _summary(method.name, out_dir, outputs, failed, cuts_by_image if auto else None)
 

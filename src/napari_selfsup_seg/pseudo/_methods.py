@@ -21,7 +21,7 @@ from ._marks import scorecam_marks_iter
 from ._psm import MIN_SIZE as PSM_MIN_SIZE
 from ._psm import PSMConfig, psm_iter, psm_recut
 from ._result import PseudoMaskResult, Recut
-from ._threshold import ThresholdConfig, split_recut, threshold_iter
+from ._threshold import ThresholdConfig, split_recut, threshold_iter, threshold_recut
 from ._weak import ScoreCAMConfig
 
 
@@ -95,7 +95,9 @@ def get_method(name: str) -> PseudoMaskMethod:
 
 
 register_method(
-    PseudoMaskMethod("threshold", ThresholdConfig, threshold_iter, split_recut, ("fluorescent",))
+    PseudoMaskMethod(
+        "threshold", ThresholdConfig, threshold_iter, threshold_recut, ("fluorescent",)
+    )
 )
 register_method(
     PseudoMaskMethod(

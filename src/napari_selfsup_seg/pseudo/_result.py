@@ -10,6 +10,7 @@ itself would give.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,10 @@ class PseudoMaskResult:
         The sweep curve of each map (``None`` where it was not computed or the map is constant).
     labelling : callable
         The method's ``recut(map, plane, cut, config)``, which :meth:`recut` calls.
+    diameters : list of float
+        Object diameter in pixels of each plane, where the method estimates one (threshold).
+    polarities : list of str
+        ``"bright"`` or ``"dark"`` objects in each plane, where the method detects it.
     """
 
     method: str
@@ -55,6 +60,8 @@ class PseudoMaskResult:
     maps: list[np.ndarray] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=list)
     sweeps: list[SweepResult | None] = field(default_factory=list)
+    diameters: list[float] = field(default_factory=list)
+    polarities: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -93,8 +100,19 @@ class PseudoMaskResult:
         numpy.ndarray of int32
             Shape ``(Y, X)``.
         """
-        labels = self.labelling(self.maps[index], self.planes[index], cut, self.config)
+        config = self.config
+        if index < len(self.diameters) and getattr(config, "diameter", 0) is None:
+            # The plane's own estimate, so the slider labels the plane as the run did.
+            config = dataclasses.replace(config, diameter=self.diameters[index])
+        labels = self.labelling(self.maps[index], self.planes[index], cut, config)
         return np.asarray(labels, np.int32)
+
+
+def scale_record(result: PseudoMaskResult) -> dict[str, list]:
+    """``{"diameters": [...], "polarities": [...]}`` of a result for its provenance (or ``{}``)."""
+    if not result.diameters:
+        return {}
+    return {"diameters": list(result.diameters), "polarities": list(result.polarities)}
 
 
 def cut_plane(

@@ -7,6 +7,7 @@ threshold and other values move the cut up or down in a way that is comparable a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +15,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._config import ConfigBase, _check_range
+from .._config import ConfigBase, _check_range, setting
 from .._errors import InputError
 from .._progress import Progress, Stage
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
 from ._result import PseudoMaskResult, cut_plane, plane_names
+from ._scale import POLARITIES, PlaneScale, analyse_plane
 
 METHODS = ("otsu", "li", "triangle")
 
@@ -28,42 +30,86 @@ METHODS = ("otsu", "li", "triangle")
 class ThresholdConfig(ConfigBase):
     """Parameters of the threshold pseudo-mask.
 
+    Sizes left at ``None`` derive from the object diameter (given, or estimated per plane by
+    :func:`~napari_selfsup_seg.pseudo._scale.analyse_plane`), see :func:`derived_sizes`.
+
     Attributes
     ----------
     method : str
         Automatic threshold: ``"otsu"``, ``"li"`` or ``"triangle"``.
-    sigma : float
-        Gaussian smoothing before thresholding, in pixels.
+    diameter : float or None
+        Typical object diameter in pixels; ``None`` estimates it from each plane.
+    polarity : str
+        Objects are ``"bright"`` on a dark background (fluorescence), ``"dark"`` (phase
+        contrast, brightfield) or ``"auto"`` (detected per plane).
+    background : bool
+        Subtract the uneven background (an opening wider than the objects) before the cut.
+    sigma : float or None
+        Gaussian smoothing before thresholding, in pixels (``None``: from the diameter).
     threshold : float or None
         Cut on the probability-like map (0.5 = the automatic threshold itself); ``None``
         chooses it per plane with :func:`~napari_selfsup_seg.pseudo._sweep.threshold_sweep`.
-    min_size : int
-        Objects smaller than this many pixels are removed.
-    min_distance : int
-        Minimum distance between centres of touching objects split by the watershed.
+    min_size : int or None
+        Objects smaller than this many pixels are removed (``None``: from the diameter).
+    min_distance : int or None
+        Minimum distance between centres of touching objects split by the watershed
+        (``None``: from the diameter).
     softness : float
         Width of the logistic map, as a fraction of the normalised intensity range.
-    bright_objects : bool
-        Objects are brighter than the background (fluorescence); ``False`` for dark objects.
+    bright_objects : bool or None
+        Kept for older scripts: ``True``/``False`` force ``polarity`` to bright/dark.
     """
 
     method: str = "otsu"
-    sigma: float = 1.0
+    diameter: float | None = setting(None, metavar="PX")
+    polarity: str = setting("auto", choices=POLARITIES)
+    background: bool = True
+    sigma: float | None = None
     threshold: float | None = 0.5
-    min_size: int = 16
-    min_distance: int = 4
+    min_size: int | None = None
+    min_distance: int | None = None
     softness: float = 0.05
-    bright_objects: bool = True
+    bright_objects: bool | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"threshold method must be one of {', '.join(METHODS)}")
-        _check_range("sigma", self.sigma, 0.0, 50.0)
+        if self.polarity not in POLARITIES:
+            raise InputError(f"polarity must be one of {', '.join(POLARITIES)}")
+        if self.diameter is not None:
+            _check_range("diameter", self.diameter, 1.0, 10_000.0)
+        if self.sigma is not None:
+            _check_range("sigma", self.sigma, 0.0, 50.0)
         if self.threshold is not None:
             _check_range("threshold", self.threshold, 0.0, 1.0)
-        _check_range("min_size", self.min_size, 0, 10**9)
-        _check_range("min_distance", self.min_distance, 1, 1000)
+        if self.min_size is not None:
+            _check_range("min_size", self.min_size, 0, 10**9)
+        if self.min_distance is not None:
+            _check_range("min_distance", self.min_distance, 1, 1000)
         _check_range("softness", self.softness, 1e-4, 1.0)
+
+    @property
+    def chosen_polarity(self) -> str:
+        """``polarity``, or bright/dark where ``bright_objects`` forces it."""
+        if self.bright_objects is None:
+            return self.polarity
+        return "bright" if self.bright_objects else "dark"
+
+
+def derived_sizes(config: ThresholdConfig, diameter: float) -> tuple[float, int, int, int]:
+    """``(sigma, min_size, min_distance, max_hole)`` for objects ``diameter`` pixels wide.
+
+    Explicit config values win. Smoothing is a sixteenth of the diameter (at least 1 px),
+    seeds are at least a third of a diameter apart, objects under a tenth of a typical
+    object's area are dropped and holes up to half of it are filled.
+    """
+    area = np.pi * diameter**2 / 4
+    sigma = config.sigma if config.sigma is not None else max(1.0, diameter / 16)
+    min_size = config.min_size if config.min_size is not None else max(4, round(area / 10))
+    min_dist = (
+        config.min_distance if config.min_distance is not None else max(2, round(diameter / 3))
+    )
+    return sigma, int(min_size), int(min_dist), max(int(min_size), round(area / 2))
 
 
 def threshold_probability(image: np.ndarray, config: ThresholdConfig | None = None) -> np.ndarray:
@@ -80,14 +126,26 @@ def threshold_probability(image: np.ndarray, config: ThresholdConfig | None = No
     numpy.ndarray of float32
         Shape ``(Y, X)`` in [0, 1]; 0.5 at the automatic threshold.
     """
+    return threshold_map(image, config or ThresholdConfig())[0]
+
+
+def threshold_map(image: np.ndarray, config: ThresholdConfig) -> tuple[np.ndarray, PlaneScale]:
+    """The map of :func:`threshold_probability` and the plane's scale, polarity and background.
+
+    The plane is normalised, turned so that objects are bright, its background subtracted
+    (when ``config.background``), smoothed at the diameter's scale, and mapped through a
+    logistic centred on the automatic threshold.
+    """
     from skimage import filters
 
-    config = config or ThresholdConfig()
-    x = percentile_normalize(image, NormalizationConfig(0.5, 99.9, clip=False))
-    if config.sigma > 0:
-        x = ndi.gaussian_filter(x, config.sigma)
-    if not config.bright_objects:
-        x = -x
+    scale = analyse_plane(image, config.diameter, config.chosen_polarity)
+    x = scale.corrected
+    if not config.background:
+        x = percentile_normalize(image, NormalizationConfig(0.5, 99.9, clip=False))
+        x = -x if scale.polarity == "dark" else x
+    sigma = derived_sizes(config, scale.diameter)[0]
+    if sigma > 0:
+        x = ndi.gaussian_filter(x, sigma)
     fns: dict[str, Callable[..., Any]] = {
         "otsu": filters.threshold_otsu,
         "li": filters.threshold_li,
@@ -95,7 +153,7 @@ def threshold_probability(image: np.ndarray, config: ThresholdConfig | None = No
     }
     t = float(fns[config.method](x))
     z = np.clip((x - t) / config.softness, -50, 50)
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32), scale
 
 
 def threshold_pseudo_mask(
@@ -119,8 +177,9 @@ def threshold_pseudo_mask(
     config = config or ThresholdConfig()
     if np.ndim(image) != 2:
         raise InputError(f"expected one 2D plane, got shape {np.shape(image)}")
-    prob = threshold_probability(image, config)
-    labels, _cut, _sweep = cut_plane(prob, image, config.threshold, split_recut, config, "image")
+    prob, scale = threshold_map(image, config)
+    sized = dataclasses.replace(config, diameter=scale.diameter)
+    labels, _cut, _sweep = cut_plane(prob, image, config.threshold, threshold_recut, sized, "image")
     return labels, prob
 
 
@@ -159,17 +218,20 @@ def threshold_iter(
     config = config or ThresholdConfig()
     planes = as_plane_list(planes)
     names = plane_names(len(planes), names)
-    out = PseudoMaskResult("threshold", config, split_recut)
+    out = PseudoMaskResult("threshold", config, threshold_recut)
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break
         if plane.ndim != 2:
             raise InputError(f"{names[i]}: expected one 2D plane, got shape {plane.shape}")
-        prob = threshold_probability(plane, config)
+        prob, scale = threshold_map(plane, config)
+        sized = dataclasses.replace(config, diameter=scale.diameter)
         labels, cut, sweep = cut_plane(
-            prob, plane, config.threshold, split_recut, config, names[i], sweeps
+            prob, plane, config.threshold, threshold_recut, sized, names[i], sweeps
         )
         out.add(plane, labels, prob, cut, sweep)
+        out.diameters.append(scale.diameter)
+        out.polarities.append(scale.polarity)
         yield Progress(Stage.THRESHOLD, i + 1, len(planes), f"plane {i + 1}")
     return out
 
@@ -181,6 +243,20 @@ def as_plane_list(planes: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]
             raise InputError(f"expected 2D planes, got shape {planes.shape}")
         return list(planes.reshape(-1, *planes.shape[-2:]))
     return [np.asarray(p) for p in planes]
+
+
+def threshold_recut(prob: np.ndarray, plane: np.ndarray, cut: float, config: Any) -> np.ndarray:
+    """Labels of ``prob >= cut`` with sizes derived from ``config.diameter``.
+
+    The threshold method's labelling; a config without a diameter has it estimated from
+    ``plane``.
+    """
+    diameter = config.diameter
+    if diameter is None:
+        diameter = analyse_plane(plane, None, config.chosen_polarity).diameter
+    _sigma, min_size, min_distance, max_hole = derived_sizes(config, diameter)
+    mask = clean_mask(prob >= cut, min_size=min_size, max_hole=max_hole)
+    return split_touching(mask, min_distance, min_size, smoothing=max(1.0, diameter / 12))
 
 
 def split_recut(prob: np.ndarray, _plane: np.ndarray, cut: float, config: Any) -> np.ndarray:

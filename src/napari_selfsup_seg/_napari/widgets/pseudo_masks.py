@@ -26,7 +26,7 @@ from magicgui.widgets import (
 from ..._errors import InputError
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
-from ...pseudo._result import PseudoMaskResult
+from ...pseudo._result import PseudoMaskResult, scale_record
 from ._choices import FollowingChoice, default_image, on_state_changed
 from ._common import JobControls
 from ._cut_preview import CutPreview
@@ -65,6 +65,7 @@ class PseudoMasksWidget(DockContainer):
         self.sigma = FloatSpinBox(label="Smoothing σ", value=1.0, min=0.0, max=20.0, step=0.5)
         self.min_size = SpinBox(label="Min size (px)", value=16, min=0, max=100000)
         self.min_distance = SpinBox(label="Min distance (px)", value=4, min=1, max=200)
+        self.auto_sizes = CheckBox(text="σ and sizes from the object diameter", value=True)
         self.psm_steps = SpinBox(label="PSM steps", value=200, min=1, max=100000)
         self.psm_modality = ComboBox(
             label="Modality", choices=["auto", "fluorescence", "brightfield"]
@@ -84,7 +85,7 @@ class PseudoMasksWidget(DockContainer):
         self.cut = CutPreview(viewer, self._set_status)
         self.threshold, self.plot = self.cut.threshold, self.cut.plot
         self._method_widgets: dict[str, list[Widget]] = {
-            "threshold": [self.auto_method, self.sigma],
+            "threshold": [self.auto_method, self.auto_sizes, self.sigma],
             "psm": [self.psm_steps, self.psm_modality],
             "scorecam": [self.weak, self.cam_steps, self.cam_input],
         }
@@ -94,6 +95,7 @@ class PseudoMasksWidget(DockContainer):
                 self.source,
                 self.source_hint,
                 self.auto_method,
+                self.auto_sizes,
                 self.sigma,
                 self.psm_steps,
                 self.psm_modality,
@@ -160,12 +162,17 @@ class PseudoMasksWidget(DockContainer):
         """The method's config from the controls (the cut is ``None`` when automatic)."""
         threshold = None if self.auto.value else float(self.threshold.value)
         cam_input = self.cam_input.value
+        # Threshold: None sizes derive from each plane's estimated object diameter.
+        derive = method.name == "threshold" and self.auto_sizes.value
         return method.make_config(
             threshold=threshold,
-            min_size=int(self.min_size.value),
-            min_distance=int(self.min_distance.value),
+            min_size=None if derive else int(self.min_size.value),
+            min_distance=None if derive else int(self.min_distance.value),
             **{
-                "threshold": {"method": self.auto_method.value, "sigma": float(self.sigma.value)},
+                "threshold": {
+                    "method": self.auto_method.value,
+                    "sigma": None if derive else float(self.sigma.value),
+                },
                 "psm": {"steps": int(self.psm_steps.value), "modality": self.psm_modality.value},
                 "scorecam": {
                     "steps": int(self.cam_steps.value),
@@ -253,7 +260,7 @@ class PseudoMasksWidget(DockContainer):
             "axes": context["axes"],
             SOURCE_KEY: name,
             PLANES_KEY: list(idx),
-            "provenance": context["provenance"],
+            "provenance": {**context["provenance"], **scale_record(result)},
             "path": src.metadata.get("path") if src is not None else None,
         }
         method = context["method"]
