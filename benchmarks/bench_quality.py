@@ -150,7 +150,8 @@ def main(argv=None) -> dict:
         "torch_threads": torch.get_num_threads(),
     }
     md = f"""
-Teacher: threshold pseudo-mask of the image itself (Gaussian σ=1, Otsu, distance watershed).
+Teacher: threshold pseudo-mask of the image itself with default settings (sizes from the
+estimated object diameter, background subtracted, Gaussian, Otsu, distance watershed).
 Network: U-Net ({mc.encoder}, depth {depth}) trained for {args.steps} steps of
 {args.batch_size}×{args.tile_size}² tiles on the teacher's masks, with pixels whose teacher
 probability lies in ({args.ignore_low}, {args.ignore_high}) ignored; three classes (background,
