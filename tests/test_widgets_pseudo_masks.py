@@ -161,3 +161,19 @@ def test_each_method_writes_its_own_layer(viewer, errors):
     assert errors == []
     names = [ly.name for ly in viewer.layers]
     assert "fluo pseudo (threshold)" in names and "fluo pseudo (psm)" in names
+
+
+def test_sizes_from_the_diameter_grey_out_the_size_boxes_and_report_it(viewer, errors):
+    _add_stack(viewer, n=1, size=96)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "2. Pseudo-masks")
+    boxes = (widget.sigma, widget.min_size, widget.min_distance)
+    assert widget.auto_sizes.value and not any(b.enabled for b in boxes)
+    widget.auto_sizes.value = False
+    assert all(b.enabled for b in boxes)
+    widget.auto_sizes.value = True
+    widget.method.value = "psm"  # PSM uses the boxes as they are
+    assert widget.min_size.enabled and widget.min_distance.enabled
+    widget.method.value = "threshold"
+    widget.run(inline=True)
+    assert errors == []
+    assert "px across" in widget.controls.status.value

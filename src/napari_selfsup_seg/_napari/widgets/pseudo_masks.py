@@ -112,6 +112,7 @@ class PseudoMasksWidget(DockContainer):
         )
         self.add_native(self.plot)
         self.method.changed.connect(self._on_method)
+        self.auto_sizes.changed.connect(self._on_sizes)
         self.controls.run_button.changed.connect(self.run)
         self.source.changed.connect(self._show_hint)
         viewer.layers.events.inserted.connect(self._refresh)
@@ -155,7 +156,14 @@ class PseudoMasksWidget(DockContainer):
         for method, widgets in self._method_widgets.items():
             for w in widgets:
                 w.visible = method == self.method.value
+        self._on_sizes()
         self._refresh()
+
+    def _on_sizes(self, _value=None) -> None:
+        """Size boxes the threshold derives from the object diameter are greyed out."""
+        derive = self.method.value == "threshold" and self.auto_sizes.value
+        for w in (self.sigma, self.min_size, self.min_distance):
+            w.enabled = not derive
 
     # -- running -----------------------------------------------------------------------------
     def _config(self, method: PseudoMaskMethod):
@@ -283,7 +291,10 @@ class PseudoMasksWidget(DockContainer):
             metadata=dict(meta),
         )
         n_objects = int(sum(lab.max() for lab in result.labels))
-        self.controls.status.value = f"{n} plane(s): {n_objects} objects in {pseudo.name!r}"
+        status = f"{n} plane(s): {n_objects} objects in {pseudo.name!r}"
+        if result.diameters:
+            status += f"; objects ≈ {float(np.median(result.diameters)):.0f} px across"
+        self.controls.status.value = status
         self.cut.show(result, pseudo.name, idx)
 
     def preview(self) -> int | None:
