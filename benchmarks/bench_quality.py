@@ -109,7 +109,8 @@ def main(argv=None) -> dict:
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     probs = predict_probabilities(model, image, PredictConfig(device="cpu"))
-    pred = probabilities_to_instances(probs, PredictConfig())
+    # Post-processing sized by the diameter the model recorded from its training masks.
+    pred = probabilities_to_instances(probs, PredictConfig(diameter=model.config.diameter))
     predict_s = time.perf_counter() - t1
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_quality_"))
@@ -138,6 +139,7 @@ def main(argv=None) -> dict:
             "score_instances": ext_n,
         },
         "n_true": ours_n["n_true"],
+        "model_diameter": model.config.diameter,
         "train_seconds": round(train_s, 1),
         "predict_seconds": round(predict_s, 2),
         "steps": args.steps,

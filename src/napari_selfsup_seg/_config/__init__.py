@@ -30,13 +30,15 @@ from ._model import (
     ModelConfig,
     NormalizationConfig,
 )
-from ._run import IGNORE_LABEL, PredictConfig, TrainConfig
+from ._run import FIXED_MIN_DISTANCE, FIXED_MIN_SIZE, IGNORE_LABEL, PredictConfig, TrainConfig
 
 __all__ = [
     "ARCHITECTURES",
     "DECODER_CHANNELS",
     "DEVICES",
     "DEVICE_HELP",
+    "FIXED_MIN_DISTANCE",
+    "FIXED_MIN_SIZE",
     "IGNORE_LABEL",
     "ConfigBase",
     "ModelBundleConfig",

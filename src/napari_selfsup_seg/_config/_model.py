@@ -153,6 +153,9 @@ class ModelBundleConfig(ConfigBase):
         ``"instances"`` (3-class U-Net) or ``"pretrained"`` (self-supervised, needs fine-tuning).
     package_version : str
         Version of napari-selfsup-seg that wrote the model.
+    diameter : float or None
+        Median equivalent diameter in pixels of the objects in the training masks; prediction
+        sizes its post-processing from it (``None``: not recorded, fixed sizes).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -164,8 +167,12 @@ class ModelBundleConfig(ConfigBase):
     task: str = "instances"
     package_version: str = ""
     format_version: int = 1
+    diameter: float | None = None
 
     def __post_init__(self) -> None:
+        if self.diameter is not None:
+            _check_range("diameter", self.diameter, 1.0, 1e5)
+            self.diameter = float(self.diameter)
         n_in = self.model.in_channels
         if self.input_channels is not None:
             chans = list(self.input_channels)

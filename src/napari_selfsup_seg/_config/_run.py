@@ -8,6 +8,10 @@ from numbers import Integral
 from .._errors import InputError
 from ._base import ConfigBase, _check_range, check_device, check_recipe, device_setting, setting
 
+#: Post-processing sizes of a prediction with no diameter (tuned on nuclei about 15 px wide).
+FIXED_MIN_SIZE = 16
+FIXED_MIN_DISTANCE = 4
+
 #: Mask value of pixels nobody has reviewed: training skips them (a uint16 mask's largest value).
 IGNORE_LABEL = 65535
 
@@ -97,8 +101,15 @@ class PredictConfig(ConfigBase):
         Probability of (interior + boundary) above which a pixel is foreground.
     seed_threshold : float
         Probability of interior above which a pixel can seed an instance.
-    min_size : int
-        Instances smaller than this many pixels are removed.
+    min_size : int or None
+        Instances smaller than this many pixels are removed (``None``: a tenth of a typical
+        object's area at the diameter in use, 16 without one).
+    diameter : float or None
+        Typical object diameter in pixels that sizes the post-processing (smallest object,
+        seed spacing, smoothing; see
+        :func:`~napari_selfsup_seg.data._diameter.sizes_for_diameter`). ``None``: the one the
+        model recorded from its training masks; a model without one uses fixed sizes
+        (:data:`FIXED_MIN_SIZE`, :data:`FIXED_MIN_DISTANCE`).
     amp : bool
         Automatic mixed precision on CUDA.
     input_channels : tuple of int or None
@@ -112,7 +123,15 @@ class PredictConfig(ConfigBase):
     device: str = device_setting()
     foreground_threshold: float = setting(0.5, "interior+boundary cut")
     seed_threshold: float = setting(0.5, "interior cut for seeds")
-    min_size: int = setting(16, "smallest object kept (pixels)")
+    min_size: int | None = setting(
+        None, "smallest object kept (pixels; default: from the diameter, 16 without one)"
+    )
+    diameter: float | None = setting(
+        None,
+        "typical object diameter (px) that sizes the post-processing; default: the one the "
+        "model recorded from its training masks",
+        metavar="PX",
+    )
     amp: bool = True
     input_channels: tuple[int, ...] | None = setting(
         None,
@@ -136,5 +155,8 @@ class PredictConfig(ConfigBase):
         _check_range("batch_size", self.batch_size, 1, 4096)
         _check_range("foreground_threshold", self.foreground_threshold, 0.0, 1.0)
         _check_range("seed_threshold", self.seed_threshold, 0.0, 1.0)
-        _check_range("min_size", self.min_size, 0, 10**9)
+        if self.min_size is not None:
+            _check_range("min_size", self.min_size, 0, 10**9)
+        if self.diameter is not None:
+            _check_range("diameter", self.diameter, 1.0, 1e5)
         check_device(self.device)

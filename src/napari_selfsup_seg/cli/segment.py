@@ -48,6 +48,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "foreground_threshold",
             "seed_threshold",
             "min_size",
+            "diameter",
             "input_channels",
         ],
     )

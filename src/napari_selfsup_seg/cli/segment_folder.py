@@ -88,7 +88,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         block_size={"metavar": "PX", "help": "block side"},
         halo={"metavar": "PX", "help": "context around each block; larger than the largest object"},
     )
-    add_config_arguments(p, PredictConfig, ["tile_size", "input_channels", "device"])
+    add_config_arguments(p, PredictConfig, ["tile_size", "input_channels", "device", "diameter"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p

@@ -7,6 +7,7 @@ name or index) and scaled by :func:`napari_selfsup_seg.data._normalize.percentil
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..data._normalize import percentile_normalize
 from ..models._channels import model_channels
 
 if TYPE_CHECKING:
+    from .._config import PredictConfig
     from ..io._image import ImageStack
     from ..models._factory import LoadedModel
 
@@ -44,6 +46,13 @@ def segmenting_model(model: LoadedModel | str | os.PathLike, device: str = "auto
             "fine-tune it first (train --init)"
         )
     return model
+
+
+def model_predict_config(model: LoadedModel, config: PredictConfig) -> PredictConfig:
+    """``config`` with the model's recorded object diameter when it names none itself."""
+    if config.diameter is None and model.config.diameter is not None:
+        return dataclasses.replace(config, diameter=model.config.diameter)
+    return config
 
 
 def prepare_input(

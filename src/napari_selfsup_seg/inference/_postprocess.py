@@ -90,7 +90,28 @@ def split_touching(
     return relabel_sequential(labels)[0].astype(np.int32)
 
 
-def probabilities_to_instances(probs: np.ndarray, config=None, min_distance: int = 4) -> np.ndarray:
+def post_sizes(config) -> tuple[int, int, float]:
+    """``(min_size, min_distance, smoothing)`` of :func:`probabilities_to_instances`.
+
+    With ``config.diameter`` they follow
+    :func:`~napari_selfsup_seg.data._diameter.sizes_for_diameter` (the threshold teacher's
+    rule; an explicit ``config.min_size`` wins); without one they are the fixed
+    :data:`~napari_selfsup_seg._config.FIXED_MIN_SIZE` (or ``config.min_size``),
+    :data:`~napari_selfsup_seg._config.FIXED_MIN_DISTANCE` and a smoothing of 1 px.
+    """
+    from .._config import FIXED_MIN_DISTANCE, FIXED_MIN_SIZE
+    from ..data._diameter import sizes_for_diameter
+
+    if config.diameter is None:
+        size = FIXED_MIN_SIZE if config.min_size is None else config.min_size
+        return size, FIXED_MIN_DISTANCE, 1.0
+    sizes = sizes_for_diameter(config.diameter, min_size=config.min_size)
+    return sizes.min_size, sizes.min_distance, sizes.sigma
+
+
+def probabilities_to_instances(
+    probs: np.ndarray, config=None, min_distance: int | None = None
+) -> np.ndarray:
     """Instance labels from background/interior/boundary probabilities by seeded watershed.
 
     Seeds come from the predicted interior (interior probability above
@@ -99,17 +120,20 @@ def probabilities_to_instances(probs: np.ndarray, config=None, min_distance: int
     one seed stands for one object. The seeds are then flooded over the foreground (interior +
     boundary probability above ``config.foreground_threshold``) along the interior probability,
     so neighbouring objects meet on their predicted boundary. Foreground regions without a seed
-    become objects of their own; objects smaller than ``config.min_size`` are removed.
+    become objects of their own; objects smaller than the smallest size are removed. The
+    smallest size, seed spacing and smoothing come from ``config.diameter`` (see
+    :func:`post_sizes`).
 
     Parameters
     ----------
     probs : numpy.ndarray of float
         Shape ``(3, Y, X)``: softmax of background, interior, boundary.
     config : PredictConfig, optional
-        Thresholds and minimum size.
-    min_distance : int
+        Thresholds, minimum size and object diameter (here ``None`` means no diameter: the
+        callers that hold a model fill in the one it recorded).
+    min_distance : int, optional
         Minimum distance in pixels between the centres of two seeds split from one interior
-        region.
+        region (default: from the diameter, see :func:`post_sizes`).
 
     Returns
     -------
@@ -125,12 +149,15 @@ def probabilities_to_instances(probs: np.ndarray, config=None, min_distance: int
     probs = np.asarray(probs, dtype=np.float32)
     if probs.ndim != 3 or probs.shape[0] != 3:
         raise InputError(f"expected (3, Y, X) class probabilities, got shape {probs.shape}")
+    min_size, spacing, smoothing = post_sizes(config)
+    if min_distance is not None:
+        spacing = min_distance
     interior = probs[1]
     foreground = (probs[1] + probs[2]) > config.foreground_threshold
     inner = (interior > config.seed_threshold) & foreground
     # Specks of interior smaller than a quarter of the smallest object are noise, not seeds.
     markers = split_touching(
-        inner, min_distance=min_distance, min_size=max(1, config.min_size // 4)
+        inner, min_distance=spacing, min_size=max(1, min_size // 4), smoothing=smoothing
     )
     n = int(markers.max())
     # Foreground regions that hold no seed still become objects.
@@ -143,9 +170,9 @@ def probabilities_to_instances(probs: np.ndarray, config=None, min_distance: int
             extra, _ = ndi.label(orphan)
             markers[orphan] = extra[orphan] + n
     labels = watershed(-interior, markers, mask=foreground)
-    if config.min_size > 0:
+    if min_size > 0:
         sizes = np.bincount(labels.ravel())
-        small = sizes < config.min_size
+        small = sizes < min_size
         small[0] = False
         labels[small[labels]] = 0
     return relabel_sequential(labels)[0].astype(np.int32)

@@ -17,7 +17,7 @@ import numpy as np
 from .._config import PredictConfig
 from .._errors import InputError
 from .._progress import Progress, drain
-from ._input import prepare_input, segmenting_model, stack_planes
+from ._input import model_predict_config, prepare_input, segmenting_model, stack_planes
 from ._postprocess import probabilities_to_instances
 from ._tiling import tile_grid
 
@@ -153,7 +153,9 @@ def predict_labels(
         Shape ``(Y, X)``, 0 = background, instances numbered 1..N.
     """
     config = config or PredictConfig()
-    return probabilities_to_instances(predict_probabilities(model, image, config), config)
+    model = segmenting_model(model, config.device)
+    probs = predict_probabilities(model, image, config)
+    return probabilities_to_instances(probs, model_predict_config(model, config))
 
 
 def predict_iter(
@@ -184,6 +186,7 @@ def predict_iter(
     """
     config = config or PredictConfig()
     model = segmenting_model(model, config.device)
+    config = model_predict_config(model, config)
     planes = list(planes) if not isinstance(planes, np.ndarray) else planes
     if len(planes) == 0:
         raise InputError("no planes to segment")

@@ -18,6 +18,7 @@ from scipy import ndimage as ndi
 from .._config import ConfigBase, _check_range, setting
 from .._errors import InputError
 from .._progress import Progress, Stage
+from ..data._diameter import sizes_for_diameter
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
 from ._result import PseudoMaskResult, cut_plane, plane_names
@@ -99,17 +100,11 @@ class ThresholdConfig(ConfigBase):
 def derived_sizes(config: ThresholdConfig, diameter: float) -> tuple[float, int, int, int]:
     """``(sigma, min_size, min_distance, max_hole)`` for objects ``diameter`` pixels wide.
 
-    Explicit config values win. Smoothing is a sixteenth of the diameter (at least 1 px),
-    seeds are at least a third of a diameter apart, objects under a tenth of a typical
-    object's area are dropped and holes up to half of it are filled.
+    Explicit config values win; the rest follow
+    :func:`~napari_selfsup_seg.data._diameter.sizes_for_diameter` (the rule prediction uses
+    with a model's recorded diameter).
     """
-    area = np.pi * diameter**2 / 4
-    sigma = config.sigma if config.sigma is not None else max(1.0, diameter / 16)
-    min_size = config.min_size if config.min_size is not None else max(4, round(area / 10))
-    min_dist = (
-        config.min_distance if config.min_distance is not None else max(2, round(diameter / 3))
-    )
-    return sigma, int(min_size), int(min_dist), max(int(min_size), round(area / 2))
+    return sizes_for_diameter(diameter, config.sigma, config.min_size, config.min_distance)
 
 
 def threshold_probability(image: np.ndarray, config: ThresholdConfig | None = None) -> np.ndarray:

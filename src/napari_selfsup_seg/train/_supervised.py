@@ -19,6 +19,7 @@ import numpy as np
 from .._config import ModelBundleConfig, ModelConfig, PredictConfig, TrainConfig
 from .._errors import InputError
 from .._progress import Progress, TrainProgress, drain
+from ..data._diameter import diameter_of_labels
 from ..data._normalize import NormalizationConfig
 from ..data._train_data import prepare_training_data
 from ..models._factory import LoadedModel
@@ -191,6 +192,7 @@ def train_iter(
         training=tc.to_dict(),
         provenance=prov,
         task="instances",
+        diameter=diameter_of_labels(masks, tc.ignore_value),
     )
     result = LoadedModel(net=net, config=bundle, device=device)
     sampler = TileSampler(xs, ts, tc.tile_size, np.random.default_rng(tc.seed), augment=tc.augment)
