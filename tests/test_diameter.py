@@ -56,6 +56,7 @@ def test_diameter_of_labels_ignores_background_unreviewed_and_specks():
     labels[:, 150:] = IGNORE_LABEL  # a large unreviewed band is no object
     labels[2:4, 2:4] = 9  # a speck
     assert diameter_of_labels([labels]) == pytest.approx(true, rel=1e-6)
+    assert diameter_of_labels(labels) == diameter_of_labels([labels])  # one plane as an array
     assert diameter_of_labels([np.zeros((32, 32), np.int32)]) is None
     # a (Z, Y, X) array is split into planes
     assert diameter_of_labels(np.stack([discs(10.0), discs(10.0)])) == pytest.approx(

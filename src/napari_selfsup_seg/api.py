@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .batch._records import ImageOutcome as ImageOutcome
     from .batch._records import LargeImageOptions as LargeImageOptions
     from .batch._records import RunSummary as RunSummary
+    from .data._diameter import diameter_of_labels as diameter_of_labels
+    from .data._diameter import sizes_for_diameter as sizes_for_diameter
     from .data._normalize import percentile_normalize as percentile_normalize
     from .data._synthetic import make_sample as make_sample
     from .data._synthetic import make_sample_stack as make_sample_stack
@@ -80,6 +82,8 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .pseudo._psm import psm_pseudo_mask_iter as psm_pseudo_mask_iter
     from .pseudo._psm_config import PSMConfig as PSMConfig
     from .pseudo._result import PseudoMaskResult as PseudoMaskResult
+    from .pseudo._scale import PlaneScale as PlaneScale
+    from .pseudo._scale import analyse_plane as analyse_plane
     from .pseudo._scorecam import scorecam_map_iter as scorecam_map_iter
     from .pseudo._scorecam import scorecam_pseudo_masks as scorecam_pseudo_masks
     from .pseudo._scorecam import scorecam_pseudo_masks_iter as scorecam_pseudo_masks_iter

@@ -82,6 +82,8 @@ def diameter_of_labels(
     float or None
         Diameter in pixels, ``None`` when no plane holds an object.
     """
+    if isinstance(masks, np.ndarray):
+        masks = [masks]  # one plane or one stack, not a sequence of rows
     inner: list[np.ndarray] = []
     edge: list[np.ndarray] = []
     for mask in masks:
