@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +76,10 @@ class Recipe:
         )
 
 
-class Objective:
+class Objective(ABC):
     """What one training run learns; the engine calls these methods.
+
+    Subclasses implement :meth:`modules` and :meth:`loss`; :meth:`after_step` is optional.
 
     Attributes
     ----------
@@ -92,17 +95,17 @@ class Objective:
     what: str = "training"
     message: str | None = None
 
+    @abstractmethod
     def modules(self) -> list[Any]:
         """The ``torch.nn.Module`` s trained (all their parameters are optimised)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def loss(self, step: int) -> tuple[Any, dict[str, Any]]:
         """Sample the batch of 0-based ``step`` and return its scalar loss and named terms.
 
         Called under the device's autocast; the terms (tensors or floats) go into the
         record's ``extra`` and the log.
         """
-        raise NotImplementedError
 
     def after_step(self, done: int, last: bool) -> tuple[dict[str, float], Any]:
         """Checks after ``done`` steps: scores for ``extra`` and preview labels (or ``None``).

@@ -25,6 +25,8 @@ from ._plot import LinePlot
 from ._workers import report_error
 
 if TYPE_CHECKING:
+    import napari.viewer
+
     from ...models._factory import LoadedModel
 
 #: The loss plot is redrawn at most this often while training (drawing costs the GUI thread).
@@ -70,7 +72,7 @@ class LiveTraining:
         Its progress bar and status line show the records.
     """
 
-    def __init__(self, viewer, controls: JobControls) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, controls: JobControls) -> None:
         from qtpy.QtCore import QTimer
 
         self.viewer = viewer
