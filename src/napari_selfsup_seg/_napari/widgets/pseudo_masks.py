@@ -291,10 +291,8 @@ class PseudoMasksWidget(DockContainer):
             metadata=dict(meta),
         )
         n_objects = int(sum(lab.max() for lab in result.labels))
-        status = f"{n} plane(s): {n_objects} objects in {pseudo.name!r}"
-        if result.diameters:
-            status += f"; objects ≈ {float(np.median(result.diameters)):.0f} px across"
-        self.controls.status.value = status
+        size = f" ≈ {float(np.median(result.diameters)):.0f} px across" if result.diameters else ""
+        self.controls.status.value = f"{n_objects} objects{size} in {n} plane(s): {pseudo.name!r}"
         self.cut.show(result, pseudo.name, idx)
 
     def preview(self) -> int | None:
