@@ -52,6 +52,8 @@ class Stage(StrEnum):
     """PSM pseudo-masks, one per plane."""
     CLASSIFIER = "classifier"
     """Training the image classifier of Score-CAM."""
+    SELF_TRAIN = "self-train"
+    """One round of label-free training ended (pseudo-masks, then the network's own)."""
     SCORECAM = "scorecam"
     """Score-CAM pseudo-masks, one per image."""
     SEGMENT_FOLDER = "segment-folder"
@@ -133,6 +135,22 @@ class PreviewProgress(TrainProgress):
     """
 
     labels: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class RoundProgress(Progress):
+    """The end of one self-training round, with the network it left.
+
+    Attributes
+    ----------
+    model : LoadedModel or None
+        The network after this round (the next round fine-tunes it further in place).
+    record : dict
+        The round's figures (label-free score, change, objects, seconds).
+    """
+
+    model: Any = None
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 ProgressGenerator = Generator[Progress, None, R]

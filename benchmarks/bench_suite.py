@@ -1,0 +1,205 @@
+"""The label-free pipeline with default settings on every set of the development suite.
+
+For each set of ``../shared/data`` the pipeline a user runs without any label: threshold
+pseudo-masks (scale, polarity and background estimated from each plane), a U-Net trained on them
+with uncertain pixels ignored, self-training rounds (``SelfTrainingConfig()``), then the student
+segments frames it was not trained on. Nothing is set per set: every config is the default one.
+
+Splits: ``nuclei2d`` is a single image, so the student is trained and scored on the same image
+(no label is used for training either way); the time series are split into training frames and
+scored frames (scratch assay: frames 0-6 / 7-9; hela_ctc and bacteria_phase: t00, t04 / t06,
+t09 train, the last two frames scored). The teacher is scored on the same scored frames. All
+scores come from the matching of ``../shared/tools/score_instances.py`` (AP = TP/(TP+FP+FN),
+Hungarian matching at IoU >= 0.5 or 0.75), pooled over the scored frames; pixel F1 is the Dice
+of the foreground, pooled.
+
+Usage: python benchmarks/bench_suite.py [--data DIR] [--sets NAME...] [--rounds N] [--no-report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import SHARED_DATA, command_line, report
+from bench_teacher import _match, median_diameter
+
+
+def suite(root: Path) -> dict[str, dict]:
+    """``{name: {"train": planes, "test": planes, "truth": labels}}`` of every set found."""
+    import tifffile
+
+    def stack(path: Path) -> list[np.ndarray]:
+        data = tifffile.imread(path)
+        return list(data.reshape(-1, *data.shape[-2:]))
+
+    sets: dict[str, dict] = {}
+    if (root / "nuclei2d_image.tif").exists():
+        image = stack(root / "nuclei2d_image.tif")
+        sets["nuclei2d"] = {
+            "train": image,
+            "test": image,
+            "truth": stack(root / "nuclei2d_mask.tif"),
+            "split": "trained and scored on the one image",
+        }
+    scratch = root / "scratch_assay"
+    if (scratch / "hoechst_TYX.tif").exists():
+        hoechst = stack(scratch / "hoechst_TYX.tif")
+        sets["scratch_hoechst"] = {
+            "train": hoechst[:7],
+            "test": hoechst[7:],
+            "truth": stack(scratch / "nuclei_labels_TYX.tif")[7:],
+            "split": "frames 0-6 / 7-9",
+        }
+    for name in ("hela_ctc", "bacteria_phase"):
+        images = sorted((root / name).glob("t*_image.tif"))
+        if len(images) < 2:
+            continue
+        half = len(images) // 2
+        masks = [p.with_name(p.name.replace("_image", "_mask")) for p in images[half:]]
+        sets[name] = {
+            "train": [x for p in images[:half] for x in stack(p)],
+            "test": [x for p in images[half:] for x in stack(p)],
+            "truth": [x for p in masks for x in stack(p)],
+            "split": f"{', '.join(p.name[:3] for p in images[:half])} / "
+            f"{', '.join(p.name[:3] for p in images[half:])}",
+        }
+    return sets
+
+
+def score(preds: list[np.ndarray], truths: list[np.ndarray], match) -> dict:
+    """AP@0.5, AP@0.75 and pixel F1 pooled over the planes."""
+    out: dict = {}
+    for thr in (0.5, 0.75):
+        tp = fp = fn = 0
+        for pred, gt in zip(preds, truths):
+            a, b, c = match(gt, pred, thr)
+            tp, fp, fn = tp + a, fp + b, fn + c
+        out[f"ap{int(thr * 100)}"] = round(tp / max(tp + fp + fn, 1), 3)
+        if thr == 0.5:
+            out.update(tp=tp, fp=fp, fn=fn)
+    inter = sum(int(((p > 0) & (g > 0)).sum()) for p, g in zip(preds, truths))
+    total = sum(int((p > 0).sum() + (g > 0).sum()) for p, g in zip(preds, truths))
+    out["pixel_f1"] = round(2 * inter / max(total, 1), 3)
+    return out
+
+
+def run_set(data: dict, rounds: int | None, match) -> dict:
+    """Teacher, student after every round, diameters and seconds of one set."""
+    from napari_selfsup_seg._config import PredictConfig
+    from napari_selfsup_seg._progress import RoundProgress, drain
+    from napari_selfsup_seg.inference._predict import predict_labels
+    from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
+    from napari_selfsup_seg.workflows._label_free import SelfTrainingConfig, label_free_iter
+
+    teacher = drain(threshold_iter(data["test"], ThresholdConfig()))
+    per_round: list[dict] = []
+    predict_s = [0.0, 0.0]  # last round's prediction, all scoring predictions
+
+    def on_record(record) -> None:
+        if isinstance(record, RoundProgress):
+            t = time.perf_counter()
+            preds = [predict_labels(record.model, p, PredictConfig()) for p in data["test"]]
+            predict_s[0] = time.perf_counter() - t
+            predict_s[1] += predict_s[0]
+            per_round.append({**record.record, **score(preds, data["truth"], match)})
+            print(f"  {record.message}: AP@0.5 {per_round[-1]['ap50']:.3f}", file=sys.stderr)
+        elif record.total and record.done % 100 == 0:
+            print(f"  {record.stage} {record.done}/{record.total}", file=sys.stderr)
+
+    config = SelfTrainingConfig() if rounds is None else SelfTrainingConfig(rounds=rounds)
+    t0 = time.perf_counter()
+    result = drain(label_free_iter(data["train"], config=config), on_record)
+    seconds = time.perf_counter() - t0 - predict_s[1]
+    estimate = float(np.median(result.teacher.diameters))
+    true = median_diameter(data["truth"])
+    return {
+        "split": data["split"],
+        "train_planes": len(data["train"]),
+        "test_planes": len(data["test"]),
+        "teacher": score(teacher.labels, data["truth"], match),
+        "student": per_round[-1],
+        "rounds": per_round,
+        "true_diameter": round(true, 1),
+        "estimated_diameter": round(estimate, 1),
+        "diameter_error": round(estimate / true - 1, 3),
+        "polarity": sorted(set(result.teacher.polarities)),
+        "seconds": round(seconds, 1),
+        "predict_seconds": round(predict_s[0], 1),
+    }
+
+
+def table(figures: dict) -> str:
+    rows = [
+        "| set | split (train / scored) | teacher AP@0.5 | student AP@0.5 | student AP@0.75 | "
+        "student pixel F1 | diameter est. / true (px) | s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in figures.items():
+        t, s = f["teacher"], f["student"]
+        rows.append(
+            f"| {name} | {f['split']} | {t['ap50']:.3f} | **{s['ap50']:.3f}** | "
+            f"{s['ap75']:.3f} | {s['pixel_f1']:.3f} | {f['estimated_diameter']:.1f} / "
+            f"{f['true_diameter']:.1f} ({100 * f['diameter_error']:+.0f} %) | "
+            f"{f['seconds']:.0f} |"
+        )
+    rounds = ["", "Student AP@0.5 after each round (round 0 = trained on the pseudo-masks):", ""]
+    for name, f in figures.items():
+        cells = ", ".join(
+            f"round {r['round']}: {r['ap50']:.3f} (score {r['score']:.3f})" for r in f["rounds"]
+        )
+        rounds.append(f"- {name}: {cells}")
+    return "\n".join(rows + rounds)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(SHARED_DATA), help="the development suite")
+    parser.add_argument("--sets", nargs="*", default=None, help="only these sets")
+    parser.add_argument("--rounds", type=int, default=None, help="self-training rounds")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    match = _match()
+    t0 = time.perf_counter()
+    figures = {}
+    for name, data in suite(Path(args.data)).items():
+        if args.sets and name not in args.sets:
+            continue
+        print(f"{name}:", file=sys.stderr)
+        figures[name] = run_set(data, args.rounds, match)
+    result = {
+        "sets": figures,
+        "total_seconds": round(time.perf_counter() - t0, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    markdown = (
+        "The label-free pipeline with default settings on every set of the development suite "
+        "(threshold pseudo-masks with uncertain pixels ignored → U-Net → self-training → "
+        "segment frames not trained on); no setting depends on the set. Teacher = the "
+        "threshold pseudo-mask of the scored frames. Scores with the matching of "
+        "`../shared/tools/score_instances.py`, pooled over the scored frames. Diameter: "
+        "median of the teacher's per-plane estimates on the training frames vs the median "
+        "equivalent diameter of the reference objects. Seconds: pseudo-masks + training + "
+        f"self-training on the CPU. Whole run: {result['total_seconds'] / 60:.1f} min.\n\n"
+        + table(figures)
+    )
+    if args.no_report or args.sets:
+        import json
+
+        print(json.dumps({"benchmark": "suite", **result}, default=float))
+    else:
+        report("suite", "Label-free pipeline on the development suite", command_line(),
+               markdown, result)  # fmt: skip
+    return result
+
+
+if __name__ == "__main__":
+    main()

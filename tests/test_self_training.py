@@ -1,0 +1,114 @@
+"""Label-free training with self-training rounds, on small generated fields."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_selfsup_seg._config import IGNORE_LABEL, ModelConfig, TrainConfig
+from napari_selfsup_seg._errors import InputError
+from napari_selfsup_seg._progress import RoundProgress, Stage, drain
+from napari_selfsup_seg.data._synthetic import make_sample
+from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
+from napari_selfsup_seg.workflows._label_free import (
+    SelfTrainingConfig,
+    label_free_iter,
+    self_train_iter,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TC = TrainConfig(steps=12, batch_size=2, tile_size=64, device="cpu")
+
+
+def _planes(n=2, shape=(96, 96)):
+    return [make_sample(shape, seed=s).fluorescence for s in range(n)]
+
+
+def test_rounds_log_label_free_scores_and_keep_the_model():
+    planes = _planes()
+    teacher = drain(threshold_iter(planes, ThresholdConfig()))
+    records: list = []
+    result = drain(
+        self_train_iter(
+            planes,
+            teacher.labels,
+            teacher.maps,
+            TC,
+            ModelConfig.tiny(),
+            SelfTrainingConfig(rounds=2, min_change=0.0),
+        ),
+        records.append,
+    )
+    rounds = [r for r in records if isinstance(r, RoundProgress)]
+    assert [r.stage for r in rounds] == [Stage.SELF_TRAIN] * 3
+    assert [r.done for r in rounds] == [1, 2, 3]
+    # Round 0 trains on the pseudo-masks, later rounds fine-tune for half the steps.
+    trains = [r for r in records if r.stage == Stage.TRAIN]
+    assert len(trains) == 12 + 6 + 6
+    assert [h["round"] for h in result.rounds] == [0, 1, 2]
+    assert result.rounds[0]["change"] is None
+    for h in result.rounds:
+        assert 0.0 <= h["score"] <= 1.0
+    for h in result.rounds[1:]:
+        assert 0.0 <= h["change"] <= 1.0
+    # Each record carries its own network (the next round fine-tunes a copy).
+    assert rounds[0].model is not rounds[1].model
+    assert rounds[-1].model is result.model
+    prov = result.model.config.provenance
+    assert prov["self_training_rounds"] == 2
+    assert [h["round"] for h in prov["self_training"]] == [0, 1, 2]
+    assert prov["ignore_band"] == [0.25, 0.75]
+
+
+def test_uncertain_pixels_of_the_teacher_are_ignored():
+    planes = _planes(1)
+    teacher = drain(threshold_iter(planes, ThresholdConfig()))
+    result = drain(
+        self_train_iter(
+            planes, teacher.labels, teacher.maps, TC, ModelConfig.tiny(),
+            SelfTrainingConfig(rounds=0),
+        )
+    )  # fmt: skip
+    mask, prob = result.masks[0], teacher.maps[0]
+    uncertain = (prob > 0.25) & (prob < 0.75)
+    assert uncertain.any()
+    assert np.all(mask[uncertain] == IGNORE_LABEL)
+    sure = ~uncertain
+    assert np.array_equal(mask[sure], teacher.labels[0][sure])
+    assert len(result.rounds) == 1
+
+
+def test_rounds_stop_when_the_masks_stop_changing():
+    planes = _planes(1)
+    teacher = drain(threshold_iter(planes, ThresholdConfig()))
+    result = drain(
+        self_train_iter(
+            planes, teacher.labels, teacher.maps, TC, ModelConfig.tiny(),
+            SelfTrainingConfig(rounds=5, min_change=1.0),
+        )
+    )  # fmt: skip
+    # Any change is below 100 %, so the first round after the pseudo-masks is the last.
+    assert [h["round"] for h in result.rounds] == [0, 1]
+
+
+def test_label_free_pipeline_from_raw_planes():
+    planes = _planes()
+    config = SelfTrainingConfig(rounds=1, min_change=0.0)
+    result = drain(
+        label_free_iter(planes, train_config=TC, model_config=ModelConfig.tiny(), config=config)
+    )
+    assert result.teacher is not None and len(result.teacher) == 2
+    prov = result.model.config.provenance
+    assert prov["pseudo_mask"] == "threshold"
+    assert len(prov["diameters"]) == 2 and all(d > 3 for d in prov["diameters"])
+    assert result.model.config.diameter is not None
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(InputError, match="one pseudo-mask and one map"):
+        drain(self_train_iter([np.zeros((32, 32))], [], [], TC))
+    with pytest.raises(InputError, match="constant"):
+        drain(label_free_iter([np.zeros((64, 64), np.float32)], train_config=TC))
+    with pytest.raises(InputError, match="rounds"):
+        SelfTrainingConfig(rounds=-1)
