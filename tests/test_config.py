@@ -25,6 +25,7 @@ from napari_selfsup_seg.cli._common import config_from_args
 from napari_selfsup_seg.cli.main import build_parser, main
 from napari_selfsup_seg.train._pretrain_config import PretrainConfig
 from napari_selfsup_seg.workflows._demo import DemoConfig
+from napari_selfsup_seg.workflows._label_free import SelfTrainingConfig
 
 
 def _all_configs() -> list[type]:
@@ -133,7 +134,7 @@ def test_flag_names_stay(command):
 @pytest.mark.parametrize(
     ("command", "configs"),
     [
-        ("train", [TrainConfig, ModelConfig]),
+        ("train", [TrainConfig, ModelConfig, SelfTrainingConfig]),
         ("pretrain", [PretrainConfig, ModelConfig]),
         ("segment", [PredictConfig]),
         ("segment-folder", [PredictConfig, LargeImageOptions]),

@@ -112,3 +112,66 @@ def test_bad_requests_are_refused():
         drain(label_free_iter([np.zeros((64, 64), np.float32)], train_config=TC))
     with pytest.raises(InputError, match="rounds"):
         SelfTrainingConfig(rounds=-1)
+
+
+FAST = ["--steps", "6", "--batch-size", "2", "--tile-size", "64", "--encoder-depth", "3"]
+
+
+def _cli_json(capsys, args) -> dict:
+    import json
+
+    from napari_selfsup_seg.cli.main import main
+
+    assert main([*args, "--device", "cpu", "--quiet", "--json", *FAST]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_cli_trains_label_free_without_masks(tmp_path, capsys):
+    import json
+
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "a.tif", np.stack(_planes(2)), metadata={"axes": "ZYX"})
+    out = _cli_json(capsys, ["train", "--images", str(tmp_path / "a.tif"),
+                             "--out", str(tmp_path / "m"), "--rounds", "1"])  # fmt: skip
+    assert out["training"].startswith("label-free")
+    assert [r["round"] for r in out["rounds"]] <= [0, 1] and out["rounds"][0]["round"] == 0
+    prov = json.loads((tmp_path / "m" / "config.json").read_text())["provenance"]
+    assert prov["pseudo_mask"] == "threshold" and len(prov["diameters"]) == 2
+    assert prov["images"] == [str(tmp_path / "a.tif")] and "self_training" in prov
+
+
+def test_cli_uses_the_maps_beside_pseudo_masks(tmp_path, capsys):
+    import tifffile
+
+    from napari_selfsup_seg.cli.main import main
+
+    tifffile.imwrite(tmp_path / "a.tif", _planes(1)[0])
+    assert main(["pseudo-mask", "--method", "threshold", str(tmp_path / "a.tif"),
+                 "--out", str(tmp_path / "pm"), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    pseudo = tmp_path / "pm" / "a_pseudo.tif"
+    args = ["train", "--images", str(tmp_path / "a.tif"), "--masks", str(pseudo)]
+    out = _cli_json(capsys, [*args, "--out", str(tmp_path / "m1"), "--rounds", "0"])
+    assert out["training"].startswith("pseudo-masks with their maps")
+    assert len(out["rounds"]) == 1
+    # Without the map beside it, the same file is trained on as it is.
+    (tmp_path / "pm" / "a_prob.tif").unlink()
+    out = _cli_json(capsys, [*args, "--out", str(tmp_path / "m2")])
+    assert out["training"] == "masks as given" and out["rounds"] == []
+
+
+def test_cli_label_free_multichannel_needs_the_channel(tmp_path, capsys):
+    import tifffile
+
+    from napari_selfsup_seg.cli.main import main
+
+    sample = make_sample((64, 64), seed=0)
+    tifffile.imwrite(tmp_path / "two.tif", sample.stack(), metadata={"axes": "CYX"})
+    args = ["train", "--images", str(tmp_path / "two.tif"), "--out", str(tmp_path / "m")]
+    assert main([*args, *FAST, "--quiet", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--input-channel" in err[0]
+    out = _cli_json(capsys, [*args[:-1], str(tmp_path / "m2"), "--input-channel", "1",
+                             "--rounds", "0"])  # fmt: skip
+    assert out["input_channels"] == [1]

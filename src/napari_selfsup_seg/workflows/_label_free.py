@@ -17,6 +17,7 @@ polarity and background from each plane), then :func:`self_train_iter`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -142,6 +143,7 @@ def self_train_iter(
     config: SelfTrainingConfig | None = None,
     provenance: dict | None = None,
     stop: Callable[[], bool] | None = None,
+    train_kwargs: dict[str, Any] | None = None,
 ) -> Generator[Progress, None, LabelFreeResult]:
     """Train on pseudo-masks with uncertain pixels ignored, then self-train (generator).
 
@@ -160,6 +162,10 @@ def self_train_iter(
         Where the pseudo-masks came from; the rounds are added to it.
     stop : callable, optional
         Checked every step; the model trained so far is returned.
+    train_kwargs : dict, optional
+        Further arguments of :func:`~napari_selfsup_seg.train._supervised.train_iter`:
+        ``init`` (the first round fine-tunes that model) and the channel records
+        (``input_channels``, ``input_channel_names``), which every round keeps.
 
     Yields
     ------
@@ -183,9 +189,12 @@ def self_train_iter(
     masks = [_targets(lab, m, cfg, ignore) for lab, m in zip(labels, maps)]
     prov = {**(provenance or {}), "ignore_band": [cfg.ignore_low, cfg.ignore_high]}
     t0 = time.perf_counter()
+    extra = dict(train_kwargs or {})
+    init = extra.pop("init", None)
     model = yield from train_iter(
-        images, masks, tc, model_config=model_config, provenance=prov, stop=stop
-    )
+        images, masks, tc, model_config=model_config, provenance=prov, stop=stop, init=init,
+        **extra,
+    )  # fmt: skip
     history = [_round_record(0, tc.steps, images, masks, None, ignore, time.perf_counter() - t0)]
     total = cfg.rounds + 1
     yield RoundProgress(Stage.SELF_TRAIN, 1, total, _message(history[-1]), model, history[-1])
@@ -213,7 +222,7 @@ def self_train_iter(
         masks = new
         prov = {**prov, "self_training_rounds": r}
         model = yield from train_iter(images, masks, round_tc, init=model, provenance=prov,
-                                      stop=stop)  # fmt: skip
+                                      stop=stop, **extra)  # fmt: skip
         record["seconds"] = round(time.perf_counter() - t0, 1)
         history.append(record)
         yield RoundProgress(Stage.SELF_TRAIN, r + 1, total, _message(record), model, record)
@@ -238,6 +247,7 @@ def label_free_iter(
     config: SelfTrainingConfig | None = None,
     stop: Callable[[], bool] | None = None,
     names: Sequence[str] | None = None,
+    train_kwargs: dict[str, Any] | None = None,
 ) -> Generator[Progress, None, LabelFreeResult]:
     """Threshold pseudo-masks of ``planes``, then :func:`self_train_iter` (generator).
 
@@ -247,7 +257,7 @@ def label_free_iter(
         Planes ``(Y, X)`` of the objects' stain (bright or dark objects, any scale).
     threshold_config : ThresholdConfig, optional
         Pseudo-mask recipe (default: everything estimated from each plane).
-    train_config, model_config, config, stop
+    train_config, model_config, config, stop, train_kwargs
         As for :func:`self_train_iter`.
     names : sequence of str, optional
         One name per plane for messages.
@@ -279,6 +289,38 @@ def label_free_iter(
         config,
         provenance,
         stop,
+        train_kwargs,
     )
     result.teacher = teacher
+    return result
+
+
+def label_free(
+    planes: Sequence[np.ndarray],
+    *,
+    model_dir: str | os.PathLike | None = None,
+    callback: Callable[[Progress], Any] | None = None,
+    **kwargs: Any,
+) -> LabelFreeResult:
+    """Run :func:`label_free_iter` to the end and save the model in ``model_dir`` if given.
+
+    ``callback`` is called with every progress record; ``**kwargs`` are the other arguments of
+    :func:`label_free_iter` (configs, ``stop``, ``names``, ``train_kwargs``).
+
+    Returns
+    -------
+    LabelFreeResult
+
+    Examples
+    --------
+    >>> from napari_selfsup_seg import api
+    >>> planes = [api.make_sample(seed=s).fluorescence for s in range(2)]
+    >>> result = api.label_free(planes)                                # doctest: +SKIP
+    >>> labels = api.predict_labels(result.model, planes[0])           # doctest: +SKIP
+    """
+    from .._progress import drain
+
+    result = drain(label_free_iter(planes, **kwargs), callback)
+    if model_dir is not None:
+        result.model.save(model_dir)
     return result
