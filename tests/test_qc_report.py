@@ -182,3 +182,31 @@ def test_robust_bounds():
     assert lo < 9 and 12 < hi < 100
     lo, hi = robust_bounds(np.array([10.0, 10, 10, 10]), floor=1.0)  # MAD 0: the floor holds
     assert (lo, hi) == (7.0, 13.0)
+
+
+def test_thumbnail_shows_the_middle_plane_read_whole_or_region_by_region(tmp_path, monkeypatch):
+    from napari_selfsup_seg.batch import _report_figures as figures
+
+    image = np.full((3, 400, 300), 100, np.uint16)
+    labels = np.zeros((3, 400, 300), np.uint16)
+    image[1, 100:200, 50:150] = 900
+    labels[1, 100:200, 50:150] = 7  # only the middle plane has an object
+    write_image(tmp_path / "stack.tif", image, axes="ZYX")
+    write_labels(tmp_path / "stack_labels.tif", labels, axes="ZYX")
+
+    def pixels(**patch) -> np.ndarray:
+        for name, value in patch.items():
+            monkeypatch.setattr(figures, name, value)
+        png = figures.thumbnail_png(tmp_path / "stack.tif", tmp_path / "stack_labels.tif")
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+    whole = pixels()
+    assert whole.shape == (THUMB_SIZE, THUMB_SIZE * 3 // 4, 3)  # the long side fits THUMB_SIZE
+    outline = OUTLINE_COLOURS[7 % len(OUTLINE_COLOURS)]
+    on = np.all(whole == outline, axis=-1)
+    assert on[48, 26:70].all() and not on[55:90, 30:66].any()  # the square's edge, not inside
+    assert whole[70, 48, 0] > 200 and whole[150, 100, 0] < 50  # normalised: bright square
+    lazy = pixels(READ_WHOLE_BYTES=0)
+    assert np.array_equal(lazy, whole)
+    strided = pixels(READ_WHOLE_BYTES=0, READ_WHOLE=0)  # read with a stride: same picture size
+    assert max(strided.shape[:2]) <= THUMB_SIZE and np.all(strided == outline, axis=-1).any()

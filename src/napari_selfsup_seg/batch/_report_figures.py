@@ -18,12 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io._image import read_image
 from ..io._lazy import open_lazy
 
 #: Longest side of a thumbnail, in pixels.
 THUMB_SIZE = 192
 #: Planes up to this many pixels are read whole and averaged down (larger: read with a stride).
 READ_WHOLE = 4096 * 4096
+#: Files up to this size are read whole, all planes (faster than opening them for regions).
+READ_WHOLE_BYTES = 64 * 2**20
 #: Outline colours (RGB), picked by label value.
 OUTLINE_COLOURS = (
     (255, 64, 64), (64, 220, 64), (80, 160, 255), (255, 210, 0), (255, 80, 255), (0, 230, 230),
@@ -36,35 +39,47 @@ _GREYS = 240
 def _plane(path: str | os.PathLike, channel: int, step: int | None = None):
     """The middle plane of ``channel`` of an image, read with ``step`` (None: chosen here).
 
+    Files up to :data:`READ_WHOLE_BYTES` are read whole (opening them region by region costs
+    more than reading them); larger ones and Zarr folders are read with a stride.
+
     Returns
     -------
     tuple of (numpy.ndarray, int)
         The plane, shape ``(h, w)``, and the step it was read with.
     """
-    image = open_lazy(path)
-    try:
-        y, x = image.shape_yx
-        if step is None:
-            step = 1 if y * x <= READ_WHOLE else math.ceil(max(y, x) / THUMB_SIZE)
-        middle = tuple(s // 2 for s in image.plane_shape)
-        block = image.read(middle, slice(None, None, step), slice(None, None, step))
-    finally:
-        image.close()
+    path = Path(path)
+    if path.is_file() and path.stat().st_size <= READ_WHOLE_BYTES:
+        planes = read_image(path).planes()
+        block, step = planes[len(planes) // 2], 1
+    else:
+        image = open_lazy(path)
+        try:
+            y, x = image.shape_yx
+            if step is None:
+                step = 1 if y * x <= READ_WHOLE else max(1, max(y, x) // THUMB_SIZE)
+            middle = tuple(s // 2 for s in image.plane_shape)
+            block = image.read(middle, slice(None, None, step), slice(None, None, step))
+        finally:
+            image.close()
     c = channel if -block.shape[0] <= channel < block.shape[0] else 0
     return np.asarray(block[c]), step
 
 
-def _shrink(plane: np.ndarray, factor: int, mean: bool) -> np.ndarray:
-    """Shrink ``plane`` by an integer ``factor``: block means (image) or every n-th (labels)."""
-    if factor <= 1:
-        return plane
-    if not mean:
-        return plane[::factor, ::factor]
-    h, w = (plane.shape[0] // factor) * factor, (plane.shape[1] // factor) * factor
-    if h == 0 or w == 0:
-        return plane[::factor, ::factor].astype(np.float32)
-    blocks = plane[:h, :w].astype(np.float32).reshape(h // factor, factor, w // factor, factor)
-    return blocks.mean(axis=(1, 3))
+def _resize(image: np.ndarray, labels: np.ndarray | None):
+    """Shrink a plane (box filter) and its labels (nearest) to THUMB_SIZE on the long side."""
+    from PIL import Image
+
+    h0, w0 = image.shape
+    scale = min(1.0, THUMB_SIZE / max(h0, w0))
+    h, w = max(1, round(h0 * scale)), max(1, round(w0 * scale))
+    img = np.asarray(image, dtype=np.float32)
+    if (h, w) != (h0, w0):
+        img = np.asarray(Image.fromarray(img, mode="F").resize((w, h), Image.Resampling.BOX))
+    if labels is not None and labels.shape != (h, w):
+        rows = np.minimum((np.arange(h) + 0.5) * labels.shape[0] / h, labels.shape[0] - 1)
+        cols = np.minimum((np.arange(w) + 0.5) * labels.shape[1] / w, labels.shape[1] - 1)
+        labels = labels[rows.astype(int)][:, cols.astype(int)]
+    return img, labels
 
 
 def outlines(labels: np.ndarray) -> np.ndarray:
@@ -99,18 +114,16 @@ def thumbnail_png(
     from PIL import Image
 
     raw, step = _plane(image_path, channel)
-    factor = max(1, math.ceil(max(raw.shape) / THUMB_SIZE))
-    img = _shrink(raw, factor, mean=True).astype(np.float32)
+    labels = _plane(labels_path, 0, step)[0] if labels_path is not None else None
+    img, labels = _resize(raw, labels)
     lo, hi = np.percentile(img, (1.0, 99.8)) if img.size else (0.0, 1.0)
     scaled = np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
     index = np.round(scaled * (_GREYS - 1)).astype(np.uint8)
-    if labels_path is not None:
-        labels, _ = _plane(labels_path, 0, step)
-        labels = _shrink(labels, factor, mean=False)[: index.shape[0], : index.shape[1]]
+    if labels is not None:
         edge = outlines(labels)
-        index[: labels.shape[0], : labels.shape[1]][edge] = (
-            _GREYS + labels[edge].astype(np.int64) % len(OUTLINE_COLOURS)
-        ).astype(np.uint8)
+        index[edge] = (_GREYS + labels[edge].astype(np.int64) % len(OUTLINE_COLOURS)).astype(
+            np.uint8
+        )
     palette = [v for g in np.linspace(0, 255, _GREYS).astype(int) for v in (g, g, g)]
     palette += [v for rgb in OUTLINE_COLOURS for v in rgb]
     pic = Image.fromarray(index, mode="P")

@@ -206,7 +206,7 @@ class SegmentFolderWidget(DockContainer):
             f"{summary.get('done', 0)} done, {summary.get('skipped', 0)} skipped, "
             f"{n_failed} failed, {summary.get('n_objects', 0)} objects"
         )
-        report = summary.get("report")
+        report = summary.get("report") or ""
         self.report_button.enabled = bool(report) and Path(report).is_file()
 
     def open_report(self) -> None:
