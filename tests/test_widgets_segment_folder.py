@@ -1,4 +1,5 @@
-"""Segment folder widget: results table with a failure, opening a result, bad input."""
+"""Segment folder widget: results table with a failure, opening a result and the QC report, bad
+input."""
 
 from __future__ import annotations
 
@@ -39,10 +40,15 @@ def folder_and_model(tmp_path):
     return model_dir, in_dir, tmp_path / "out"
 
 
-def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
+def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors, monkeypatch):
+    import webbrowser
+
     model_dir, in_dir, out_dir = folder_and_model
-    widget = SegmentFolderWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "5. Segment folder")
+    assert isinstance(widget, SegmentFolderWidget)
+    assert not widget.report_button.enabled  # no run yet
     widget.model_dir.value = model_dir
     widget.in_dir.value = in_dir
     widget.out_dir.value = out_dir
@@ -72,6 +78,11 @@ def test_segment_folder_table_and_open(viewer, qtbot, folder_and_model, errors):
     # A failed row has no result to open: a notification, no exception.
     widget.open_result([r.status for r in widget.results].index("failed"))
     assert len(errors) == 1
+    # The finished run's QC report opens in the system browser.
+    assert widget.report_button.enabled
+    widget.report_button.clicked.emit()
+    assert opened == [(out_dir / "report.html").resolve().as_uri()]
+    assert (out_dir / "report.html").is_file()
 
 
 def test_missing_settings_give_notification(viewer, tmp_path, errors):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .batch._records import ImageOutcome as ImageOutcome
     from .batch._records import LargeImageOptions as LargeImageOptions
     from .batch._records import RunSummary as RunSummary
+    from .batch._report import qc_report as qc_report
     from .data._diameter import diameter_of_labels as diameter_of_labels
     from .data._diameter import sizes_for_diameter as sizes_for_diameter
     from .data._normalize import percentile_normalize as percentile_normalize

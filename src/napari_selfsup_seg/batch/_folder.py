@@ -7,8 +7,9 @@ Outputs in ``out_dir``:
   :mod:`napari_selfsup_seg.inference._blockwise`); subfolders of the input are mirrored;
 * ``measurements.csv``: one row per object (see :mod:`napari_selfsup_seg.batch._measure`);
 * ``summary.csv``: one row per image (object count, area statistics, status, reason, seconds);
-* ``run.json``: the run's manifest (model and its hash, prediction settings, version, times,
-  counts);
+* ``run.json``: the run's manifest (model and its hash, input folder, prediction settings,
+  version, times, counts);
+* ``report.html``: the QC report (see :mod:`napari_selfsup_seg.batch._report`);
 * ``.segment_folder/``: the journal of finished images and the per-image measurement parts, which
   let a rerun skip what is done.
 
@@ -104,7 +105,8 @@ def segment_folder_iter(
     dict
         :meth:`~napari_selfsup_seg.batch._records.RunSummary.to_dict`: counts (``total``,
         ``done``, ``skipped``, ``n_failed``), ``failed`` (list of ``{"path", "reason"}``),
-        ``n_objects``, ``seconds``, ``images_per_s`` and the paths of the CSVs and the manifest.
+        ``n_objects``, ``seconds``, ``images_per_s`` and the paths of the CSVs, the manifest and
+        the QC report.
 
     Raises
     ------
@@ -178,7 +180,7 @@ def segment_folder_iter(
                 cluster[1].close()
         journal.close()
         run = RunInfo(
-            out_dir, model_dir, m_hash, run_id, started, config, large, workers, scheduler
+            out_dir, model_dir, m_hash, run_id, started, config, large, workers, scheduler, in_dir
         )
         summary = finalise_run(run, jobs, journal.entries, skipped)
     return summary.to_dict()

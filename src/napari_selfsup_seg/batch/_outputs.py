@@ -1,4 +1,5 @@
-"""The files that describe a folder run: ``summary.csv``, ``measurements.csv``, ``run.json``.
+"""The files that describe a folder run: ``summary.csv``, ``measurements.csv``, ``run.json`` and
+the QC report ``report.html``.
 
 They are rebuilt at the end of every run (also a stopped or interrupted one) from the journal of
 finished images and the per-image measurement parts, each written to a temporary file and renamed
@@ -17,6 +18,7 @@ from .. import __version__
 from ..io._atomic import atomic_write
 from ._measure import SUMMARY_COLUMNS, merge_csv_parts, write_csv_atomic
 from ._records import ImageJob, RunInfo, RunSummary
+from ._report import qc_report
 
 SKIP_REASON = "already done with this model and settings (overwrite to redo)"
 
@@ -27,7 +29,8 @@ def finalise_run(
     entries: Mapping[str, dict],
     skipped: Set[str],
 ) -> RunSummary:
-    """Write ``summary.csv``, ``measurements.csv`` and ``run.json``; return the run summary.
+    """Write ``summary.csv``, ``measurements.csv``, ``run.json`` and ``report.html``; return the
+    run summary.
 
     Parameters
     ----------
@@ -80,6 +83,7 @@ def finalise_run(
         "python": sys.version.split()[0],
         "model": str(run.model_dir.resolve()),
         "model_hash": run.model_hash,
+        "input_dir": str(run.in_dir.resolve()) if run.in_dir is not None else None,
         "predict_config": run.config.to_dict(),
         "large_image": run.large.to_dict(),
         "workers": run.workers,
@@ -92,6 +96,7 @@ def finalise_run(
         "n_measurement_rows": n_rows,
     }
     _write_text_atomic(out_dir / "run.json", json.dumps(manifest, indent=2, default=str))
+    report = qc_report(out_dir)
     return RunSummary(
         out_dir=str(out_dir),
         total=len(jobs),
@@ -107,6 +112,7 @@ def finalise_run(
         summary_csv=str(summary_csv),
         measurements_csv=str(measurements_csv),
         manifest=str(out_dir / "run.json"),
+        report=str(report),
     )
 
 

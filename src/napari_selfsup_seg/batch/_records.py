@@ -211,6 +211,8 @@ class RunInfo:
         Local Dask worker processes (0: in process).
     scheduler : str, distributed.Client or None
         The scheduler given (a client is recorded as ``"client"``).
+    in_dir : pathlib.Path or None
+        The input folder (recorded so the QC report can find the inputs).
     """
 
     out_dir: Path
@@ -222,6 +224,7 @@ class RunInfo:
     large: LargeImageOptions
     workers: int = 0
     scheduler: Any = None
+    in_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,8 @@ class RunSummary:
     model_hash : str
     summary_csv, measurements_csv, manifest : str
         Paths of the run files.
+    report : str
+        Path of the QC report ``report.html``.
     command : str
         ``"segment-folder"``.
     """
@@ -262,6 +267,7 @@ class RunSummary:
     summary_csv: str
     measurements_csv: str
     manifest: str
+    report: str = ""
     command: str = "segment-folder"
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,14 +32,15 @@ def scheduler_address(text: str) -> str:
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "segment-folder",
-        help="segment every image of a folder; labels, measurements.csv, summary.csv, run.json",
+        help="segment every image of a folder; labels, measurements and summary CSVs, QC report",
         description=(
             "Segment every image of IN_DIR matching --pattern with a trained model. Writes "
             "OUT_DIR/<stem>_labels.tif per image (<stem>_labels.zarr for images segmented block "
             "by block), OUT_DIR/measurements.csv (one row per object), OUT_DIR/summary.csv (one "
-            "row per image) and OUT_DIR/run.json. A rerun skips images already done with the "
-            "same model and settings. Unreadable images are listed and the run goes on (exit "
-            "status 1)."
+            "row per image), OUT_DIR/run.json and OUT_DIR/report.html (a self-contained QC "
+            "report: thumbnails with outlines, histograms with outliers, failures). A rerun skips "
+            "images already done with the same model and settings and rebuilds the report. "
+            "Unreadable images are listed and the run goes on (exit status 1)."
         ),
     )
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
@@ -120,4 +121,6 @@ def run(args: argparse.Namespace) -> dict:
         f"of {summary['total']} image(s); {summary['n_objects']} objects; "
         f"{summary['images_per_s']:.2f} images/s; outputs in {summary['out_dir']}"
     )
+    if summary.get("report"):
+        print(f"QC report: {summary['report']}")
     return summary

@@ -2,11 +2,13 @@
 
 The core's ``segment_folder_iter`` runs in a thread worker and yields one record per image; each
 becomes a table row (file, status, objects, seconds, reason). Double-click a row, or select it
-and press "Open selected", to see the image and its labels in the viewer.
+and press "Open selected", to see the image and its labels in the viewer. When a run has finished,
+"Open QC report" shows its ``report.html`` in the system's web browser.
 """
 
 from __future__ import annotations
 
+import webbrowser
 from itertools import zip_longest
 from pathlib import Path
 
@@ -54,6 +56,8 @@ class SegmentFolderWidget(DockContainer):
         self.table.native.setMinimumHeight(140)
         fit_table(self.table, stretch="reason")
         self.open_button = PushButton(text="Open selected result")
+        self.report_button = PushButton(text="Open QC report", enabled=False)
+        self.report_button.tooltip = "The run's report.html (thumbnails, outliers, failures)"
         super().__init__(
             [
                 self.model_dir,
@@ -67,6 +71,7 @@ class SegmentFolderWidget(DockContainer):
                 self.controls,
                 self.table,
                 self.open_button,
+                self.report_button,
             ]
         )
         self.results: list = []
@@ -80,6 +85,7 @@ class SegmentFolderWidget(DockContainer):
         on_state_changed(self, self._default_model)
         self._default_model()
         self.open_button.changed.connect(self.open_selected)
+        self.report_button.changed.connect(self.open_report)
         self.table.native.cellDoubleClicked.connect(lambda row, _col: self.open_result(row))
 
     @staticmethod
@@ -165,6 +171,7 @@ class SegmentFolderWidget(DockContainer):
             return None
         self.results = []
         self.summary = None
+        self.report_button.enabled = False
         self.table.value = {c: [] for c in COLUMNS}
         self.controls.started()
         worker = run_job(
@@ -199,6 +206,16 @@ class SegmentFolderWidget(DockContainer):
             f"{summary.get('done', 0)} done, {summary.get('skipped', 0)} skipped, "
             f"{n_failed} failed, {summary.get('n_objects', 0)} objects"
         )
+        report = summary.get("report") or ""
+        self.report_button.enabled = bool(report) and Path(report).is_file()
+
+    def open_report(self) -> None:
+        """Open the finished run's QC report in the system's web browser."""
+        report = (self.summary or {}).get("report")
+        if not report or not Path(report).is_file():
+            report_error(InputError("no QC report yet: run the folder first"), "Segment folder")
+            return
+        webbrowser.open(Path(report).resolve().as_uri())
 
     def open_selected(self) -> None:
         """Open the result of the selected table row."""
