@@ -11,7 +11,13 @@ import numpy as np
 from .._config import ModelConfig, TrainConfig
 from .._errors import InputError
 from ..io._image import read_image
-from ._common import ProgressBar, add_config_arguments, config_from_args, model_out_dir
+from ._common import (
+    ProgressBar,
+    add_config_arguments,
+    add_scene_argument,
+    config_from_args,
+    model_out_dir,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -30,6 +36,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--masks", nargs="+", required=True, metavar="MASK", help="instance masks, one per image"
     )
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to save the model")
+    add_scene_argument(p, "--images")
     add_config_arguments(p, TrainConfig, ["input_channel", "steps"])
     add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
     p.add_argument(
@@ -64,7 +71,7 @@ def _load_pairs(args) -> tuple[list[np.ndarray], list[np.ndarray], list, list[st
     images, masks, names = [], [], []
     channel_names: list[list[str]] = []
     for ipath, mpath in zip(args.images, args.masks):
-        stack = read_image(ipath)
+        stack = read_image(ipath, scene=args.scene)
         known = len(stack.channel_names) == stack.n_channels and all(stack.channel_names)
         channel_names.append(list(stack.channel_names) if known else [])
         mask = read_image(mpath)
