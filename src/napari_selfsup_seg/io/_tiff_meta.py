@@ -88,7 +88,8 @@ def tiff_channel_names(tif, series: int = 0) -> list[str]:
             pixels = _ome_pixels(tif, series)
             if pixels is not None:
                 channels = [e for e in pixels if e.tag.rsplit("}", 1)[-1] == "Channel"]
-                return [c.get("Name", "") for c in channels] if channels else []
+                names = [c.get("Name", "") for c in channels]
+                return names if any(names) else []
             return re.findall(r'<Channel [^>]*Name="([^"]*)"', tif.ome_metadata)
     except Exception:
         return []
