@@ -16,7 +16,7 @@ step() { echo "headless install: $* ($((SECONDS - start)) s)"; }
 step "creating a virtual environment in $WORK"
 "$PYTHON" -m venv "$WORK/venv"
 BIN="$WORK/venv/bin"
-"$BIN/python" -m pip install -q --disable-pip-version-check "$SRC"
+"$BIN/python" -m pip install -qq --disable-pip-version-check "$SRC"
 step "installed without extras"
 
 fail=0
