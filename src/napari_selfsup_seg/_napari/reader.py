@@ -1,9 +1,12 @@
-"""napari reader: TIFF/OME-TIFF stacks with channels split into layers.
+"""napari reader: TIFF/OME-TIFF, OME-Zarr and (with the ``[formats]`` extra) ND2/CZI/LIF images
+with channels split into layers.
 
 Each channel becomes its own Image layer named ``"<stem> [ch i]"`` (or ``"<stem> <channel name>"``
 when the file names its channels), with ``metadata["channel"]`` (its index in the file, ``None``
 for a single-channel file) and ``metadata["channel_name"]`` (``None`` when the file names no
-channels); T/Z axes are kept and the pixel size becomes the layer scale.
+channels); T/Z axes are kept and the pixel size (and Z spacing) becomes the layer scale. The
+first scene of a file holding several is opened (``metadata["scene"]`` names it). An image that
+does not fit in memory opens as a dask array read as napari shows it.
 Integer images whose name ends in ``_labels``, ``_pseudo`` or ``_mask`` open as Labels layers.
 """
 
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InputError
+from ..io._formats import is_image_name
 from ..io._image import ImageStack, image_stem, read_image
 
 LayerData = tuple[np.ndarray, dict[str, Any], str]
@@ -24,12 +28,12 @@ _CHANNEL_COLORMAPS = ("gray", "green", "magenta", "cyan", "yellow")
 
 
 def _accepts(path: str) -> bool:
-    name = str(path).lower()
-    return name.endswith((".tif", ".tiff"))
+    return is_image_name(path)
 
 
 def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
-    """Return :func:`read_layers` when ``path`` (or every path in a list) is a TIFF file."""
+    """Return :func:`read_layers` when ``path`` (or every path in a list) is an image this
+    package reads: TIFF, a ``.zarr`` folder, ND2, CZI or LIF."""
     paths = [path] if isinstance(path, str | Path) else list(path)
     if not paths or not all(_accepts(str(p)) for p in paths):
         return None
@@ -37,10 +41,13 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]]
 
 
 def _scale(stack: ImageStack, axes: str) -> list[float]:
-    """Layer scale for ``axes`` (channel axis removed): pixel size on Y/X, 1 elsewhere."""
+    """Layer scale for ``axes`` (channel axis removed): pixel size on Y/X, the Z spacing on Z
+    when the file gives both, 1 elsewhere."""
     scale = [1.0] * len(axes)
     if stack.pixel_size is not None:
         scale[-2], scale[-1] = (float(s) for s in stack.pixel_size)
+        if stack.z_spacing and "Z" in axes:
+            scale[axes.index("Z")] = float(stack.z_spacing)
     return scale
 
 
@@ -68,6 +75,7 @@ def stack_to_layers(stack: ImageStack) -> list[LayerData]:
         "path": str(stack.path) if stack.path is not None else None,
         "axes": plane_axes,
         "pixel_size": stack.pixel_size,
+        "scene": stack.scene,
     }
     kwargs_common: dict[str, Any] = {"scale": _scale(stack, plane_axes)}
     if is_label_file(stack):
@@ -96,17 +104,18 @@ def stack_to_layers(stack: ImageStack) -> list[LayerData]:
 
 
 def read_layers(path: str | list[str]) -> list[LayerData]:
-    """Read one or more TIFF files into layer data tuples (see :func:`stack_to_layers`).
+    """Read one or more image files into layer data tuples (see :func:`stack_to_layers`).
 
     Raises
     ------
     InputError
-        A file is missing or not a readable TIFF; the message names it.
+        A file is missing or unreadable, or needs the ``[formats]`` extra; the message names it
+        (and the install command).
     """
     paths = [path] if isinstance(path, str | Path) else list(path)
     layers: list[LayerData] = []
     for p in paths:
-        layers.extend(stack_to_layers(read_image(p)))
+        layers.extend(stack_to_layers(read_image(p, lazy="auto")))
     if not layers:
         raise InputError(f"{paths[0]}: no image in the file")
     return layers

@@ -88,10 +88,14 @@ def same_input(recorded: dict | None, path: str | os.PathLike) -> bool:
         return False
 
 
-def settings_hash(config: PredictConfig, large: LargeImageOptions) -> str:
-    """Short hash of the settings that change the labels."""
+def settings_hash(
+    config: PredictConfig, large: LargeImageOptions, scene: int | str | None = None
+) -> str:
+    """Short hash of the settings that change the labels (``scene``: the scene segmented)."""
     d = {k: getattr(config, k) for k in _RESULT_SETTINGS}
     d.update(block_size=large.block_size, halo=large.halo)
+    if scene is not None:  # absent otherwise, so older runs still resume
+        d["scene"] = scene
     if config.input_channels is not None:  # absent otherwise, so older runs still resume
         d["input_channels"] = list(config.input_channels)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

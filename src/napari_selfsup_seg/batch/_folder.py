@@ -53,7 +53,7 @@ def segment_folder_iter(
     model_dir: str | os.PathLike,
     in_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
-    pattern: str = "*.tif*",
+    pattern: str | None = None,
     recursive: bool = False,
     overwrite: bool = False,
     workers: int = 0,
@@ -63,6 +63,7 @@ def segment_folder_iter(
     large: LargeImageOptions | None = None,
     scheduler_timeout: float = 10.0,
     input_channels: Sequence[int] | int | None = None,
+    scene: int | str | None = None,
 ) -> Generator[ImageResult, None, dict]:
     """Segment every matching image of a folder, yielding one record per image.
 
@@ -72,8 +73,10 @@ def segment_folder_iter(
         A trained MODEL_DIR.
     in_dir, out_dir : path-like
         Input folder; output folder (created if needed).
-    pattern : str
-        Glob pattern of the inputs (``"*.zarr"`` for Zarr/OME-Zarr folders).
+    pattern : str, optional
+        Glob pattern of the inputs, e.g. ``"*.czi"``. ``None`` (default): every image this
+        package reads (``.tif``/``.tiff``, ``.zarr`` folders, ``.nd2``, ``.czi``, ``.lif``, in any
+        case; the last three need the ``[formats]`` extra, else they fail with the install hint).
     recursive : bool
         Also search subfolders (their layout is mirrored in ``out_dir``).
     overwrite : bool
@@ -94,6 +97,9 @@ def segment_folder_iter(
     input_channels : int or sequence of int, optional
         Channel(s) of each file to feed the model instead of those it records (by name or
         index, see :func:`napari_selfsup_seg.models._channels.model_channels`).
+    scene : int or str, optional
+        The scene (by index or name) to segment in every file holding several; ``None``: the
+        first. A file without that scene fails with the scenes it has.
 
     Yields
     ------
@@ -124,10 +130,10 @@ def segment_folder_iter(
     model_dir, in_dir, out_dir = Path(model_dir), Path(in_dir), Path(out_dir)
     read_model_config(model_dir)
     m_hash = model_hash(model_dir)
-    s_hash = settings_hash(config, large)
+    s_hash = settings_hash(config, large, scene)
     earlier = earlier_outputs(out_dir)
     files = list_inputs(in_dir, pattern, recursive, out_dir, earlier)
-    jobs = [make_job(in_dir, out_dir, p) for p in files]
+    jobs = [make_job(in_dir, out_dir, p, scene) for p in files]
     check_outputs(jobs, files, in_dir, earlier)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

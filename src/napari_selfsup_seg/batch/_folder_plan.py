@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import InputError
+from ..io._formats import IMAGE_SUFFIXES, is_image_name
 from ..io._output_guard import OutputPlan, path_key
 from ._fingerprint import input_fingerprint, same_input
 from ._job import JOURNAL, STATE_DIR
@@ -31,12 +32,15 @@ RUN_FILES = ("summary.csv", "measurements.csv", "run.json", "report.html")
 
 def list_inputs(
     in_dir: Path,
-    pattern: str,
+    pattern: str | None,
     recursive: bool,
     out_dir: Path,
     earlier: AbstractSet[str] = frozenset(),
 ) -> list[Path]:
     """Input files (and ``.zarr`` folders) matching ``pattern``, sorted, outputs excluded.
+
+    ``pattern`` ``None`` takes every image this package reads
+    (:func:`~napari_selfsup_seg.io._formats.is_image_name`).
 
     Outputs are the files of ``earlier`` (path keys of labels written by earlier runs, from the
     journal), the run files at the top of ``out_dir``, and the whole of ``out_dir`` when it is a
@@ -44,9 +48,12 @@ def list_inputs(
     """
     if not in_dir.is_dir():
         raise InputError(f"{in_dir}: input folder does not exist or is not a folder")
-    found = in_dir.rglob(pattern) if recursive else in_dir.glob(pattern)
+    glob = pattern or "*"
+    found = in_dir.rglob(glob) if recursive else in_dir.glob(glob)
     out = []
     for p in found:
+        if pattern is None and not is_image_name(p):
+            continue
         rel = p.relative_to(in_dir).parts
         if any(part.startswith(".") for part in rel):
             continue
@@ -59,7 +66,8 @@ def list_inputs(
         out.append(p)
     if not out:
         where = f"{in_dir} or its subfolders" if recursive else str(in_dir)
-        raise InputError(f"{where}: no files match {pattern!r}")
+        wanted = repr(pattern) if pattern else "the image suffixes " + " ".join(IMAGE_SUFFIXES)
+        raise InputError(f"{where}: no files match {wanted}")
     return sorted(out)
 
 

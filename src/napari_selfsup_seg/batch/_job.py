@@ -22,7 +22,7 @@ from .._config import PredictConfig
 from .._errors import InputError
 from ..inference._blockwise import Stopped
 from ..io._image import ImageStack, read_image
-from ..io._lazy import tiff_plane_shape
+from ..io._lazy import plane_shape
 from ..io._tiff_write import write_labels
 from ._large import segment_large
 from ._measure import area_summary, measurement_columns, object_rows, write_csv_atomic
@@ -48,8 +48,8 @@ JOURNAL = "journal.jsonl"
 PARTS_DIR = "measurements"
 
 
-def make_job(in_dir: Path, out_dir: Path, path: Path) -> ImageJob:
-    """The :class:`ImageJob` of ``path`` found under ``in_dir``."""
+def make_job(in_dir: Path, out_dir: Path, path: Path, scene: int | str | None = None) -> ImageJob:
+    """The :class:`ImageJob` of ``path`` found under ``in_dir`` (``scene``: which image of it)."""
     rel = path.relative_to(in_dir)
     part_name = hashlib.sha1(rel.as_posix().encode()).hexdigest()[:16] + ".csv"
     return ImageJob(
@@ -57,23 +57,26 @@ def make_job(in_dir: Path, out_dir: Path, path: Path) -> ImageJob:
         key=rel.as_posix(),
         out_dir=str(out_dir / rel.parent),
         part=str(out_dir / STATE_DIR / PARTS_DIR / part_name),
+        scene=scene,
     )
 
 
-def is_large(path: str | os.PathLike, options: LargeImageOptions) -> bool:
+def is_large(
+    path: str | os.PathLike, options: LargeImageOptions, scene: int | str | None = None
+) -> bool:
     """Whether ``path`` goes the block-by-block way (zarr, or planes above the threshold).
 
     Raises
     ------
     InputError
-        The file cannot be opened as a TIFF.
+        The file cannot be opened, or has no such scene.
     """
     path = Path(path)
     if path.is_dir():
         if path.name.lower().endswith(".zarr"):
             return True
         raise InputError(f"{path}: is a folder, not an image")
-    y, x = tiff_plane_shape(path)
+    y, x = plane_shape(path, scene)
     return y * x > options.threshold
 
 
@@ -134,10 +137,10 @@ def run_job(
     """
     t0 = time.perf_counter()
     try:
-        if is_large(job.path, large):
+        if is_large(job.path, large, job.scene):
             outcome = segment_large(model, job, config, large, stop)
         else:
-            stack = read_image(job.path)
+            stack = read_image(job.path, scene=job.scene)
             outcome = write_outputs(job, stack, predict_stack_labels(model, stack, config))
     except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
         outcome = ImageOutcome.failure(job, failure_reason(exc))

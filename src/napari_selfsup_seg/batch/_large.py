@@ -48,7 +48,7 @@ def segment_large(
     ImageOutcome
         ``"done"``, with the output, object count and area summary.
     """
-    image = open_lazy(job.path)
+    image = open_lazy(job.path, job.scene)
     Path(job.out_dir).mkdir(parents=True, exist_ok=True)
     final = job.output(large=True)
     areas: list[int] = []

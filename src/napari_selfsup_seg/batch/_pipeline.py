@@ -91,8 +91,9 @@ def run_serial(
             if job is not None and not halt.is_set():
                 t0 = time.perf_counter()
                 try:
-                    item = (job, "large", None, t0) if is_large(job.path, large) else None
-                    item = item or (job, "image", read_image(job.path), t0)
+                    big = is_large(job.path, large, job.scene)
+                    item = (job, "large", None, t0) if big else None
+                    item = item or (job, "image", read_image(job.path, scene=job.scene), t0)
                 except Exception as exc:
                     item = (job, "error", exc, t0)
             while not halt.is_set():

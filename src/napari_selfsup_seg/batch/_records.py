@@ -64,12 +64,15 @@ class ImageJob:
         Output folder for this image (subfolders of the input are mirrored).
     part : str
         The image's measurement part file.
+    scene : int, str or None
+        The scene of the file to segment (index or name); ``None``: the first.
     """
 
     path: str
     key: str
     out_dir: str
     part: str
+    scene: int | str | None = None
 
     @property
     def stem(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .._config import DEVICE_HELP, DEVICES, field_types
 from .._errors import InputError
+from ..io._formats import parse_scene
 
 
 def finite_float(text: str) -> float:
@@ -53,6 +54,18 @@ def channel_list(text: str) -> tuple[int, ...]:
 
 #: Override for :func:`add_config_arguments` of a config whose ``device`` field has no metadata.
 DEVICE = {"choices": DEVICES, "help": DEVICE_HELP}
+
+
+def add_scene_argument(parser: argparse.ArgumentParser, what: str = "image") -> None:
+    """``--scene S``: which image of a file holding several, by index or name."""
+    parser.add_argument(
+        "--scene",
+        type=parse_scene,
+        default=None,
+        metavar="S",
+        help=f"in each {what} file holding several images (OME-TIFF series, ND2/CZI/LIF scenes "
+        "or positions), the one to read, by index from 0 or by name (default: the first)",
+    )
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

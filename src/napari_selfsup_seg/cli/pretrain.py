@@ -11,7 +11,14 @@ from .._errors import InputError
 from ..data._normalize import check_finite
 from ..io._image import read_image
 from ..train._pretrain_config import PretrainConfig
-from ._common import DEVICE, ProgressBar, add_config_arguments, config_from_args, model_out_dir
+from ._common import (
+    DEVICE,
+    ProgressBar,
+    add_config_arguments,
+    add_scene_argument,
+    config_from_args,
+    model_out_dir,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -27,6 +34,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="TIFF images")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for the model")
+    add_scene_argument(p)
     add_config_arguments(p, PretrainConfig, ["steps"], steps={"metavar": "N"})
     add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
     add_config_arguments(
@@ -57,11 +65,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _read_planes(paths: list[str], channel: int | None) -> list[np.ndarray]:
+def _read_planes(paths: list[str], channel: int | None, scene=None) -> list[np.ndarray]:
     """All ``(1, Y, X)`` planes of the chosen channel of every file, checked."""
     planes: list[np.ndarray] = []
     for path in paths:
-        stack = read_image(path)
+        stack = read_image(path, scene=scene)
         if channel is None and stack.n_channels > 1:
             raise InputError(
                 f"{path}: has {stack.n_channels} channels; choose one with --input-channel"
@@ -87,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
 
     model_config = config_from_args(ModelConfig, args)
     config = config_from_args(PretrainConfig, args, input_channel=None)
-    planes = _read_planes(args.images, args.input_channel)
+    planes = _read_planes(args.images, args.input_channel, args.scene)
     out = model_out_dir(args.out)
     start = time.perf_counter()
     with ProgressBar("pretrain", quiet=args.quiet) as bar:

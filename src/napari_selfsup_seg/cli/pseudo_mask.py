@@ -25,6 +25,7 @@ from ..pseudo._threshold import ThresholdConfig
 from ._common import (
     ProgressBar,
     add_config_arguments,
+    add_scene_argument,
     config_from_args,
     ensure_out_dir,
     name_file,
@@ -52,6 +53,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--method", required=True, choices=list(METHODS))
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_scene_argument(p)
     p.add_argument("--channel", type=int, default=None, metavar="C", help="channel to use")
     p.add_argument(
         "--threshold",
@@ -171,7 +173,7 @@ def run(args: argparse.Namespace) -> dict:
 
     for path in args.images:
         try:
-            stack = read_image(path)
+            stack = read_image(path, scene=args.scene)
             planes = _planes(stack, args.channel)
             if method.joint:
                 _check_planes(method, stack, planes)
@@ -246,7 +248,7 @@ def _run_scorecam(args, cfg, auto: bool) -> dict:
     train_labels: list[int] = []
     names: list[str] = []
     for path, label in rows:
-        stack = read_image(path)
+        stack = read_image(path, scene=args.scene)
         planes = _planes(stack, args.channel)
         train_images.extend(planes)
         train_labels.extend([label] * len(planes))
@@ -259,7 +261,7 @@ def _run_scorecam(args, cfg, auto: bool) -> dict:
     outputs, failed, cuts_by_image = [], [], {}
     for target in targets:
         try:
-            stack = read_image(target)
+            stack = read_image(target, scene=args.scene)
             planes = _planes(stack, args.channel)
             names = _names(stack, len(planes))
             result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names))

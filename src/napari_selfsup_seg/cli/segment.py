@@ -17,6 +17,7 @@ from ..io._tiff_write import write_labels
 from ._common import (
     ProgressBar,
     add_config_arguments,
+    add_scene_argument,
     config_from_args,
     ensure_out_dir,
     name_file,
@@ -37,6 +38,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="images to segment")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_scene_argument(p)
     add_config_arguments(
         p,
         PredictConfig,
@@ -57,12 +59,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def segment_file(model, path: Path, out_dir: Path, config, bar=None) -> dict:
-    """Segment one file and write ``out_dir/<stem>_labels.tif``; returns a summary row."""
+def segment_file(model, path: Path, out_dir: Path, config, bar=None, scene=None) -> dict:
+    """Segment one file (its ``scene``) and write ``out_dir/<stem>_labels.tif``; returns a
+    summary row."""
     from .._progress import drain
     from ..inference._predict import predict_stack_iter
 
-    stack = read_image(path)
+    stack = read_image(path, scene=scene)
     try:
         labels = cast(np.ndarray, drain(predict_stack_iter(model, stack, config), bar))
     except InputError as exc:
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> dict:
     with ProgressBar("segment", quiet=args.quiet) as bar:
         for path in map(Path, args.images):
             try:
-                done.append(segment_file(model, path, out, config, bar))
+                done.append(segment_file(model, path, out, config, bar, args.scene))
             except InputError as exc:
                 if len(args.images) == 1:
                     raise

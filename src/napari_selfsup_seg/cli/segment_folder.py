@@ -7,7 +7,13 @@ import re
 
 from .._config import PredictConfig
 from ..batch._records import LargeImageOptions
-from ._common import ProgressBar, add_config_arguments, config_from_args, positive_float
+from ._common import (
+    ProgressBar,
+    add_config_arguments,
+    add_scene_argument,
+    config_from_args,
+    positive_float,
+)
 
 
 def _positive(text: str) -> int:
@@ -48,10 +54,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created if needed)")
     p.add_argument(
         "--pattern",
-        default="*.tif*",
+        default=None,
         metavar="GLOB",
-        help="input file pattern (default '*.tif*'; '*.zarr' for Zarr/OME-Zarr folders)",
+        help="input file pattern, e.g. '*.czi' (default: every image file read: .tif, .tiff, "
+        ".zarr folders, .nd2, .czi, .lif in any case; the last three need the formats extra)",
     )
+    add_scene_argument(p)
     p.add_argument("--recursive", action="store_true", help="also search subfolders")
     p.add_argument(
         "--overwrite", action="store_true", help="redo images already done by an earlier run"
@@ -115,6 +123,7 @@ def run(args: argparse.Namespace) -> dict:
             predict_config=config,
             large=large,
             scheduler_timeout=args.scheduler_timeout,
+            scene=args.scene,
         )
     print(
         f"{summary['done']} done, {summary['skipped']} skipped, {summary['n_failed']} failed "

@@ -22,7 +22,13 @@ from .._errors import InputError
 from .._progress import Progress
 from ..io._image import read_image
 from ..workflows._label_free import SelfTrainingConfig
-from ._common import ProgressBar, add_config_arguments, config_from_args, model_out_dir
+from ._common import (
+    ProgressBar,
+    add_config_arguments,
+    add_scene_argument,
+    config_from_args,
+    model_out_dir,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -49,6 +55,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="instance masks, one per image (default: threshold pseudo-masks of the images)",
     )
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to save the model")
+    add_scene_argument(p, "--images")
     add_config_arguments(p, TrainConfig, ["input_channel", "steps"])
     add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
     add_config_arguments(p, SelfTrainingConfig, ["rounds"])
@@ -80,7 +87,7 @@ def _load_images(args) -> tuple[list[np.ndarray], list[str], list[list[str]], li
     """Planes of every image (a name for each), the images' channel names, their stacks."""
     images, names, channel_names, stacks = [], [], [], []
     for ipath in args.images:
-        stack = read_image(ipath)
+        stack = read_image(ipath, scene=args.scene)
         known = len(stack.channel_names) == stack.n_channels and all(stack.channel_names)
         channel_names.append(list(stack.channel_names) if known else [])
         if args.input_channel is not None:

@@ -1,4 +1,4 @@
-"""Reading TIFF/OME-TIFF stacks with their axes, and writing label images and float maps safely.
+"""Reading images with their axes: TIFF/OME-TIFF, Zarr/OME-Zarr and, through bioio, ND2/CZI/LIF.
 
 Axes are named with the letters ``T`` (time), ``Z`` (depth), ``C`` (channel), ``Y`` and ``X``;
 every image this module returns ends with ``YX``. Writes go to a temporary file in the target
@@ -8,162 +8,19 @@ folder and are renamed into place, so an interrupted run never leaves a partly w
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from .._errors import InputError
-from ._size_guard import check_image_size, image_memory_limit  # noqa: F401 (re-export)
-from ._tiff_meta import KNOWN_AXES, tiff_axes, tiff_channel_names, tiff_pixel_size
+from ._formats import TIFF_SUFFIXES, Scene, image_format, image_stem
+from ._lazy import LazyImage, open_lazy, tiff_series
+from ._size_guard import check_image_size, image_memory_limit
+from ._stack import ImageStack
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".ome.tif", ".ome.tiff")
-
-
-@dataclass
-class ImageStack:
-    """An image with named axes.
-
-    Attributes
-    ----------
-    data : numpy.ndarray
-        The pixels, shape given by ``axes``; always ends with ``(Y, X)``.
-    axes : str
-        One letter per dimension of ``data`` from ``"TZCYX"`` in that order, e.g. ``"CYX"``.
-    path : pathlib.Path or None
-        The file it was read from.
-    pixel_size : tuple of float or None
-        ``(y, x)`` pixel size in micrometres when the file says so.
-    channel_names : list of str
-        Names of the channels when the file has them (empty otherwise).
-    """
-
-    data: np.ndarray
-    axes: str
-    path: Path | None = None
-    pixel_size: tuple[float, float] | None = None
-    channel_names: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if len(self.axes) != self.data.ndim:
-            raise InputError(f"{self.name}: axes {self.axes!r} do not match shape {self.shape}")
-        if not self.axes.endswith("YX") or any(a not in KNOWN_AXES for a in self.axes):
-            raise InputError(f"{self.name}: unsupported axes {self.axes!r} (expected e.g. 'TZCYX')")
-        if [KNOWN_AXES.index(a) for a in self.axes] != sorted(
-            KNOWN_AXES.index(a) for a in self.axes
-        ):
-            raise InputError(f"{self.name}: axes {self.axes!r} must be in the order T, Z, C, Y, X")
-
-    @property
-    def name(self) -> str:
-        """The file name, or ``"<array>"`` for an image made in memory."""
-        return self.path.name if self.path is not None else "<array>"
-
-    @property
-    def stem(self) -> str:
-        """The file name without ``.tif``/``.ome.tif``, used to name outputs."""
-        return image_stem(self.path) if self.path is not None else "image"
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of :attr:`data`."""
-        return tuple(self.data.shape)
-
-    @property
-    def n_channels(self) -> int:
-        """Number of channels (1 when there is no channel axis)."""
-        return self.data.shape[self.axes.index("C")] if "C" in self.axes else 1
-
-    @property
-    def plane_axes(self) -> str:
-        """The axes that are iterated over plane by plane (``T`` and ``Z``), e.g. ``"TZ"``."""
-        return "".join(a for a in self.axes if a in "TZ")
-
-    @property
-    def plane_shape(self) -> tuple[int, ...]:
-        """Shape of the plane axes, e.g. ``(5, 12)`` for 5 time points of 12 slices."""
-        return tuple(self.data.shape[self.axes.index(a)] for a in self.plane_axes)
-
-    def channel(self, index: int | None) -> np.ndarray:
-        """Return one channel with the channel axis dropped.
-
-        Parameters
-        ----------
-        index : int or None
-            Channel index (negative counts from the end). ``None`` is allowed only for an image
-            with a single channel.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape ``(*plane_shape, Y, X)``.
-        """
-        if "C" not in self.axes:
-            if index not in (None, 0, -1):
-                raise InputError(
-                    f"{self.name}: channel {index} requested but the image has no channel axis"
-                )
-            return self.data
-        n = self.n_channels
-        if index is None:
-            if n == 1:
-                index = 0
-            else:
-                raise InputError(f"{self.name}: has {n} channels; choose one with --channel")
-        if not -n <= index < n:
-            raise InputError(f"{self.name}: channel {index} out of range (image has {n} channels)")
-        return np.take(self.data, index, axis=self.axes.index("C"))
-
-    def planes(self, channels: int | list[int] | None = None) -> np.ndarray:
-        """All 2D planes as one array with a channel axis.
-
-        Parameters
-        ----------
-        channels : int, list of int or None
-            Channel(s) to keep. ``None`` keeps all channels.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape ``(N, C, Y, X)`` with ``N = prod(plane_shape)``.
-        """
-        data = self.data if "C" in self.axes else self.data[..., np.newaxis, :, :]
-        axes = self.axes if "C" in self.axes else self.axes[:-2] + "CYX"
-        if channels is not None:
-            idx = [channels] if isinstance(channels, int) else list(channels)
-            n = data.shape[axes.index("C")]
-            for c in idx:
-                if not -n <= c < n:
-                    raise InputError(
-                        f"{self.name}: channel {c} out of range (image has {n} channels)"
-                    )
-            data = np.take(data, idx, axis=axes.index("C"))
-        y, x = data.shape[-2:]
-        return data.reshape(-1, data.shape[-3], y, x)
-
-    def restack(self, planes: np.ndarray) -> np.ndarray:
-        """Put per-plane results back into the stack's plane layout.
-
-        Parameters
-        ----------
-        planes : numpy.ndarray
-            Shape ``(N, Y, X)``, one result per plane from :meth:`planes`.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape ``(*plane_shape, Y, X)``: the stack without its channel axis.
-        """
-        return planes.reshape(*self.plane_shape, *planes.shape[-2:])
-
-
-def image_stem(path: str | os.PathLike) -> str:
-    """File name without its TIFF suffix (``a.ome.tif`` -> ``a``)."""
-    name = Path(path).name
-    for suffix in sorted(TIFF_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(path).stem
+__all__ = ["TIFF_SUFFIXES", "ImageStack", "image_memory_limit", "image_stem", "read_image"]
+from ._tiff_meta import KNOWN_AXES, tiff_axes, tiff_channel_names, tiff_pixel_size, tiff_z_spacing
 
 
 def _squeeze_to_known(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
@@ -187,64 +44,70 @@ def _squeeze_to_known(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     return np.transpose(data, order), "".join(axes[i] for i in order)
 
 
-def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
-    """Read a TIFF or OME-TIFF file with its axes.
+def read_image(
+    path: str | os.PathLike,
+    axes: str | None = None,
+    *,
+    scene: Scene | None = None,
+    lazy: bool | Literal["auto"] = False,
+) -> ImageStack:
+    """Read an image file with its axes, channel names, pixel size and scene.
+
+    TIFF/OME-TIFF files and Zarr/OME-Zarr folders are always read; ND2, CZI and LIF files are
+    read through bioio when the ``[formats]`` extra is installed
+    (``pip install "napari-selfsup-seg[formats]"``).
 
     Parameters
     ----------
     path : str or path-like
-        The file.
+        The file (or ``.zarr`` folder).
     axes : str, optional
         Override the axes the file declares, e.g. ``"CYX"`` for a 2-channel image written without
         metadata.
+    scene : int or str, optional
+        Which image of a file holding several (OME-TIFF series, LIF/CZI/ND2 scenes or
+        positions, bioformats2raw OME-Zarr images), by index or name; the first by default.
+    lazy : bool or "auto"
+        ``True``: the pixels stay on disk, :attr:`ImageStack.data` is a dask array read as it is
+        indexed (no memory limit applies). ``"auto"``: lazy only when the image does not fit in
+        the memory limit. ``False`` (default): a NumPy array.
 
     Returns
     -------
     ImageStack
-        The pixels with axes in ``TZCYX`` order (singleton axes dropped), pixel size and channel
-        names when the file has them.
+        The pixels with axes in ``TZCYX`` order (singleton axes dropped), pixel size, Z spacing,
+        channel names and scene name when the file has them.
 
     Raises
     ------
     InputError
-        The file is missing, not a TIFF, truncated, has no 2D image in it, needs more memory
-        than the limit (see :mod:`napari_selfsup_seg.io._size_guard`), or holds float values
-        beyond the float32 range.
+        The file is missing or unreadable, has no such scene, needs the ``[formats]`` extra
+        (the message says how to install it), has no 2D image in it, needs more memory than the
+        limit (see :mod:`napari_selfsup_seg.io._size_guard`), or holds float values beyond the
+        float32 range.
     """
-    import tifffile
-
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not an image")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            check_image_size(path, series.shape, series.dtype)
-            data = series.asarray()
-            file_axes = series.axes
-            pixel_size = tiff_pixel_size(tif)
-            channel_names = tiff_channel_names(tif)
-    except InputError:
-        raise
-    except Exception as exc:  # tifffile raises many types for bad files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable TIFF image ({reason})") from None
+    if image_format(path) == "tiff" and lazy is False:
+        data, found = _read_tiff(path, scene)
+    else:
+        found = open_lazy(path, scene)
+        data = _pixels(path, found, lazy)
     if data.ndim < 2 or min(data.shape[-2:]) < 2:
         raise InputError(f"{path}: no 2D image in the file (shape {data.shape})")
     if data.dtype == bool:
         data = data.astype(np.uint8)
     elif data.dtype.kind == "c":
         raise InputError(f"{path}: complex pixel values are not supported")
-    _check_float_range(path, data)
+    if isinstance(data, np.ndarray):
+        _check_float_range(path, data)
+    file_axes = found.axes
     if axes is not None:
         axes = axes.upper()
         if len(axes) != data.ndim:
             raise InputError(f"{path}: axes {axes!r} do not match shape {data.shape}")
         file_axes = axes
-    else:
-        file_axes = tiff_axes(file_axes, data.shape)
     if file_axes[-2:] != "YX":
         # RGB(A) samples last: move the channel axis in front of Y, X.
         if file_axes.endswith("YXC"):
@@ -257,9 +120,58 @@ def read_image(path: str | os.PathLike, axes: str | None = None) -> ImageStack:
         data=data,
         axes=file_axes,
         path=path,
-        pixel_size=pixel_size,
-        channel_names=channel_names,
+        pixel_size=found.pixel_size,
+        channel_names=found.channel_names,
+        z_spacing=found.z_spacing if "Z" in file_axes else None,
+        scene=found.scene,
     )
+
+
+def _read_tiff(path: Path, scene: Scene | None) -> tuple[np.ndarray, LazyImage]:
+    """All pixels of one series of a TIFF file, and its metadata (``array`` left empty)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tiff_series(tif, path, scene)
+            check_image_size(path, series.shape, series.dtype)
+            data = series.asarray()
+            index = tif.series.index(series)
+            found = LazyImage(
+                None,
+                tiff_axes(series.axes, series.shape),
+                path.name,
+                tiff_pixel_size(tif, index),
+                tiff_channel_names(tif, index),
+                tiff_z_spacing(tif, index),
+                (series.name or f"Image:{index}") if len(tif.series) > 1 else None,
+            )
+    except InputError:
+        raise
+    except Exception as exc:  # tifffile raises many types for bad files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable TIFF image ({reason})") from None
+    return data, found
+
+
+def _pixels(path: Path, found: LazyImage, lazy: bool | str) -> Any:
+    """The pixels of a lazily opened image: read now (NumPy) or left on disk (dask)."""
+    import dask.array as da
+
+    array = found.array
+    if lazy == "auto":
+        try:
+            check_image_size(path, array.shape, array.dtype)
+            lazy = False
+        except InputError:
+            lazy = True
+    if lazy:
+        return array if isinstance(array, da.Array) else da.from_zarr(array)
+    try:
+        check_image_size(path, array.shape, array.dtype)
+        return np.asarray(array[...])
+    finally:
+        found.close()
 
 
 def _check_float_range(path: Path, data: np.ndarray) -> None:

@@ -1,4 +1,5 @@
-"""Images read region by region: TIFF through ``tifffile``'s Zarr view, Zarr and OME-Zarr folders.
+"""Images read region by region: TIFF through ``tifffile``'s Zarr view, Zarr and OME-Zarr folders,
+ND2/CZI/LIF through bioio's dask arrays (with the ``[formats]`` extra).
 
 Nothing but the region asked for is read into memory, so images larger than memory can be
 processed block by block (see :mod:`napari_selfsup_seg.inference._blockwise`).
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import InputError
-from ._tiff_meta import KNOWN_AXES, tiff_axes, tiff_channel_names, tiff_pixel_size
+from ._formats import Scene, choose_scene, image_format
+from ._tiff_meta import KNOWN_AXES, tiff_axes, tiff_channel_names, tiff_pixel_size, tiff_z_spacing
 
 
 @dataclass
@@ -33,6 +35,10 @@ class LazyImage:
         ``(y, x)`` in micrometres.
     channel_names : list of str
         Names of the channels when the file has them (empty otherwise).
+    z_spacing : float or None
+        Distance between Z planes in micrometres.
+    scene : str or None
+        Name of the scene opened, for a file with several (``None`` otherwise).
     """
 
     array: Any
@@ -40,6 +46,8 @@ class LazyImage:
     name: str
     pixel_size: tuple[float, float] | None = None
     channel_names: list[str] = field(default_factory=list)
+    z_spacing: float | None = None
+    scene: str | None = None
     _keep: Any = field(default=None, repr=False)
 
     @property
@@ -92,19 +100,30 @@ class LazyImage:
             self._keep.close()
 
 
-def open_lazy(path: str | os.PathLike) -> LazyImage:
-    """Open a TIFF or a Zarr/OME-Zarr image without reading its pixels.
+def open_lazy(path: str | os.PathLike, scene: Scene | None = None) -> LazyImage:
+    """Open an image without reading its pixels: TIFF, Zarr/OME-Zarr, or ND2/CZI/LIF (bioio).
+
+    Parameters
+    ----------
+    path : path-like
+        The file or Zarr folder.
+    scene : int, str or None
+        The scene (series, position) to open, by index or name; ``None``: the first.
 
     Raises
     ------
     InputError
-        Unreadable file, or axes that cannot be mapped onto ``TZCYX``.
+        Unreadable file, no such scene, a format whose reader is not installed, or axes that
+        cannot be mapped onto ``TZCYX``.
     """
     path = Path(path)
     try:
-        if path.is_dir():
-            return _open_zarr(path)
-        return _open_tiff(path)
+        kind = image_format(path)
+        if kind == "zarr":
+            return _open_zarr(path, scene)
+        if kind == "bioio":
+            return _open_bioio(path, scene)
+        return _open_tiff(path, scene)
     except InputError:
         raise
     except Exception as exc:
@@ -112,20 +131,39 @@ def open_lazy(path: str | os.PathLike) -> LazyImage:
         raise InputError(f"{path}: cannot open for block-wise reading ({reason})") from None
 
 
-def tiff_plane_shape(path: str | os.PathLike) -> tuple[int, int]:
+def plane_shape(path: str | os.PathLike, scene: Scene | None = None) -> tuple[int, int]:
+    """``(Y, X)`` of the planes of an image file, read from its header only.
+
+    Raises
+    ------
+    InputError
+        The file cannot be opened or holds no 2D image.
+    """
+    if image_format(path) != "tiff":
+        image = open_lazy(path, scene)
+        try:
+            return image.shape_yx
+        finally:
+            image.close()
+    return tiff_plane_shape(path, scene)
+
+
+def tiff_plane_shape(path: str | os.PathLike, scene: Scene | None = None) -> tuple[int, int]:
     """``(Y, X)`` of the planes of a TIFF file, read from its header only.
 
     Raises
     ------
     InputError
-        The file cannot be opened as a TIFF or holds no 2D image.
+        The file cannot be opened as a TIFF, holds no 2D image, or has no such scene.
     """
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
+            series = tiff_series(tif, path, scene)
             shape, axes = series.shape, series.axes.upper()
+    except InputError:
+        raise
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable TIFF image ({reason})") from None
@@ -136,28 +174,65 @@ def tiff_plane_shape(path: str | os.PathLike) -> tuple[int, int]:
     return shape[-2], shape[-1]
 
 
-def _open_tiff(path: Path) -> LazyImage:
+def tiff_series(tif, path: str | os.PathLike, scene: Scene | None) -> Any:
+    """The series of an open ``tifffile.TiffFile`` that is ``scene`` (the first by default)."""
+    names = [s.name or f"Image:{i}" for i, s in enumerate(tif.series)]
+    return tif.series[choose_scene(path, names, scene)]
+
+
+def _open_tiff(path: Path, scene: Scene | None) -> LazyImage:
     import tifffile
     import zarr
 
     tif = tifffile.TiffFile(path)
-    series = tif.series[0]
+    try:
+        series = tiff_series(tif, path, scene)
+    except BaseException:
+        tif.close()
+        raise
+    index = tif.series.index(series)
     axes = tiff_axes(series.axes, series.shape)
     array = zarr.open(series.aszarr(level=0), mode="r")
-    names = tiff_channel_names(tif)
-    image = LazyImage(array, axes, path.name, tiff_pixel_size(tif), names, _keep=tif)
+    names = tiff_channel_names(tif, index)
+    size, z = tiff_pixel_size(tif, index), tiff_z_spacing(tif, index)
+    name = (series.name or f"Image:{index}") if len(tif.series) > 1 else None
+    image = LazyImage(array, axes, path.name, size, names, z, name, _keep=tif)
     _check_axes(image)
     return image
 
 
-def _open_zarr(path: Path) -> LazyImage:
+def _open_bioio(path: Path, scene: Scene | None) -> LazyImage:
+    from ._bioio import read_bioio
+
+    found = read_bioio(path, scene)
+    image = LazyImage(
+        found.data,
+        found.axes,
+        path.name,
+        found.pixel_size,
+        found.channel_names,
+        found.z_spacing,
+        found.scene,
+    )
+    _check_axes(image)
+    return image
+
+
+def _open_zarr(path: Path, scene: Scene | None = None) -> LazyImage:
     import zarr
 
     node: Any = zarr.open(str(path), mode="r")
-    pixel_size = None
+    pixel_size = z_spacing = scene_name = None
     array: Any
     names = None
     channel_names: list[str] = []
+    if isinstance(node, zarr.Group) and "bioformats2raw.layout" in node.attrs:
+        # One OME-Zarr image per scene, in groups named 0, 1, ...
+        scenes = sorted((k for k in node.group_keys() if k.isdigit()), key=int)
+        index = choose_scene(path, scenes, scene)
+        node, scene_name = node[scenes[index]], scenes[index] if len(scenes) > 1 else None
+    else:
+        choose_scene(path, [path.name], scene)
     if isinstance(node, zarr.Group):
         attrs: dict[str, Any] = dict(node.attrs)
         omero = attrs.get("omero") or attrs.get("ome", {}).get("omero") or {}
@@ -172,6 +247,8 @@ def _open_zarr(path: Path) -> LazyImage:
             for t in dataset.get("coordinateTransformations", []):
                 if t.get("type") == "scale" and len(t.get("scale", [])) >= 2:
                     pixel_size = (float(t["scale"][-2]), float(t["scale"][-1]))
+                    if "Z" in names and len(t["scale"]) == len(names):
+                        z_spacing = float(t["scale"][names.index("Z")])
             array = node[dataset["path"]]
         elif "0" in node:
             array = node["0"]
@@ -181,7 +258,7 @@ def _open_zarr(path: Path) -> LazyImage:
         array = node
     if not names or len(names) != array.ndim:
         names = _guess_axes(array.shape)
-    image = LazyImage(array, names, path.name, pixel_size, channel_names)
+    image = LazyImage(array, names, path.name, pixel_size, channel_names, z_spacing, scene_name)
     _check_axes(image)
     return image
 

@@ -139,7 +139,10 @@ class DataWidget(DockContainer):
         from qtpy.QtWidgets import QFileDialog
 
         paths, _ = QFileDialog.getOpenFileNames(
-            self.native, "Open images", "", "TIFF images (*.tif *.tiff *.ome.tif)"
+            self.native,
+            "Open images",
+            "",
+            "Images (*.tif *.tiff *.nd2 *.czi *.lif);;TIFF images (*.tif *.tiff);;All files (*)",
         )
         if paths:
             self.open_files(paths)

@@ -41,7 +41,11 @@ class SegmentFolderWidget(DockContainer):
         self.viewer = viewer
         self.model_dir = folder_edit("Model folder")
         self.in_dir = folder_edit("Input folder")
-        self.pattern = LineEdit(label="Pattern", value="*.tif*")
+        self.pattern = LineEdit(label="Pattern", value="")
+        self.pattern.tooltip = (
+            "Glob of the input files, e.g. *.czi; empty: every image file read (.tif, .tiff, "
+            ".zarr, .nd2, .czi, .lif)"
+        )
         self.out_dir = folder_edit("Output folder")
         self.channel_info = Label(value="")
         self.input_channel = ComboBox(label="Input channel", choices=[("as trained", AS_TRAINED)])
@@ -153,7 +157,7 @@ class SegmentFolderWidget(DockContainer):
             model_dir,
             in_dir,
             out_dir,
-            pattern=self.pattern.value or "*.tif*",
+            pattern=self.pattern.value or None,
             overwrite=bool(self.overwrite.value),
             predict_config=PredictConfig(device=self.device.value),
             stop=self.controls.stop_event.is_set,
