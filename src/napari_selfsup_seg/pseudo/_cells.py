@@ -33,7 +33,9 @@ from ..inference._postprocess import clean_mask, split_touching
 from ._propagate import (
     REACH,
     close_foreground,
+    contrast_kind,
     foreground_signal,
+    normalised,
     propagate,
     propagation_cost,
 )
@@ -44,11 +46,15 @@ from ._scale import analyse_plane
 CELL_PER_NUCLEUS = 2.0
 
 
-def cell_map(plane: np.ndarray, diameter: float, config: Any) -> np.ndarray:
-    """Foreground map ``(Y, X)`` in [0, 1] of a cell plane; 0.5 at the automatic threshold."""
+def cell_map(plane: np.ndarray, diameter: float, config: Any, contrast: str = "auto") -> np.ndarray:
+    """Foreground map ``(Y, X)`` in [0, 1] of a cell plane; 0.5 at the automatic threshold.
+
+    ``contrast`` is the plane's kind (:func:`~napari_selfsup_seg.pseudo._propagate.
+    contrast_kind`), ``"auto"`` to detect it.
+    """
     from skimage import filters
 
-    signal = foreground_signal(plane, diameter)
+    signal = foreground_signal(plane, diameter, contrast)
     fns: dict[str, Callable[..., Any]] = {
         "otsu": filters.threshold_otsu,
         "li": filters.threshold_li,
@@ -159,7 +165,9 @@ def cells_iter(
     Returns
     -------
     PseudoMaskResult
-        ``diameters`` holds each plane's cell diameter, ``seeds`` its nuclei (or ``None``).
+        ``diameters`` holds each plane's cell diameter, ``polarities`` the cell channel's
+        contrast (``"bright"``, ``"dark"`` or ``"relief"``), ``seeds`` the nuclei (or
+        ``None``).
 
     Raises
     ------
@@ -185,7 +193,8 @@ def cells_iter(
             diameter = config.diameter or CELL_PER_NUCLEUS * nucleus
         else:
             diameter = cell_diameter_unseeded(plane, config)
-        prob = cell_map(plane, diameter, config)
+        contrast = contrast_kind(normalised(plane))
+        prob = cell_map(plane, diameter, config, contrast)
         sized = dataclasses.replace(config, diameter=diameter)
         recut = partial(cells_recut, seeds=nuclei)
         labels, cut, sweep = cut_plane(
@@ -193,7 +202,7 @@ def cells_iter(
         )
         out.add(plane, labels, prob, cut, sweep)
         out.diameters.append(float(diameter))
-        out.polarities.append("cells")
+        out.polarities.append(contrast)
         out.seeds.append(nuclei)
         yield Progress(Stage.THRESHOLD, i + 1, len(cells), f"plane {i + 1}")
     return out
