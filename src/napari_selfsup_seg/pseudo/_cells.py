@@ -46,15 +46,19 @@ from ._scale import analyse_plane
 CELL_PER_NUCLEUS = 2.0
 
 
-def cell_map(plane: np.ndarray, diameter: float, config: Any, contrast: str = "auto") -> np.ndarray:
+def cell_map(
+    plane: np.ndarray, diameter: float, config: Any, contrast: str = "auto", seeded: bool = True
+) -> np.ndarray:
     """Foreground map ``(Y, X)`` in [0, 1] of a cell plane; 0.5 at the automatic threshold.
 
     ``contrast`` is the plane's kind (:func:`~napari_selfsup_seg.pseudo._propagate.
-    contrast_kind`), ``"auto"`` to detect it.
+    contrast_kind`), ``"auto"`` to detect it. Without seeds the contrast is smoothed half as
+    much (an eighth of a cell diameter with seeds), so that the gaps between touching cells,
+    all that splits them then, stay open.
     """
     from skimage import filters
 
-    signal = foreground_signal(plane, diameter, contrast)
+    signal = foreground_signal(plane, diameter, contrast, 1 / 8 if seeded else 1 / 16)
     fns: dict[str, Callable[..., Any]] = {
         "otsu": filters.threshold_otsu,
         "li": filters.threshold_li,
@@ -66,7 +70,7 @@ def cell_map(plane: np.ndarray, diameter: float, config: Any, contrast: str = "a
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
-def cell_diameter_unseeded(plane: np.ndarray, config: Any) -> float:
+def cell_diameter_unseeded(plane: np.ndarray, config: Any, contrast: str = "auto") -> float:
     """Cell diameter of a plane with no seeds: given, or the plane's scale estimate.
 
     The estimate is :func:`~napari_selfsup_seg.pseudo._scale.analyse_plane`'s, which suits a
@@ -75,7 +79,8 @@ def cell_diameter_unseeded(plane: np.ndarray, config: Any) -> float:
     """
     if config.diameter is not None:
         return float(config.diameter)
-    return analyse_plane(plane, None, config.chosen_polarity).diameter
+    polarity = contrast if contrast in ("bright", "dark") else config.chosen_polarity
+    return analyse_plane(plane, None, polarity).diameter
 
 
 def cells_recut(
@@ -111,10 +116,12 @@ def cells_recut(
     _sigma, min_size, min_distance, max_hole = sizes_for_diameter(
         diameter, config.sigma, config.min_size, config.min_distance
     )
+    if seeds is None:
+        # No closing: the thin gaps between touching cells are all that separates them.
+        mask = clean_mask(prob >= cut, min_size=min_size, max_hole=max_hole)
+        return split_touching(mask, min_distance, min_size, smoothing=max(1.0, diameter / 12))
     mask = close_foreground(prob >= cut, diameter / 8)
     mask = clean_mask(mask, min_size=min_size, max_hole=max_hole)
-    if seeds is None:
-        return split_touching(mask, min_distance, min_size, smoothing=max(1.0, diameter / 12))
     cost = propagation_cost(plane, diameter)
     return propagate(cost, seeds, mask, REACH * diameter)
 
@@ -187,14 +194,14 @@ def cells_iter(
             break
         if plane.ndim != 2:
             raise InputError(f"{names[i]}: expected one 2D plane, got shape {plane.shape}")
+        contrast = contrast_kind(normalised(plane), config.chosen_polarity)
         nuclei: np.ndarray | None = None
         if seeds is not None:
             nuclei, nucleus = _seed_nuclei(seeds[i], config, names[i])
             diameter = config.diameter or CELL_PER_NUCLEUS * nucleus
         else:
-            diameter = cell_diameter_unseeded(plane, config)
-        contrast = contrast_kind(normalised(plane))
-        prob = cell_map(plane, diameter, config, contrast)
+            diameter = cell_diameter_unseeded(plane, config, contrast)
+        prob = cell_map(plane, diameter, config, contrast, seeds is not None)
         sized = dataclasses.replace(config, diameter=diameter)
         recut = partial(cells_recut, seeds=nuclei)
         labels, cut, sweep = cut_plane(

@@ -40,12 +40,14 @@ def normalised(plane: np.ndarray) -> np.ndarray:
     return percentile_normalize(plane, NormalizationConfig(0.5, 99.9, clip=False))
 
 
-def contrast_kind(x: np.ndarray) -> str:
+def contrast_kind(x: np.ndarray, polarity: str = "auto") -> str:
     """``"bright"``, ``"dark"`` or ``"relief"`` cells in a normalised plane ``(Y, X)``.
 
     After a light smoothing and the removal of the plane-wide trend, the pixels more than four
     noise widths above and below the median are counted: a relief image has both tails of a
-    similar size (:data:`RELIEF_RATIO`), a stain one clearly larger tail.
+    similar size (:data:`RELIEF_RATIO`). Otherwise the cells are ``polarity`` when it is
+    ``"bright"`` or ``"dark"``, and bright for ``"auto"`` (a stained cytoplasm or membrane;
+    where cells cover most of the field their gaps would outweigh them in the tails).
     """
     x = ndi.gaussian_filter(np.asarray(x, np.float32), 1.0)
     x = x - plane_trend(x)
@@ -55,7 +57,7 @@ def contrast_kind(x: np.ndarray) -> str:
     below = int((med - x > 4 * noise).sum())
     if min(above, below) >= RELIEF_RATIO * max(above, below, 1):
         return "relief"
-    return "dark" if below > above else "bright"
+    return "dark" if polarity == "dark" else "bright"
 
 
 def plane_trend(x: np.ndarray) -> np.ndarray:
@@ -68,7 +70,9 @@ def plane_trend(x: np.ndarray) -> np.ndarray:
     ]
 
 
-def foreground_signal(plane: np.ndarray, diameter: float, contrast: str = "auto") -> np.ndarray:
+def foreground_signal(
+    plane: np.ndarray, diameter: float, contrast: str = "auto", smoothing: float = 1 / 8
+) -> np.ndarray:
     """Log of the smoothed cell contrast of one plane (see module notes).
 
     Parameters
@@ -79,6 +83,8 @@ def foreground_signal(plane: np.ndarray, diameter: float, contrast: str = "auto"
         Typical cell diameter in pixels.
     contrast : str
         ``"bright"``, ``"dark"``, ``"relief"`` or ``"auto"`` (:func:`contrast_kind`).
+    smoothing : float
+        Smoothing of the contrast, in cell diameters.
 
     Returns
     -------
@@ -94,7 +100,7 @@ def foreground_signal(plane: np.ndarray, diameter: float, contrast: str = "auto"
         x = np.abs(x)
     else:
         x = np.maximum(-x if contrast == "dark" else x, 0)
-    x = ndi.gaussian_filter(x, diameter / 8)
+    x = ndi.gaussian_filter(x, smoothing * diameter)
     return np.log(x + 1e-4).astype(np.float32)
 
 
