@@ -37,6 +37,7 @@ class CellTarget:
         self.seeds.tooltip = (
             "The nuclear stain whose nuclei seed the cells ((none): split by size)."
         )
+        self._threshold = True
         self.target.changed.connect(self._on_target)
         self._on_target()
 
@@ -55,11 +56,12 @@ class CellTarget:
 
     def show(self, method: str) -> None:
         """Show the boxes for the threshold method only."""
-        self.target.visible = method == "threshold"
+        self._threshold = method == "threshold"
+        self.target.visible = self._threshold
         self._on_target()
 
     def _on_target(self, _value=None) -> None:
-        self.seeds.visible = self.target.visible and self.target.value == "cells"
+        self.seeds.visible = self._threshold and self.target.value == "cells"
 
     def chosen(self, method: str) -> str:
         """The target the run uses: ``"cells"`` only for the threshold method."""
