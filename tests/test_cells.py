@@ -86,8 +86,11 @@ def test_seed_planes_that_are_the_cell_planes_are_refused(cells):
         api.cell_pseudo_masks(cyto, cyto.copy())
     with pytest.raises(InputError, match="differs from cell plane"):
         api.cell_pseudo_masks(cyto, nuclei[:-1])
+    run_iter = api.get_method("threshold").run_iter
     with pytest.raises(InputError, match="target"):
-        api.drain(api.threshold_iter([cyto], api.ThresholdConfig(), seeds=[nuclei]))
+        api.drain(run_iter([cyto], api.ThresholdConfig(), seeds=[nuclei]))
+    with pytest.raises(InputError, match="cells_iter"):
+        api.drain(api.threshold_iter([cyto], api.ThresholdConfig(target="cells")))
 
 
 def test_cli_cells_match_the_api(cells, tmp_path, capsys):

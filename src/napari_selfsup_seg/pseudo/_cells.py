@@ -41,6 +41,13 @@ from ._propagate import (
 )
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._scale import analyse_plane
+from ._threshold import (
+    ThresholdConfig,
+    as_plane_list,
+    threshold_iter,
+    threshold_map,
+    threshold_recut,
+)
 
 #: Typical whole-cell diameter over nucleus diameter, used when no cell diameter is given.
 CELL_PER_NUCLEUS = 2.0
@@ -128,8 +135,6 @@ def cells_recut(
 
 def _seed_nuclei(seed_plane: np.ndarray, config: Any, name: str) -> tuple[np.ndarray, float]:
     """The threshold teacher's nuclei of a seed plane and their diameter."""
-    from ._threshold import threshold_map, threshold_recut
-
     nuclei_config = dataclasses.replace(
         config, target="nuclei", diameter=None, threshold=0.5, polarity="auto",
         bright_objects=None, sigma=None, min_size=None, min_distance=None,
@@ -181,8 +186,6 @@ def cells_iter(
     InputError
         Seed planes missing, of other shapes, or the same as the cell planes.
     """
-    from ._threshold import as_plane_list
-
     cells = as_plane_list(cell_planes)
     seeds = None if seed_planes is None else as_plane_list(seed_planes)
     names = plane_names(len(cells), names)
@@ -213,6 +216,28 @@ def cells_iter(
         out.seeds.append(nuclei)
         yield Progress(Stage.THRESHOLD, i + 1, len(cells), f"plane {i + 1}")
     return out
+
+
+def threshold_or_cells_iter(
+    planes: np.ndarray | Sequence[np.ndarray],
+    config: Any = None,
+    *,
+    stop: Callable[[], bool] | None = None,
+    sweeps: bool = False,
+    names: Sequence[str] | None = None,
+    seeds: np.ndarray | Sequence[np.ndarray] | None = None,
+) -> Generator[Progress, None, PseudoMaskResult]:
+    """The threshold method's pipeline: nuclei, or whole cells for ``config.target == "cells"``.
+
+    ``seeds`` (the nuclear channel's planes, one per plane) go to :func:`cells_iter`; the
+    other arguments are :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter`'s.
+    """
+    config = config or ThresholdConfig()
+    if config.target == "cells":
+        return (yield from cells_iter(planes, seeds, config, stop=stop, sweeps=sweeps, names=names))
+    if seeds is not None:
+        raise InputError('seed planes are used only with target="cells"')
+    return (yield from threshold_iter(planes, config, stop=stop, sweeps=sweeps, names=names))
 
 
 def _check_seeds(cells: list[np.ndarray], seeds: list[np.ndarray]) -> None:
@@ -250,7 +275,6 @@ def cell_pseudo_masks(
         ``labels`` holds the cells of each plane.
     """
     from .._progress import drain
-    from ._threshold import ThresholdConfig
 
     config = config or ThresholdConfig(target="cells")
     if config.target != "cells":

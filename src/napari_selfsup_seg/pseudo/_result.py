@@ -109,7 +109,7 @@ class PseudoMaskResult:
         if index < len(self.diameters) and getattr(config, "diameter", 0) is None:
             # The plane's own estimate, so the slider labels the plane as the run did.
             config = dataclasses.replace(config, diameter=self.diameters[index])
-        labelling = self.labelling
+        labelling: Callable[..., Any] = self.labelling
         if index < len(self.seeds) and self.seeds[index] is not None:
             labelling = functools.partial(labelling, seeds=self.seeds[index])
         labels = labelling(self.maps[index], self.planes[index], cut, config)

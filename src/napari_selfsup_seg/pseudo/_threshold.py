@@ -193,7 +193,6 @@ def threshold_iter(
     stop: Callable[[], bool] | None = None,
     sweeps: bool = False,
     names: Sequence[str] | None = None,
-    seeds: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> Generator[Progress, None, PseudoMaskResult]:
     """Threshold pseudo-masks plane by plane (progress generator).
 
@@ -209,10 +208,6 @@ def threshold_iter(
         Also sweep planes whose cut is fixed (for the curve in the widget).
     names : sequence of str, optional
         One name per plane for error messages (default ``"plane <i>"``).
-    seeds : numpy.ndarray or sequence of numpy.ndarray, optional
-        ``config.target == "cells"``: the nuclear channel's planes, one per plane of
-        ``planes`` (the cell channel); see
-        :func:`~napari_selfsup_seg.pseudo._cells.cells_iter`.
 
     Yields
     ------
@@ -225,11 +220,9 @@ def threshold_iter(
     """
     config = config or ThresholdConfig()
     if config.target == "cells":
-        from ._cells import cells_iter
-
-        return (yield from cells_iter(planes, seeds, config, stop=stop, sweeps=sweeps, names=names))
-    if seeds is not None:
-        raise InputError('seed planes are used only with target="cells"')
+        raise InputError(
+            'target="cells" runs through cells_iter (or get_method("threshold").run_iter)'
+        )
     planes = as_plane_list(planes)
     names = plane_names(len(planes), names)
     out = PseudoMaskResult("threshold", config, threshold_recut)
