@@ -73,6 +73,8 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .models._factory import save_model as save_model
     from .pseudo._cam import gradcam as gradcam
     from .pseudo._cam import scorecam as scorecam
+    from .pseudo._cells import cell_pseudo_masks as cell_pseudo_masks
+    from .pseudo._cells import cells_iter as cells_iter
     from .pseudo._marks import WeakMark as WeakMark
     from .pseudo._marks import scorecam_marks_iter as scorecam_marks_iter
     from .pseudo._methods import METHODS as METHODS

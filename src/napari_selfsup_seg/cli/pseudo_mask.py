@@ -30,6 +30,7 @@ from ._common import (
     ensure_out_dir,
     name_file,
 )
+from ._pseudo_inputs import check_target, seed_planes
 from ._weak_labels import read_weak_labels
 
 
@@ -56,6 +57,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_scene_argument(p)
     p.add_argument("--channel", type=int, default=None, metavar="C", help="channel to use")
     p.add_argument(
+        "--seed-channel",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threshold --target cells: the nuclear channel whose nuclei seed the cells",
+    )
+    p.add_argument(
         "--threshold",
         default=None,
         metavar="T|auto",
@@ -78,7 +86,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(
         p,
         ThresholdConfig,
-        ["diameter", "polarity", "background", "sigma", "min_size"],
+        ["target", "diameter", "polarity", "background", "sigma", "min_size"],
+        target={
+            "help": "threshold: nuclei, or whole cells of --channel (seeded by --seed-channel)"
+        },
         diameter={"help": "threshold: typical object diameter in pixels (default: estimated)"},
         polarity={"help": "threshold: objects bright (fluorescence), dark (phase) or auto"},
         background={"help": "threshold: subtract the uneven background first"},
@@ -152,6 +163,7 @@ def _names(stack: ImageStack, n: int) -> list[str]:
 def run(args: argparse.Namespace) -> dict:
     t, auto = _parse_threshold(args.threshold)
     method = get_method(args.method)
+    check_target(method.name, args)
     if method.weak_labels and not args.weak_labels:
         raise InputError(f"--method {method.name} needs --weak-labels CSV (columns path,label)")
     if not method.weak_labels and not args.images:
@@ -171,10 +183,12 @@ def run(args: argparse.Namespace) -> dict:
             raise exc
         failed.append({"path": str(path), "reason": str(exc)})
 
+    seeds: dict[str, dict] = {}
     for path in args.images:
         try:
             stack = read_image(path, scene=args.scene)
             planes = _planes(stack, args.channel)
+            seeds[str(stack.path)] = seed_planes(stack, args)
             if method.joint:
                 _check_planes(method, stack, planes)
         except InputError as exc:
@@ -194,7 +208,8 @@ def run(args: argparse.Namespace) -> dict:
             pos += len(ps)
     for stack, ps in good if not method.joint else []:
         try:
-            one = drain(method.run_iter(ps, cfg, names=_names(stack, len(ps))))
+            names = _names(stack, len(ps))
+            one = drain(method.run_iter(ps, cfg, names=names, **seeds[str(stack.path)]))
         except InputError as exc:
             fail(stack.path, exc)
             continue

@@ -17,11 +17,12 @@ from typing import Any
 
 from .._errors import InputError
 from .._progress import Progress
+from ._cells import threshold_or_cells_iter
 from ._marks import scorecam_marks_iter
 from ._psm import MIN_SIZE as PSM_MIN_SIZE
 from ._psm import PSMConfig, psm_iter, psm_recut
 from ._result import PseudoMaskResult, Recut
-from ._threshold import ThresholdConfig, split_recut, threshold_iter, threshold_recut
+from ._threshold import ThresholdConfig, split_recut, threshold_recut
 from ._weak import ScoreCAMConfig
 
 
@@ -96,7 +97,7 @@ def get_method(name: str) -> PseudoMaskMethod:
 
 register_method(
     PseudoMaskMethod(
-        "threshold", ThresholdConfig, threshold_iter, threshold_recut, ("fluorescent",)
+        "threshold", ThresholdConfig, threshold_or_cells_iter, threshold_recut, ("fluorescent",)
     )
 )
 register_method(

@@ -11,6 +11,7 @@ itself would give.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,9 @@ class PseudoMaskResult:
         Object diameter in pixels of each plane, where the method estimates one (threshold).
     polarities : list of str
         ``"bright"`` or ``"dark"`` objects in each plane, where the method detects it.
+    seeds : list of numpy.ndarray or None
+        Seed objects ``(Y, X)`` of each plane where the method grows its objects from seeds
+        (whole cells from nuclei); :meth:`recut` passes them to the labelling as ``seeds=``.
     """
 
     method: str
@@ -62,6 +66,7 @@ class PseudoMaskResult:
     sweeps: list[SweepResult | None] = field(default_factory=list)
     diameters: list[float] = field(default_factory=list)
     polarities: list[str] = field(default_factory=list)
+    seeds: list[np.ndarray | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -104,7 +109,10 @@ class PseudoMaskResult:
         if index < len(self.diameters) and getattr(config, "diameter", 0) is None:
             # The plane's own estimate, so the slider labels the plane as the run did.
             config = dataclasses.replace(config, diameter=self.diameters[index])
-        labels = self.labelling(self.maps[index], self.planes[index], cut, config)
+        labelling: Callable[..., Any] = self.labelling
+        if index < len(self.seeds) and self.seeds[index] is not None:
+            labelling = functools.partial(labelling, seeds=self.seeds[index])
+        labels = labelling(self.maps[index], self.planes[index], cut, config)
         return np.asarray(labels, np.int32)
 
 

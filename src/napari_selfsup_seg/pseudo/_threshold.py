@@ -25,6 +25,7 @@ from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._scale import POLARITIES, PlaneScale, analyse_plane
 
 METHODS = ("otsu", "li", "triangle")
+TARGETS = ("nuclei", "cells")
 
 
 @dataclass
@@ -59,6 +60,10 @@ class ThresholdConfig(ConfigBase):
         Width of the logistic map, as a fraction of the normalised intensity range.
     bright_objects : bool or None
         Kept for older scripts: ``True``/``False`` force ``polarity`` to bright/dark.
+    target : str
+        ``"nuclei"`` (compact objects of the plane) or ``"cells"``: whole cells of a cell
+        channel, grown from the nuclei of a seed channel when one is given
+        (:mod:`~napari_selfsup_seg.pseudo._cells`); ``diameter`` is then the cell diameter.
     """
 
     method: str = "otsu"
@@ -71,8 +76,11 @@ class ThresholdConfig(ConfigBase):
     min_distance: int | None = None
     softness: float = 0.05
     bright_objects: bool | None = None
+    target: str = setting("nuclei", choices=TARGETS)
 
     def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise InputError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if self.method not in METHODS:
             raise InputError(f"threshold method must be one of {', '.join(METHODS)}")
         if self.polarity not in POLARITIES:
@@ -211,6 +219,10 @@ def threshold_iter(
     PseudoMaskResult
     """
     config = config or ThresholdConfig()
+    if config.target == "cells":
+        raise InputError(
+            'target="cells" runs through cells_iter (or get_method("threshold").run_iter)'
+        )
     planes = as_plane_list(planes)
     names = plane_names(len(planes), names)
     out = PseudoMaskResult("threshold", config, threshold_recut)

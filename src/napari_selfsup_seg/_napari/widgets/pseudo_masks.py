@@ -27,6 +27,7 @@ from ..._errors import InputError
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ...pseudo._result import PseudoMaskResult, scale_record
+from ._cell_target import CellTarget
 from ._choices import FollowingChoice, default_image, on_state_changed
 from ._common import JobControls
 from ._cut_preview import CutPreview
@@ -61,6 +62,7 @@ class PseudoMasksWidget(DockContainer):
         self.source = ComboBox(label="Source", choices=self._image_names)
         self._source_choice = FollowingChoice(self.source, self._default_source)
         self.source_hint = Label(value="")
+        self.cells = CellTarget(viewer)
         self.auto_method = ComboBox(label="Automatic cut", choices=["otsu", "li", "triangle"])
         self.sigma = FloatSpinBox(label="Smoothing σ", value=1.0, min=0.0, max=20.0, step=0.5)
         self.min_size = SpinBox(label="Min size (px)", value=16, min=0, max=100000)
@@ -94,6 +96,7 @@ class PseudoMasksWidget(DockContainer):
                 self.method,
                 self.source,
                 self.source_hint,
+                *self.cells.widgets,
                 self.auto_method,
                 self.auto_sizes,
                 self.sigma,
@@ -137,6 +140,7 @@ class PseudoMasksWidget(DockContainer):
 
     def _refresh(self, _event=None) -> None:
         self._source_choice.refresh()
+        self.cells.refresh()
         self._show_hint()
 
     def _show_hint(self, _value=None) -> None:
@@ -144,7 +148,7 @@ class PseudoMasksWidget(DockContainer):
         role = layer.metadata.get(ROLE_KEY) if layer is not None else None
         if layer is None:
             self.source_hint.value = "Open an image (or set roles in Data)."
-        elif self.method.value == "threshold" and role == "brightfield":
+        elif self.cells.chosen(self.method.value) == "nuclei" and role == "brightfield":
             self.source_hint.value = (
                 "Brightfield: a threshold rarely finds nuclei here;\n"
                 "use the fluorescent (stained) channel."
@@ -156,6 +160,7 @@ class PseudoMasksWidget(DockContainer):
         for method, widgets in self._method_widgets.items():
             for w in widgets:
                 w.visible = method == self.method.value
+        self.cells.show(self.method.value)
         self._on_sizes()
         self._refresh()
 
@@ -180,6 +185,7 @@ class PseudoMasksWidget(DockContainer):
                 "threshold": {
                     "method": self.auto_method.value,
                     "sigma": None if derive else float(self.sigma.value),
+                    "target": self.cells.chosen(method.name),
                 },
                 "psm": {"steps": int(self.psm_steps.value), "modality": self.psm_modality.value},
                 "scorecam": {
@@ -214,7 +220,9 @@ class PseudoMasksWidget(DockContainer):
         provenance = {**cfg.to_dict(), "method": method.name}
         if method.name == "threshold":
             provenance["auto_method"] = cfg.method
-        planes, inputs = all_planes[idx], {}
+        planes, inputs = all_planes[idx], self.cells.inputs(layer, idx, method.name)
+        if "seeds" in inputs:
+            provenance["seed_layer"] = self.cells.seeds.value
         if method.weak_labels:
             marks = check_marks(len(all_planes), self.weak.marks)
             planes, inputs = all_planes, {"marks": marks, "frames": idx}

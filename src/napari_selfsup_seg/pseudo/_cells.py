@@ -1,0 +1,282 @@
+"""Whole-cell pseudo-masks: nuclei of a seed channel grown over a cell channel.
+
+With a seed channel (a nuclear stain), the threshold teacher's nuclei of each seed plane are
+the seeds; the cell channel (cytoplasm or membrane stain, brightfield) gives the foreground and
+the image the seeds propagate over (:mod:`~napari_selfsup_seg.pseudo._propagate`). The cell
+diameter is :attr:`ThresholdConfig.diameter <napari_selfsup_seg.pseudo._threshold.
+ThresholdConfig>` when given, else :data:`CELL_PER_NUCLEUS` times the nuclei's estimated
+diameter; the foreground's smoothing and closing, the cells' reach from their nucleus and the
+smallest cell follow from it.
+
+Without a seed channel, the cell diameter is estimated from a first foreground of the cell
+channel (:func:`~napari_selfsup_seg.pseudo._scale.diameter_of_mask`) and the foreground is split
+by the distance-transform watershed sized by that diameter, as the threshold method splits
+nuclei.
+
+The map of each plane is a logistic of the foreground signal centred on its automatic
+threshold, so ``0.5`` is the automatic cut and the slider and the sweep move it as for nuclei.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .._errors import InputError
+from .._progress import Progress, Stage
+from ..data._diameter import sizes_for_diameter
+from ..inference._postprocess import clean_mask, split_touching
+from ._propagate import (
+    REACH,
+    close_foreground,
+    contrast_kind,
+    foreground_signal,
+    normalised,
+    propagate,
+    propagation_cost,
+)
+from ._result import PseudoMaskResult, cut_plane, plane_names
+from ._scale import analyse_plane
+from ._threshold import (
+    ThresholdConfig,
+    as_plane_list,
+    threshold_iter,
+    threshold_map,
+    threshold_recut,
+)
+
+#: Typical whole-cell diameter over nucleus diameter, used when no cell diameter is given.
+CELL_PER_NUCLEUS = 2.0
+
+
+def cell_map(
+    plane: np.ndarray, diameter: float, config: Any, contrast: str = "auto", seeded: bool = True
+) -> np.ndarray:
+    """Foreground map ``(Y, X)`` in [0, 1] of a cell plane; 0.5 at the automatic threshold.
+
+    ``contrast`` is the plane's kind (:func:`~napari_selfsup_seg.pseudo._propagate.
+    contrast_kind`), ``"auto"`` to detect it. Without seeds the contrast is smoothed half as
+    much (an eighth of a cell diameter with seeds), so that the gaps between touching cells,
+    all that splits them then, stay open.
+    """
+    from skimage import filters
+
+    signal = foreground_signal(plane, diameter, contrast, 1 / 8 if seeded else 1 / 16)
+    fns: dict[str, Callable[..., Any]] = {
+        "otsu": filters.threshold_otsu,
+        "li": filters.threshold_li,
+        "triangle": filters.threshold_triangle,
+    }
+    t = float(fns[config.method](signal))
+    spread = float(np.percentile(signal, 99) - np.percentile(signal, 1)) or 1.0
+    z = np.clip((signal - t) / (config.softness * spread), -50, 50)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def cell_diameter_unseeded(plane: np.ndarray, config: Any, contrast: str = "auto") -> float:
+    """Cell diameter of a plane with no seeds: given, or the plane's scale estimate.
+
+    The estimate is :func:`~napari_selfsup_seg.pseudo._scale.analyse_plane`'s, which suits a
+    stained cytoplasm or membrane; on a relief (brightfield) plane it finds the texture, not
+    the cells, so a brightfield channel wants seeds or a given diameter.
+    """
+    if config.diameter is not None:
+        return float(config.diameter)
+    polarity = contrast if contrast in ("bright", "dark") else config.chosen_polarity
+    return analyse_plane(plane, None, polarity).diameter
+
+
+def cells_recut(
+    prob: np.ndarray,
+    plane: np.ndarray,
+    cut: float,
+    config: Any,
+    seeds: np.ndarray | None = None,
+) -> np.ndarray:
+    """Cells of ``prob >= cut``: ``seeds`` propagated over it, or the foreground split.
+
+    Parameters
+    ----------
+    prob : numpy.ndarray
+        Foreground map ``(Y, X)`` of the cell plane.
+    plane : numpy.ndarray
+        The cell plane ``(Y, X)`` (the propagation follows its gradient).
+    cut : float
+        Threshold on ``prob``.
+    config : ThresholdConfig
+        ``config.diameter`` is the cell diameter (estimated from ``plane`` when ``None``).
+    seeds : numpy.ndarray of int, optional
+        Nuclei ``(Y, X)`` (0 = background); ``None`` splits the foreground instead.
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        Shape ``(Y, X)``, 0 = background.
+    """
+    diameter = config.diameter
+    if diameter is None:
+        diameter = cell_diameter_unseeded(plane, config)
+    _sigma, min_size, min_distance, max_hole = sizes_for_diameter(
+        diameter, config.sigma, config.min_size, config.min_distance
+    )
+    if seeds is None:
+        # No closing: the thin gaps between touching cells are all that separates them.
+        mask = clean_mask(prob >= cut, min_size=min_size, max_hole=max_hole)
+        return split_touching(mask, min_distance, min_size, smoothing=max(1.0, diameter / 12))
+    mask = close_foreground(prob >= cut, diameter / 8)
+    mask = clean_mask(mask, min_size=min_size, max_hole=max_hole)
+    cost = propagation_cost(plane, diameter)
+    return propagate(cost, seeds, mask, REACH * diameter)
+
+
+def _seed_nuclei(seed_plane: np.ndarray, config: Any, name: str) -> tuple[np.ndarray, float]:
+    """The threshold teacher's nuclei of a seed plane and their diameter."""
+    nuclei_config = dataclasses.replace(
+        config, target="nuclei", diameter=None, threshold=0.5, polarity="auto",
+        bright_objects=None, sigma=None, min_size=None, min_distance=None,
+    )  # fmt: skip
+    prob, scale = threshold_map(seed_plane, nuclei_config)
+    sized = dataclasses.replace(nuclei_config, diameter=scale.diameter)
+    labels, _cut, _sweep = cut_plane(prob, seed_plane, 0.5, threshold_recut, sized, name)
+    return labels, scale.diameter
+
+
+def cells_iter(
+    cell_planes: np.ndarray | Sequence[np.ndarray],
+    seed_planes: np.ndarray | Sequence[np.ndarray] | None,
+    config: Any,
+    *,
+    stop: Callable[[], bool] | None = None,
+    sweeps: bool = False,
+    names: Sequence[str] | None = None,
+) -> Generator[Progress, None, PseudoMaskResult]:
+    """Whole-cell pseudo-masks plane by plane (progress generator; see module notes).
+
+    Parameters
+    ----------
+    cell_planes : numpy.ndarray or sequence of numpy.ndarray
+        The cell channel: one plane ``(Y, X)``, a stack ``(N, Y, X)`` or a list of planes.
+    seed_planes : numpy.ndarray or sequence of numpy.ndarray or None
+        The nuclear channel, the same planes as ``cell_planes``; ``None`` splits each cell
+        plane's foreground by the estimated cell diameter instead.
+    config : ThresholdConfig
+        ``config.diameter`` is the cell diameter (``None``: estimated per plane);
+        ``config.threshold = None`` chooses every plane's cut by the sweep.
+    stop, sweeps, names
+        As for :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter`.
+
+    Yields
+    ------
+    Progress
+        ``threshold`` records, one per plane.
+
+    Returns
+    -------
+    PseudoMaskResult
+        ``diameters`` holds each plane's cell diameter, ``polarities`` the cell channel's
+        contrast (``"bright"``, ``"dark"`` or ``"relief"``), ``seeds`` the nuclei (or
+        ``None``).
+
+    Raises
+    ------
+    InputError
+        Seed planes missing, of other shapes, or the same as the cell planes.
+    """
+    cells = as_plane_list(cell_planes)
+    seeds = None if seed_planes is None else as_plane_list(seed_planes)
+    names = plane_names(len(cells), names)
+    if seeds is not None:
+        _check_seeds(cells, seeds)
+    out = PseudoMaskResult("threshold", config, cells_recut)
+    for i, plane in enumerate(cells):
+        if stop is not None and stop():
+            break
+        if plane.ndim != 2:
+            raise InputError(f"{names[i]}: expected one 2D plane, got shape {plane.shape}")
+        contrast = contrast_kind(normalised(plane), config.chosen_polarity)
+        nuclei: np.ndarray | None = None
+        if seeds is not None:
+            nuclei, nucleus = _seed_nuclei(seeds[i], config, names[i])
+            diameter = config.diameter or CELL_PER_NUCLEUS * nucleus
+        else:
+            diameter = cell_diameter_unseeded(plane, config, contrast)
+        prob = cell_map(plane, diameter, config, contrast, seeds is not None)
+        sized = dataclasses.replace(config, diameter=diameter)
+        recut = partial(cells_recut, seeds=nuclei)
+        labels, cut, sweep = cut_plane(
+            prob, plane, config.threshold, recut, sized, names[i], sweeps
+        )
+        out.add(plane, labels, prob, cut, sweep)
+        out.diameters.append(float(diameter))
+        out.polarities.append(contrast)
+        out.seeds.append(nuclei)
+        yield Progress(Stage.THRESHOLD, i + 1, len(cells), f"plane {i + 1}")
+    return out
+
+
+def threshold_or_cells_iter(
+    planes: np.ndarray | Sequence[np.ndarray],
+    config: Any = None,
+    *,
+    stop: Callable[[], bool] | None = None,
+    sweeps: bool = False,
+    names: Sequence[str] | None = None,
+    seeds: np.ndarray | Sequence[np.ndarray] | None = None,
+) -> Generator[Progress, None, PseudoMaskResult]:
+    """The threshold method's pipeline: nuclei, or whole cells for ``config.target == "cells"``.
+
+    ``seeds`` (the nuclear channel's planes, one per plane) go to :func:`cells_iter`; the
+    other arguments are :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter`'s.
+    """
+    config = config or ThresholdConfig()
+    if config.target == "cells":
+        return (yield from cells_iter(planes, seeds, config, stop=stop, sweeps=sweeps, names=names))
+    if seeds is not None:
+        raise InputError('seed planes are used only with target="cells"')
+    return (yield from threshold_iter(planes, config, stop=stop, sweeps=sweeps, names=names))
+
+
+def _check_seeds(cells: list[np.ndarray], seeds: list[np.ndarray]) -> None:
+    if len(seeds) != len(cells):
+        raise InputError(f"{len(cells)} cell planes but {len(seeds)} seed planes")
+    for i, (c, s) in enumerate(zip(cells, seeds)):
+        if c.shape != s.shape:
+            raise InputError(f"plane {i}: seed plane {s.shape} differs from cell plane {c.shape}")
+    if all(c is s or np.array_equal(c, s) for c, s in zip(cells, seeds)):
+        raise InputError(
+            "the seed channel is the cell channel: seeds come from a nuclear stain, "
+            "cells from a cytoplasm, membrane or brightfield channel"
+        )
+
+
+def cell_pseudo_masks(
+    cell_planes: np.ndarray | Sequence[np.ndarray],
+    seed_planes: np.ndarray | Sequence[np.ndarray] | None = None,
+    config: Any = None,
+) -> PseudoMaskResult:
+    """Whole-cell pseudo-masks (runs :func:`cells_iter` to the end).
+
+    Parameters
+    ----------
+    cell_planes : numpy.ndarray
+        The cell channel, ``(Y, X)`` or ``(N, Y, X)``.
+    seed_planes : numpy.ndarray, optional
+        The nuclear channel, same shape; ``None``: cells from the cell channel alone.
+    config : ThresholdConfig, optional
+        Default ``ThresholdConfig(target="cells")``.
+
+    Returns
+    -------
+    PseudoMaskResult
+        ``labels`` holds the cells of each plane.
+    """
+    from .._progress import drain
+
+    config = config or ThresholdConfig(target="cells")
+    if config.target != "cells":
+        config = dataclasses.replace(config, target="cells")
+    return drain(cells_iter(cell_planes, seed_planes, config))

@@ -1,0 +1,169 @@
+"""Whole-cell foreground and seeded propagation on a cell channel (cytoplasm, membrane, BF).
+
+The cell channel's foreground and the growth of seed objects (nuclei) into cells, after
+CellProfiler's IdentifySecondaryObjects (Propagation):
+
+- **Contrast kind**: a stained cytoplasm or membrane is brighter (or darker) than the
+  background; a brightfield, oblique or DIC image shows cells as relief, darker *and* brighter
+  than the background. Which one is read from the tails of the plane's histogram (see
+  :func:`contrast_kind`).
+- **Foreground signal**: the plane minus its slowly varying background (a Gaussian
+  :data:`BACKGROUND` cell diameters wide), made positive (objects bright, or the absolute
+  relief), smoothed at an eighth of the cell diameter; its logarithm is cut at the automatic
+  threshold.
+- **Propagation**: each seed grows over the foreground along the cheapest path, a step costing
+  its length times (:data:`LAMBDA` + the image gradient there, normalised to its 99th
+  percentile): cells meet where the image changes, and where it is flat they split the space
+  like a Voronoi diagram. No cell grows farther than :data:`REACH` cell diameters from its seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..data._normalize import NormalizationConfig, percentile_normalize
+
+#: Cost of a step's length next to the gradient (CellProfiler's regularisation factor).
+LAMBDA = 0.02
+#: A cell reaches at most this many cell diameters beyond its seed's edge.
+REACH = 0.75
+#: Width of the background Gaussian, in cell diameters.
+BACKGROUND = 2.5
+#: Both histogram tails at least this close in size (smaller / larger) make a relief image.
+RELIEF_RATIO = 0.5
+CONTRASTS = ("auto", "bright", "dark", "relief")
+
+
+def normalised(plane: np.ndarray) -> np.ndarray:
+    """``plane`` ``(Y, X)`` scaled to its 0.5–99.9 percentiles, float32 (not clipped)."""
+    return percentile_normalize(plane, NormalizationConfig(0.5, 99.9, clip=False))
+
+
+def contrast_kind(x: np.ndarray, polarity: str = "auto") -> str:
+    """``"bright"``, ``"dark"`` or ``"relief"`` cells in a normalised plane ``(Y, X)``.
+
+    After a light smoothing and the removal of the plane-wide trend, the pixels more than four
+    noise widths above and below the median are counted: a relief image has both tails of a
+    similar size (:data:`RELIEF_RATIO`). Otherwise the cells are ``polarity`` when it is
+    ``"bright"`` or ``"dark"``, and bright for ``"auto"`` (a stained cytoplasm or membrane;
+    where cells cover most of the field their gaps would outweigh them in the tails).
+    """
+    x = ndi.gaussian_filter(np.asarray(x, np.float32), 1.0)
+    x = x - plane_trend(x)
+    med = float(np.median(x))
+    noise = 1.4826 * float(np.median(np.abs(x - med))) + 1e-6
+    above = int((x - med > 4 * noise).sum())
+    below = int((med - x > 4 * noise).sum())
+    if min(above, below) >= RELIEF_RATIO * max(above, below, 1):
+        return "relief"
+    return "dark" if polarity == "dark" else "bright"
+
+
+def plane_trend(x: np.ndarray) -> np.ndarray:
+    """Plane-wide trend of ``x`` ``(Y, X)``: a Gaussian half the plane wide, on a coarse grid."""
+    step = max(1, min(x.shape) // 32)
+    coarse = ndi.gaussian_filter(x[::step, ::step], max(x.shape) / 2 / step, mode="nearest")
+    zoom = (x.shape[0] / coarse.shape[0], x.shape[1] / coarse.shape[1])
+    return ndi.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[
+        : x.shape[0], : x.shape[1]
+    ]
+
+
+def foreground_signal(
+    plane: np.ndarray, diameter: float, contrast: str = "auto", smoothing: float = 1 / 8
+) -> np.ndarray:
+    """Log of the smoothed cell contrast of one plane (see module notes).
+
+    Parameters
+    ----------
+    plane : numpy.ndarray
+        Shape ``(Y, X)``, the cell channel.
+    diameter : float
+        Typical cell diameter in pixels.
+    contrast : str
+        ``"bright"``, ``"dark"``, ``"relief"`` or ``"auto"`` (:func:`contrast_kind`).
+    smoothing : float
+        Smoothing of the contrast, in cell diameters.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Shape ``(Y, X)``, high on cells.
+    """
+    x = normalised(plane)
+    if contrast == "auto":
+        contrast = contrast_kind(x)
+    x = ndi.gaussian_filter(x, max(1.0, diameter / 16))
+    x = x - ndi.gaussian_filter(x, BACKGROUND * diameter)
+    if contrast == "relief":
+        x = np.abs(x)
+    else:
+        x = np.maximum(-x if contrast == "dark" else x, 0)
+    x = ndi.gaussian_filter(x, smoothing * diameter)
+    return np.log(x + 1e-4).astype(np.float32)
+
+
+def close_foreground(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Binary closing of ``mask`` ``(Y, X)`` by a disc of ``radius`` px (edges reflected)."""
+    from skimage.morphology import disk
+
+    r = round(radius)
+    if r < 1:
+        return np.asarray(mask, bool)
+    padded = np.pad(np.asarray(mask, bool), r + 1, mode="reflect")
+    return ndi.binary_closing(padded, disk(r))[r + 1 : -r - 1, r + 1 : -r - 1]
+
+
+def propagation_cost(plane: np.ndarray, diameter: float) -> np.ndarray:
+    """Per-pixel step cost ``(Y, X)`` of :func:`propagate`: :data:`LAMBDA` + normalised gradient."""
+    x = normalised(plane)
+    g = ndi.gaussian_gradient_magnitude(x, max(1.0, diameter / 24))
+    scale = float(np.percentile(g, 99))
+    return (LAMBDA + g / (scale if scale > 0 else 1.0)).astype(np.float64)
+
+
+def propagate(cost: np.ndarray, seeds: np.ndarray, mask: np.ndarray, reach: float) -> np.ndarray:
+    """Grow labelled seeds over ``mask`` along the cheapest paths of ``cost``.
+
+    Parameters
+    ----------
+    cost : numpy.ndarray of float
+        Shape ``(Y, X)``, positive cost of a unit step at each pixel.
+    seeds : numpy.ndarray of int
+        Shape ``(Y, X)``, seed objects (0 = none); every seed pixel keeps its label.
+    mask : numpy.ndarray of bool
+        Shape ``(Y, X)``, where cells may grow.
+    reach : float
+        No pixel farther than this (Euclidean, in pixels) from every seed is labelled.
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        Shape ``(Y, X)``, each pixel the label of the seed that reaches it most cheaply.
+    """
+    from skimage.graph import MCP_Geometric
+
+    seeds = np.asarray(seeds)
+    if not seeds.any():
+        return np.zeros(seeds.shape, np.int32)
+    near = ndi.distance_transform_edt(seeds == 0) <= reach
+    allowed = (np.asarray(mask, bool) & near) | (seeds > 0)
+    c = np.where(allowed, cost, np.inf)
+    mcp = MCP_Geometric(c, fully_connected=True)
+    cumulative, traceback = mcp.find_costs(np.argwhere(seeds > 0))
+    # Each pixel's predecessor on its cheapest path; pointer jumping finds the seed at the
+    # path's start for every pixel at once.
+    offsets = np.asarray(mcp.offsets)
+    reached = (traceback >= 0) & np.isfinite(cumulative)
+    step = offsets[np.maximum(traceback, 0)] * reached[..., None]
+    yy, xx = np.indices(seeds.shape)
+    parent = ((yy - step[..., 0]) * seeds.shape[1] + (xx - step[..., 1])).ravel()
+    for _ in range(64):
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    out = seeds.ravel()[parent].reshape(seeds.shape).astype(np.int32)
+    out[~np.isfinite(cumulative)] = 0
+    return out
