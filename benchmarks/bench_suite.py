@@ -8,10 +8,13 @@ segments frames it was not trained on. Nothing is set per set: every config is t
 Splits: ``nuclei2d`` is a single image, so the student is trained and scored on the same image
 (no label is used for training either way); the time series are split into training frames and
 scored frames (scratch assay: frames 0-6 / 7-9; hela_ctc and bacteria_phase: t00, t04 / t06,
-t09 train, the last two frames scored). The teacher is scored on the same scored frames. All
-scores come from the matching of ``../shared/tools/score_instances.py`` (AP = TP/(TP+FP+FN),
-Hungarian matching at IoU >= 0.5 or 0.75), pooled over the scored frames; pixel F1 is the Dice
-of the foreground, pooled.
+t09 train, the last two frames scored). ``scratch_cells`` is the whole-cell task of the scratch
+assay: Hoechst nuclei seed cells grown over the oblique brightfield channel
+(``ThresholdConfig(target="cells")``), the student sees both channels, scored against the
+whole-cell labels. The teacher is scored on the same scored frames. All scores come from the
+matching of ``../shared/tools/score_instances.py`` (AP = TP/(TP+FP+FN), Hungarian matching at
+IoU >= 0.5 or 0.75), pooled over the scored frames; pixel F1 is the Dice of the foreground,
+pooled.
 
 Usage: python benchmarks/bench_suite.py [--data DIR] [--sets NAME...] [--rounds N] [--no-report]
 """
@@ -56,6 +59,18 @@ def suite(root: Path) -> dict[str, dict]:
             "truth": stack(scratch / "nuclei_labels_TYX.tif")[7:],
             "split": "frames 0-6 / 7-9",
         }
+        bf = stack(scratch / "oblique_brightfield_TYX.tif")
+        if len(bf) == len(hoechst) and (scratch / "cyto_labels_TYX.tif").exists():
+            # Whole cells: Hoechst nuclei seed cells grown over the brightfield channel; the
+            # student sees both channels.
+            pairs = [np.stack([b, h]) for b, h in zip(bf, hoechst)]
+            sets["scratch_cells"] = {
+                "train": pairs[:7],
+                "test": pairs[7:],
+                "truth": stack(scratch / "cyto_labels_TYX.tif")[7:],
+                "split": "frames 0-6 / 7-9",
+                "cells": True,
+            }
     for name in ("hela_ctc", "bacteria_phase"):
         images = sorted((root / name).glob("t*_image.tif"))
         if len(images) < 2:
@@ -94,10 +109,23 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
     from napari_selfsup_seg._config import PredictConfig
     from napari_selfsup_seg._progress import RoundProgress, drain
     from napari_selfsup_seg.inference._predict import predict_labels
+    from napari_selfsup_seg.pseudo._cells import cell_pseudo_masks
     from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
-    from napari_selfsup_seg.workflows._label_free import SelfTrainingConfig, label_free_iter
+    from napari_selfsup_seg.workflows._label_free import (
+        SelfTrainingConfig,
+        label_free_iter,
+        self_train_iter,
+    )
 
-    teacher = drain(threshold_iter(data["test"], ThresholdConfig()))
+    CELLS = ThresholdConfig(target="cells")
+
+    cells = data.get("cells", False)
+    if cells:
+        # Channel 0: the cell channel (brightfield), channel 1: the seeds (Hoechst).
+        test_cells = [p[0] for p in data["test"]]
+        teacher = cell_pseudo_masks(test_cells, [p[1] for p in data["test"]], CELLS)
+    else:
+        teacher = drain(threshold_iter(data["test"], ThresholdConfig()))
     per_round: list[dict] = []
     predict_s = [0.0, 0.0]  # last round's prediction, all scoring predictions
 
@@ -114,7 +142,14 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
 
     config = SelfTrainingConfig() if rounds is None else SelfTrainingConfig(rounds=rounds)
     t0 = time.perf_counter()
-    result = drain(label_free_iter(data["train"], config=config), on_record)
+    if cells:
+        pseudo = cell_pseudo_masks([p[0] for p in data["train"]], [p[1] for p in data["train"]],
+                                   CELLS)  # fmt: skip
+        result = drain(self_train_iter(data["train"], pseudo.labels, pseudo.maps, config=config,
+                                       provenance={"pseudo_mask": "cells"}), on_record)  # fmt: skip
+        result.teacher = pseudo
+    else:
+        result = drain(label_free_iter(data["train"], config=config), on_record)
     seconds = time.perf_counter() - t0 - predict_s[1]
     estimate = float(np.median(result.teacher.diameters))
     true = median_diameter(data["truth"])
