@@ -95,6 +95,30 @@ def _check_target(out: Path) -> None:
         raise InputError(f"{out.parent}: output folder does not exist")
 
 
+def _check_license(license: str) -> str:
+    """``license`` if it is an SPDX licence identifier bioimage.io knows."""
+    from bioimageio.spec.model.v0_5 import DeprecatedLicenseId, LicenseId
+
+    for kind in (LicenseId, DeprecatedLicenseId):
+        try:
+            return str(kind(license))
+        except ValueError:
+            continue
+    raise InputError(
+        f"license {license!r}: not an SPDX licence identifier (e.g. CC-BY-4.0, CC0-1.0, MIT, "
+        "BSD-3-Clause; list at spdx.org/licenses)"
+    )
+
+
+def _first_error(descr) -> str:
+    """The first validation error of an invalid description, on one line."""
+    errors = descr.validation_summary.errors
+    if not errors:
+        return descr.get_reason().splitlines()[0]
+    loc = ".".join(str(p) for p in errors[0].loc if "[" not in str(p))
+    return f"{loc}: {errors[0].msg.splitlines()[0][:200]}"
+
+
 def _check_name(name: str) -> str:
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+- ()")
     name = " ".join(name.split())
@@ -184,16 +208,17 @@ def export_bioimageio(
 
     model_dir, out = Path(model_dir), Path(out_zip)
     _check_target(out)
+    name = _check_name(name) if name else _default_name(model_dir)
+    license = _check_license(license)
+    authors = [a.strip() for a in (authors or default_authors()) if a.strip()]
+    if not authors or any("/" in a for a in authors):
+        raise InputError(f"authors {authors!r}: give one or more names without '/'")
     model = load_model(model_dir, device="cpu")
     if model.config.task != "instances":
         raise ModelError(
             f"{model_dir}: a {model.config.task} model does not segment; fine-tune it first "
             "(train --init) and export that"
         )
-    name = _check_name(name) if name else _default_name(model_dir)
-    authors = [a.strip() for a in (authors or default_authors()) if a.strip()]
-    if not authors or any("/" in a for a in authors):
-        raise InputError(f"authors {authors!r}: give one or more names without '/'")
     raw = sample_input(model, test_image)
     x = normalised(raw, model.config.normalization)
     probabilities = expected_output(model, x)
@@ -221,7 +246,7 @@ def export_bioimageio(
             tmp, model, name, authors, license, raw, x, probabilities, has_log, traced
         )
         if isinstance(descr, InvalidDescr):
-            raise InputError(f"{out}: the package would not be valid: {descr.get_reason()}")
+            raise InputError(f"{out}: the package would not be valid: {_first_error(descr)}")
 
         def write(part: str) -> None:
             made = save_bioimageio_package(descr, output_path=tmp / "package.zip")
