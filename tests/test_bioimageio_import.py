@@ -55,6 +55,7 @@ def test_segment_folder_and_api_take_a_package(model_dir, package, images, tmp_p
     api.segment_folder(model_dir, images, tmp_path / "dir", **kwargs)
     summary = api.segment_folder(package, images, tmp_path / "zip", **kwargs)
     assert summary["done"] == 2
+    assert json.loads((tmp_path / "zip" / "run.json").read_text())["model"] == str(package)
     for name in ("img0_labels.tif", "img1_labels.tif"):
         a, b = (tifffile.imread(tmp_path / d / name) for d in ("dir", "zip"))
         np.testing.assert_array_equal(a, b)

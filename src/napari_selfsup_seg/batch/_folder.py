@@ -120,6 +120,7 @@ def segment_folder_iter(
         chans = (input_channels,) if isinstance(input_channels, int) else tuple(input_channels)
         config = dataclasses.replace(config, input_channels=chans)
     large = large or LargeImageOptions()
+    source = Path(model_dir)  # a MODEL_DIR or a package, named in run.json
     model_dir, in_dir, out_dir = model_folder(model_dir), Path(in_dir), Path(out_dir)
     read_model_config(model_dir)
     m_hash = model_hash(model_dir)
@@ -178,9 +179,7 @@ def segment_folder_iter(
             if cluster[1] is not None:
                 cluster[1].close()
         journal.close()
-        run = RunInfo(
-            out_dir, model_dir, m_hash, run_id, started, config, large, workers, scheduler
-        )
+        run = RunInfo(out_dir, source, m_hash, run_id, started, config, large, workers, scheduler)
         summary = finalise_run(run, jobs, journal.entries, skipped)
     return summary.to_dict()
 
