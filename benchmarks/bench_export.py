@@ -86,6 +86,7 @@ def main(argv=None) -> dict:
         summary = test_model(cli_out)
 
     test_s = _timed(validate)
+    load = os.getloadavg()[1]  # other processes share the machine: times scale with this
     passed = summary is not None and summary.status == "passed"
 
     table = "\n".join(
@@ -103,13 +104,15 @@ times after one warm-up export, median of {args.repeats}:
 
 The whole command in a new process (Python, torch and bioimageio imports included):
 **{cli_s:.1f} s**. `bioimageio.core.test_model` on that package (both weight formats, offline):
-**{test_s:.1f} s**, status **{"passed" if passed else "FAILED"}**.
+**{test_s:.1f} s**, status **{"passed" if passed else "FAILED"}**. Load average during the run
+{load:.1f} on {os.cpu_count()} cores (the machine is shared: times vary about twofold with it).
 """
     result = {
         "exports": rows,
         "cli_seconds": cli_s,
         "test_model_seconds": test_s,
         "test_model_passed": passed,
+        "load_average_5min": load,
         "steps": args.steps,
         "model": "resnet18 depth 3",
     }
