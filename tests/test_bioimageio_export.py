@@ -126,14 +126,19 @@ def test_readme_renders_recorded_provenance_and_says_what_is_missing(model_dir, 
         "pseudo": {"method": "psm", "clusters": 3, "threshold": None},
         "frames": [0, 1, 2],
         "reviewed": [0, 2],
+        "held_out": [3],
     }
     model = _model_with_provenance(model_dir, tmp_path, prov)
+    (model / "training_log.csv").write_text(
+        "step,loss,val_ap50,val_pixel_f1\n5,0.9,,\n10,0.5,0.5,0.75\n"
+    )
     out = export_bioimageio(model, tmp_path / "p.zip", authors=["A B"], torchscript=False)
     text = _readme(out.path)
     assert "| pseudo-mask method | psm |" in text
     assert '"clusters": 3' in text and "| planes corrected by hand | 2 (planes [0, 2]) |" in text
     assert "| self-training rounds | not recorded |" in text
     assert "## Validation" in text and "bioimageio test" in text
+    assert "held-out reviewed masks (frames [3]): AP@0.5 0.500, pixel F1 0.750 at step 10" in text
     rdf = _rdf(out.path)
     assert "method: psm" in rdf["description"] and list(rdf["weights"]) == ["pytorch_state_dict"]
     assert any("2308.11144" in c.get("doi", "") for c in rdf["cite"])  # the PSM paper
@@ -142,6 +147,7 @@ def test_readme_renders_recorded_provenance_and_says_what_is_missing(model_dir, 
     text = _readme(export_bioimageio(bare, tmp_path / "b.zip", torchscript=False).path)
     for what in ("pseudo-mask method", "pseudo-mask parameters", "planes corrected by hand"):
         assert f"| {what} | not recorded |" in text
+    assert "No held-out validation was recorded" in text
     assert offline == []
 
 

@@ -150,7 +150,8 @@ def describe_model(
     np.save(folder / "test_output.npy", probabilities.astype(np.float32))
     Image.fromarray(cover_image(x[0, 0], probabilities[0])).save(folder / "cover.png")
     (folder / "README.md").write_text(
-        readme_text(name, cfg, formats, raw.shape, channels, classes, has_log), encoding="utf-8"
+        readme_text(name, cfg, formats, raw.shape, channels, classes, model.log if has_log else []),
+        encoding="utf-8",
     )
     preprocessing: list[dict[str, Any]] = [
         {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},

@@ -106,6 +106,21 @@ def provenance_summary(config: ModelBundleConfig) -> str:
     )
 
 
+def held_out_scores(config: ModelBundleConfig, log: list[dict[str, float]]) -> str:
+    """The last held-out validation scores in a training log, as a sentence (or ``""``)."""
+    rows = [r for r in log if "val_ap50" in r]
+    if not rows:
+        return ""
+    last = rows[-1]
+    frames = (config.provenance or {}).get("held_out")
+    where = f" (frames {frames})" if frames else ""
+    f1 = f", pixel F1 {last['val_pixel_f1']:.3f}" if "val_pixel_f1" in last else ""
+    return (
+        f"During training, on held-out reviewed masks{where}: AP@0.5 {last['val_ap50']:.3f}{f1} "
+        f"at step {int(last.get('step', 0))}. "
+    )
+
+
 def readme_text(
     name: str,
     config: ModelBundleConfig,
@@ -113,7 +128,7 @@ def readme_text(
     test_shape: tuple[int, ...],
     channel_names: list[str],
     class_names: list[str],
-    has_log: bool,
+    log: list[dict[str, float]],
 ) -> str:
     """The package's ``README.md``: the model, its input, its output, the provenance of its
     training labels, how to run it and how to validate it.
@@ -124,7 +139,7 @@ def readme_text(
     rows = "\n".join(f"| {k} | {v} |" for k, v in provenance_items(config))
     extra = {k: _short(v) for k, v in (config.provenance or {}).items()}
     recorded = "\n".join(f"- `{k}`: {v}" for k, v in extra.items()) or f"- {NOT_RECORDED}"
-    log = "`training_log.csv` (one row per logged step)" if has_log else f"{NOT_RECORDED}"
+    log_file = "`training_log.csv` (one row per logged step)" if log else NOT_RECORDED
     return f"""# {name}
 
 A U-Net ({config.model.encoder} encoder, {config.model.encoder_depth} stages) that segments
@@ -133,10 +148,10 @@ objects (e.g. nuclei or cells) in 2D microscopy planes, trained with napari-self
 
 ## Input
 
-`image`: `(batch, channel, y, x)`, channels {", ".join(channel_names)}; y and x are multiples of
-{step} (at least {4 * step}). Pre-processing (in the package): per plane and channel, the
-{norm.lower_percentile:g}th and {norm.upper_percentile:g}th intensity percentiles are mapped to 0
-and 1{clip}, as in training.
+`image`: `(batch, channel, y, x)` with channel(s) {", ".join(channel_names)}; y and x are
+multiples of {step} (at least {4 * step}). Pre-processing (in the package): per plane and
+channel, intensity percentiles {norm.lower_percentile:g} and {norm.upper_percentile:g} are mapped
+to 0 and 1{clip}, as in training.
 
 ## Output
 
@@ -155,7 +170,7 @@ Recorded provenance (`config.json`, key `provenance`):
 
 {recorded}
 
-Training recipe: `config.json` (key `training`); training log: {log}.
+Training recipe: `config.json` (key `training`); training log: {log_file}.
 
 ## Weights
 
@@ -166,9 +181,9 @@ Training recipe: `config.json` (key `training`); training log: {log}.
 
 The test input ({"x".join(map(str, test_shape))}) and its expected output were computed by this
 model at export. Check that the package reproduces them with
-`bioimageio test THIS.zip` (or in Python, `bioimageio.core.test_model("THIS.zip")`). The model
-was not validated against hand-drawn reference labels at export; compare its labels with your
-own references with `napari-selfsup-seg evaluate --pred ... --gt ...`.
+`bioimageio test THIS.zip` (or in Python, `bioimageio.core.test_model("THIS.zip")`).
+{held_out_scores(config, log) or "No held-out validation was recorded. "}To measure the
+model on your own reference labels: `napari-selfsup-seg evaluate --pred ... --gt ...`.
 """
 
 
