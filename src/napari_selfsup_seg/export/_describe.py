@@ -21,6 +21,7 @@ from ._document import cover_image, method_of, provenance_summary, readme_text
 
 TORCHSCRIPT_FILE = "weights.torchscript.pt"
 CLASS_NAMES = ("background", "interior", "boundary")
+COVER_HEIGHT = 256
 
 #: Publications behind the network and each pseudo-mask method (DOIs only: no web requests).
 _UNET = (
@@ -148,7 +149,11 @@ def describe_model(
     formats = ["pytorch_state_dict"] + (["torchscript"] if traced else [])
     np.save(folder / "test_input.npy", raw.astype(np.float32))
     np.save(folder / "test_output.npy", probabilities.astype(np.float32))
-    Image.fromarray(cover_image(x[0, 0], probabilities[0])).save(folder / "cover.png")
+    cover = Image.fromarray(cover_image(x[0, 0], probabilities[0]))
+    if cover.height > COVER_HEIGHT:  # bioimage.io asks for covers under 500 kB
+        width = round(cover.width * COVER_HEIGHT / cover.height)
+        cover = cover.resize((width, COVER_HEIGHT), Image.Resampling.LANCZOS)
+    cover.save(folder / "cover.png")
     (folder / "README.md").write_text(
         readme_text(name, cfg, formats, raw.shape, channels, classes, model.log if has_log else []),
         encoding="utf-8",
