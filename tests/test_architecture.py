@@ -1,7 +1,8 @@
 """The package's layers import downwards only, without cycles, and files stay small.
 
 The order is the pipeline: base modules (errors, configs, progress) under io, then data, models,
-inference, evaluation, train, pseudo-masks, batch, workflows, the command line and napari on top.
+inference, export (bioimage.io packages), evaluation, train, pseudo-masks, batch, workflows, the
+command line and napari on top.
 The test reads the source with :mod:`ast`, so it sees lazy imports inside functions too.
 """
 
@@ -19,6 +20,7 @@ LAYERS = [
     "data",
     "models",
     "inference",
+    "export",
     "evaluation",
     "train",
     "pseudo",

@@ -70,6 +70,7 @@ def test_trains_saves_previews_and_predicts_every_frame(tmp_path):
     assert result.model.path == tmp_path / "model"
     cfg = read_model_config(tmp_path / "model")
     assert cfg.provenance["frames"] == [0, 1] and cfg.provenance["held_out"] == [2]
+    assert cfg.provenance["reviewed"] == [0]  # frame 2 was reviewed but held out
     assert cfg.provenance["masks_layer"] == "m" and cfg.input_channels == [1]
     assert cfg.model.encoder_depth == ModelConfig.tiny().encoder_depth
     stages = [r.stage for r in records]

@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .data._synthetic import make_sample_stack as make_sample_stack
     from .data._targets import make_targets as make_targets
     from .evaluation._metrics import evaluate as evaluate
+    from .export._bioimageio import ExportedPackage as ExportedPackage
+    from .export._bioimageio import export_bioimageio as export_bioimageio
     from .inference._embeddings import image_embeddings as image_embeddings
     from .inference._embeddings import write_embeddings_csv as write_embeddings_csv
     from .inference._postprocess import probabilities_to_instances as probabilities_to_instances
@@ -69,6 +71,7 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .models._device import pick_device as pick_device
     from .models._factory import LoadedModel as LoadedModel
     from .models._factory import build_model as build_model
+    from .models._factory import build_unet as build_unet
     from .models._factory import load_model as load_model
     from .models._factory import save_model as save_model
     from .pseudo._cam import gradcam as gradcam

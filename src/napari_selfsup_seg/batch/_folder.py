@@ -70,7 +70,7 @@ def segment_folder_iter(
     Parameters
     ----------
     model_dir : path-like
-        A trained MODEL_DIR.
+        A trained MODEL_DIR, or a bioimage.io package (``.zip``) written by ``export-bioimageio``.
     in_dir, out_dir : path-like
         Input folder; output folder (created if needed).
     pattern : str, optional
@@ -121,13 +121,15 @@ def segment_folder_iter(
         not answering.
     """
     from ..models._factory import read_model_config
+    from ..models._package import model_folder
 
     config = predict_config or PredictConfig()
     if input_channels is not None:
         chans = (input_channels,) if isinstance(input_channels, int) else tuple(input_channels)
         config = dataclasses.replace(config, input_channels=chans)
     large = large or LargeImageOptions()
-    model_dir, in_dir, out_dir = Path(model_dir), Path(in_dir), Path(out_dir)
+    source = Path(model_dir)  # a MODEL_DIR or a package, named in run.json
+    model_dir, in_dir, out_dir = model_folder(model_dir), Path(in_dir), Path(out_dir)
     read_model_config(model_dir)
     m_hash = model_hash(model_dir)
     s_hash = settings_hash(config, large, scene)
@@ -186,7 +188,7 @@ def segment_folder_iter(
                 cluster[1].close()
         journal.close()
         run = RunInfo(
-            out_dir, model_dir, m_hash, run_id, started, config, large, workers, scheduler, in_dir
+            out_dir, source, m_hash, run_id, started, config, large, workers, scheduler, in_dir
         )
         summary = finalise_run(run, jobs, journal.entries, skipped)
     return summary.to_dict()

@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "evaluate",
     "pretrain",
     "demo",
+    "export_bioimageio",
 )
 
 

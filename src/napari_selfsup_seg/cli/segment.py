@@ -35,7 +35,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "An image that fails is listed and the others are still written (exit status 1)."
         ),
     )
-    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL_DIR|PACKAGE.zip",
+        help="trained model folder, or a bioimage.io package written by export-bioimageio",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="images to segment")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_scene_argument(p)

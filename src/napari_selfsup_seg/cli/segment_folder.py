@@ -49,7 +49,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "Unreadable images are listed and the run goes on (exit status 1)."
         ),
     )
-    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL_DIR|PACKAGE.zip",
+        help="trained model folder, or a bioimage.io package written by export-bioimageio",
+    )
     p.add_argument("in_dir", metavar="IN_DIR", help="folder of input images")
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created if needed)")
     p.add_argument(

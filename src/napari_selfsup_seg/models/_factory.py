@@ -29,6 +29,7 @@ from ._folder import (
     non_finite,
     swap_in,
 )
+from ._package import model_folder
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +82,16 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
 
     drop_unused_stages(net.encoder, config.encoder_depth)
     return net
+
+
+def build_unet(**kwargs: Any) -> torch.nn.Module:
+    """The network of an exported bioimage.io package, rebuilt from its architecture kwargs.
+
+    The ``pytorch_state_dict`` weights of a package written by ``export-bioimageio`` name this
+    callable (as ``napari_selfsup_seg.api.build_unet``); ``kwargs`` are :class:`ModelConfig`
+    fields (encoder, encoder_depth, decoder_channels, in_channels, classes).
+    """
+    return build_model(ModelConfig.from_dict({**kwargs, "encoder_weights": None}))
 
 
 @dataclass
@@ -179,9 +190,10 @@ def read_model_config(model_dir: str | os.PathLike) -> ModelBundleConfig:
     Raises
     ------
     ModelError
-        Not a model folder, unreadable config, or a format this version cannot use.
+        Not a model folder, unreadable config, or a format this version cannot use; a package
+        not exported by napari-selfsup-seg.
     """
-    model_dir = Path(model_dir)
+    model_dir = model_folder(model_dir)
     cfg_path = model_dir / CONFIG_FILE
     if not model_dir.is_dir():
         raise ModelError(f"{model_dir}: no such model folder{interrupted_save(model_dir)}")
@@ -216,7 +228,9 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
     Parameters
     ----------
     model_dir : path-like
-        A folder written by :func:`save_model`.
+        A folder written by :func:`save_model`, or a bioimage.io package (``.zip``) written by
+        ``export-bioimageio`` (unpacked once, see
+        :func:`~napari_selfsup_seg.models._package.model_folder`).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
 
@@ -230,7 +244,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> LoadedMode
     ModelError
         Missing files, another format version, or weights that do not fit the architecture.
     """
-    model_dir = Path(model_dir)
+    model_dir = model_folder(model_dir)
     config = read_model_config(model_dir)
     dev = pick_device(device)
     net = build_model(ModelConfig.from_dict({**config.model.to_dict(), "encoder_weights": None}))

@@ -132,7 +132,8 @@ def train_and_predict_iter(
     predict_config : PredictConfig, optional
         By default tiles of at least :data:`MIN_PREDICT_TILE` px on the training device.
     provenance : dict, optional
-        Recorded in the model, with ``"frames"`` and ``"held_out"`` added.
+        Recorded in the model, with ``"frames"``, ``"held_out"`` and ``"reviewed"`` (the
+        training frames a user reviewed) added.
     stop : callable, optional
         Ends training within one step; the model trained so far is saved and predicts.
     preview_frame : int, optional
@@ -174,7 +175,12 @@ def train_and_predict_iter(
     predict = predict_config or PredictConfig(
         tile_size=max(MIN_PREDICT_TILE, tc.tile_size), device=tc.device
     )
-    prov = {**(provenance or {}), "frames": train_idx, "held_out": val_idx}
+    prov = {
+        **(provenance or {}),
+        "frames": train_idx,
+        "held_out": val_idx,
+        "reviewed": [k for k in reviewed if k in train_idx],  # masks corrected by hand
+    }
 
     def run() -> Generator[Progress, None, TrainPredictResult]:
         from ..inference._predict import predict_iter
