@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..data._normalize import NormalizationConfig, percentile_normalize
+from ._scale import plane_trend
 
 #: Cost of a step's length next to the gradient (CellProfiler's regularisation factor).
 LAMBDA = 0.02
@@ -58,16 +59,6 @@ def contrast_kind(x: np.ndarray, polarity: str = "auto") -> str:
     if min(above, below) >= RELIEF_RATIO * max(above, below, 1):
         return "relief"
     return "dark" if polarity == "dark" else "bright"
-
-
-def plane_trend(x: np.ndarray) -> np.ndarray:
-    """Plane-wide trend of ``x`` ``(Y, X)``: a Gaussian half the plane wide, on a coarse grid."""
-    step = max(1, min(x.shape) // 32)
-    coarse = ndi.gaussian_filter(x[::step, ::step], max(x.shape) / 2 / step, mode="nearest")
-    zoom = (x.shape[0] / coarse.shape[0], x.shape[1] / coarse.shape[1])
-    return ndi.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[
-        : x.shape[0], : x.shape[1]
-    ]
 
 
 def foreground_signal(

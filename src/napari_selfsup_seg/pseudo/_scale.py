@@ -59,7 +59,7 @@ class PlaneScale:
 def detect_polarity(x: np.ndarray) -> str:
     """``"bright"`` or ``"dark"`` objects in a normalised plane ``(Y, X)`` (see module notes)."""
     x = ndi.gaussian_filter(np.asarray(x, np.float32), 1.0)
-    x = x - ndi.gaussian_filter(x, max(x.shape) / 2)
+    x = x - plane_trend(x)
     med = float(np.median(x))
     noise = 1.4826 * float(np.median(np.abs(x - med))) + 1e-6
     mass = []
@@ -67,6 +67,16 @@ def detect_polarity(x: np.ndarray) -> str:
         tail = sign * (x - med) > 4 * noise
         mass.append(float((ndi.distance_transform_edt(tail) ** 2).sum()))
     return "dark" if mass[1] > DARK_RATIO * mass[0] and mass[1] > 0 else "bright"
+
+
+def plane_trend(x: np.ndarray) -> np.ndarray:
+    """Plane-wide trend of ``x`` ``(Y, X)``: a Gaussian half the plane wide, on a coarse grid."""
+    step = max(1, min(x.shape) // 32)
+    coarse = ndi.gaussian_filter(x[::step, ::step], max(x.shape) / 2 / step, mode="nearest")
+    zoom = (x.shape[0] / coarse.shape[0], x.shape[1] / coarse.shape[1])
+    return ndi.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[
+        : x.shape[0], : x.shape[1]
+    ]
 
 
 def subtract_background(x: np.ndarray, width: float, halos: bool = False) -> np.ndarray:

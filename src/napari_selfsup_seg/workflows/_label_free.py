@@ -187,7 +187,11 @@ def self_train_iter(
         raise InputError("self-training needs one pseudo-mask and one map per image (at least 1)")
     ignore = tc.ignore_value
     masks = [_targets(lab, m, cfg, ignore) for lab, m in zip(labels, maps)]
-    prov = {**(provenance or {}), "ignore_band": [cfg.ignore_low, cfg.ignore_high]}
+    prov = {
+        **(provenance or {}),
+        "ignore_band": [cfg.ignore_low, cfg.ignore_high],
+        "self_training_rounds": 0,
+    }
     t0 = time.perf_counter()
     extra = dict(train_kwargs or {})
     init = extra.pop("init", None)
