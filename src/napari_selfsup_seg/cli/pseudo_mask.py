@@ -9,6 +9,7 @@ stacks keep their planes, the channel axis is dropped.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="scorecam: CSV with columns path,label (1 = has the thing, 0 = has not)",
     )
     p.add_argument("--steps", type=int, default=None, help="training steps (psm, scorecam)")
+    p.add_argument(
+        "--allow-chance",
+        action="store_true",
+        help="scorecam: write masks even when the classifier is not better than chance on "
+        "held-out images (for experts; such maps rarely point at the thing)",
+    )
     add_config_arguments(
         p,
         PSMConfig,
@@ -151,6 +158,8 @@ def _config(method: PseudoMaskMethod, args, t: float, auto: bool):
     the field at the method's own default.
     """
     steps = {"steps": args.steps} if args.steps is not None else {}
+    if method.weak_labels and args.allow_chance:
+        steps["allow_chance"] = True
     given = {k: v for k, v in args.config_flags.items() if getattr(args, k, None) is not None}
     args = argparse.Namespace(**{**vars(args), "config_flags": given})
     return config_from_args(method.config, args, threshold=None if auto else t, **steps)
@@ -253,6 +262,7 @@ def plan_outputs(targets: list, inputs: list, out: Path) -> None:
 def _run_scorecam(args, cfg, auto: bool) -> dict:
     """Score-CAM from a weak-label CSV: train on its images, map the targets one by one."""
     from ..pseudo._scorecam import scorecam_map_iter, train_weak_classifier_iter
+    from ..pseudo._weak_check import ChanceClassifierError
 
     rows = read_weak_labels(args.weak_labels)
     targets = args.images or [str(p) for p, label in rows if label == 1]
@@ -268,10 +278,18 @@ def _run_scorecam(args, cfg, auto: bool) -> dict:
         train_images.extend(planes)
         train_labels.extend([label] * len(planes))
         names.extend(_names(stack, len(planes)))
-    with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
-        trained = drain(
-            train_weak_classifier_iter(train_images, train_labels, cfg, names=names), bar
-        )
+    try:
+        with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
+            trained = drain(
+                train_weak_classifier_iter(train_images, train_labels, cfg, names=names), bar
+            )
+    except ChanceClassifierError as exc:
+        raise InputError(exc.line("--allow-chance", str(args.weak_labels))) from None
+    check = trained.check
+    if check is None or not check.better_than_chance:
+        print(f"warning: {args.weak_labels}: masks written with --allow-chance although the "
+              f"classifier is not shown better than chance"
+              + (f" ({check.summary()})" if check else ""), file=sys.stderr)  # fmt: skip
     multi = len(targets) > 1
     outputs, failed, cuts_by_image = [], [], {}
     for target in targets:
@@ -289,9 +307,11 @@ def _run_scorecam(args, cfg, auto: bool) -> dict:
         labels, maps = np.stack(result.labels), np.stack(result.maps)
         outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": result.thresholds})
         cuts_by_image[stack.stem] = result.thresholds
-    accuracy, size = trained[3], trained[1]
-    extra = {"classifier_accuracy": accuracy, "input_size": size}
-    note = f" (classifier training accuracy {accuracy:.2f})"
+    accuracy, size = trained.accuracy, trained.size
+    extra = {"classifier_accuracy": accuracy, "input_size": size,
+             "held_out": check.as_dict() if check else None}  # fmt: skip
+    held = f", {check.summary()}" if check else ""
+    note = f" (classifier training accuracy {accuracy:.2f}{held})"
     return _summary("scorecam", out_dir, outputs, failed, cuts_by_image if auto else None,
                     extra, note)  # fmt: skip
 

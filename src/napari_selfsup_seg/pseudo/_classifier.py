@@ -165,7 +165,14 @@ def train_weak_classifier_iter(
     recipe = Recipe(steps, batch_size, learning_rate, warmup_fraction=WARMUP_FRACTION)
     yield from run(objective, recipe, torch.device("cpu"), stop)
     net = objective.net
+    accuracy = float((predict(net, images) == y).mean())
+    return net, accuracy
+
+
+def predict(net: WeakClassifier, images: Sequence[np.ndarray]) -> np.ndarray:
+    """Predicted class (0/1) of normalised planes ``(S, S)``: int64 array ``(N,)``."""
+    x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
+    net.eval()
     with torch.inference_mode():
         pred = torch.cat([net(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)])
-    accuracy = float((pred.numpy() == y).mean())
-    return net, accuracy
+    return pred.numpy().astype(np.int64)

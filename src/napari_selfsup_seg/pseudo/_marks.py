@@ -127,7 +127,7 @@ def scorecam_marks_iter(
     )
     labels, maps = paste_marks(marks[: len(crops)], crops, planes[0].shape, frames)
     positive = {m[0] for m in marks[: len(crops)] if m[4]}
-    out = PseudoMaskResult("scorecam", config, split_recut)
+    out = PseudoMaskResult("scorecam", config, split_recut, record=dict(crops.record))
     if not len(crops):
         return out
     names_out = plane_names(len(planes), None, "frame")

@@ -54,6 +54,9 @@ class PseudoMaskResult:
     seeds : list of numpy.ndarray or None
         Seed objects ``(Y, X)`` of each plane where the method grows its objects from seeds
         (whole cells from nuclei); :meth:`recut` passes them to the labelling as ``seeds=``.
+    record : dict
+        Further figures of the run for its provenance (Score-CAM: ``{"classifier": ...}``,
+        the classifier's training and held-out accuracy).
     """
 
     method: str
@@ -67,6 +70,7 @@ class PseudoMaskResult:
     diameters: list[float] = field(default_factory=list)
     polarities: list[str] = field(default_factory=list)
     seeds: list[np.ndarray | None] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)

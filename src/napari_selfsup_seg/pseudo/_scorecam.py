@@ -26,6 +26,7 @@ from ._threshold import split_recut
 from ._weak import (
     MIN_IMAGES,
     ScoreCAMConfig,
+    WeakClassifierFit,
     _check_plane,
     _scaled,
     dataset_scale,
@@ -36,6 +37,7 @@ from ._weak import (
 __all__ = [
     "MIN_IMAGES",
     "ScoreCAMConfig",
+    "WeakClassifierFit",
     "_scaled",
     "dataset_scale",
     "gradcam",
@@ -120,8 +122,8 @@ def scorecam_map_iter(
 
     Parameters
     ----------
-    trained : tuple
-        ``(net, size, scale, accuracy)`` from :func:`train_weak_classifier_iter`.
+    trained : WeakClassifierFit
+        From :func:`train_weak_classifier_iter` (a tuple ``(net, size, scale, ...)`` works too).
     planes : sequence of numpy.ndarray
         Raw planes ``(Y, X)``.
     config : ScoreCAMConfig
@@ -141,10 +143,12 @@ def scorecam_map_iter(
     -------
     PseudoMaskResult
     """
-    net, size, scale, _accuracy = trained
+    net, size, scale = trained[:3]
     names = plane_names(len(planes), names, "image")
     positive = [True] * len(planes) if positive is None else [bool(p) for p in positive]
     out = PseudoMaskResult("scorecam", config, split_recut)
+    if isinstance(trained, WeakClassifierFit):
+        out.record["classifier"] = trained.record()
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break
@@ -194,7 +198,10 @@ def scorecam_pseudo_masks_iter(
     Raises
     ------
     InputError
-        Single class, too few images, images too small or constant, a constant map.
+        Single class, too few images, images too small or constant, a constant map; a
+        :class:`~napari_selfsup_seg.pseudo._weak_check.ChanceClassifierError` when the
+        classifier is not shown better than chance on held-out images (unless
+        ``config.allow_chance``).
     """
     config = config or ScoreCAMConfig()
     trained = yield from train_weak_classifier_iter(images, weak_labels, config, stop)

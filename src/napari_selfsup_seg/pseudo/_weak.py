@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .._config import ConfigBase, _check_range
 from .._errors import InputError
 from ..data._normalize import check_finite
 from ._cam import WEIGHTINGS
+from ._weak_check import ChanceClassifierError, HeldOutCheck, held_out_check_iter
 
 MIN_IMAGES = 4
 """Fewest weakly labelled images a classifier is trained on (at least one of each class)."""
@@ -55,6 +57,11 @@ class ScoreCAMConfig(ConfigBase):
         Instance clean-up (see :func:`~napari_selfsup_seg.pseudo._threshold.mask_to_instances`).
     seed : int
         Seed of the classifier training.
+    allow_chance : bool
+        Make the maps even when the held-out check (:mod:`._weak_check`) does not show the
+        classifier better than chance; by default training raises
+        :class:`~napari_selfsup_seg.pseudo._weak_check.ChanceClassifierError` instead. For
+        experts: such maps usually light up whatever told the training images apart.
     """
 
     steps: int = 200
@@ -69,6 +76,7 @@ class ScoreCAMConfig(ConfigBase):
     min_size: int = 16
     min_distance: int = 4
     seed: int = 0
+    allow_chance: bool = False
 
     def __post_init__(self) -> None:
         _check_range("steps", self.steps, 1, 1_000_000)
@@ -142,6 +150,35 @@ def input_size_for(images: Sequence[np.ndarray], config: ScoreCAMConfig) -> int:
     return int(min(256, max(32, side // 8 * 8)))
 
 
+class WeakClassifierFit(NamedTuple):
+    """A trained weak-label classifier and what the maps need to use it.
+
+    Attributes
+    ----------
+    net : WeakClassifier
+        Trained on all the weakly labelled images, in eval mode.
+    size : int
+        Input size it was trained at.
+    scale : (float, float)
+        Intensity scale ``(lo, hi)`` of :func:`dataset_scale`.
+    accuracy : float
+        Accuracy on its (unaugmented) training images.
+    check : HeldOutCheck or None
+        The held-out check (``None``: too few images of a class, or stopped).
+    """
+
+    net: Any
+    size: int
+    scale: tuple[float, float]
+    accuracy: float
+    check: HeldOutCheck | None
+
+    def record(self) -> dict[str, Any]:
+        """Training and held-out figures for a summary or provenance."""
+        check = self.check.as_dict() if self.check is not None else None
+        return {"training_accuracy": self.accuracy, "held_out": check}
+
+
 def train_weak_classifier_iter(
     images: Sequence[np.ndarray],
     weak_labels: Sequence[int],
@@ -149,7 +186,13 @@ def train_weak_classifier_iter(
     stop: Callable[[], bool] | None = None,
     names: Sequence[str] | None = None,
 ):
-    """Validate weak labels and train the classifier (progress generator).
+    """Validate weak labels, check the classifier on held-out images, train it on all.
+
+    The held-out check (:func:`~napari_selfsup_seg.pseudo._weak_check.held_out_check_iter`)
+    runs first; when it does not show the classifier better than chance (one-sided Fisher
+    exact test, ``p < 0.05``) nothing more is trained and
+    :class:`~napari_selfsup_seg.pseudo._weak_check.ChanceClassifierError` is raised, unless
+    ``config.allow_chance``. Progress generator.
 
     Parameters
     ----------
@@ -162,13 +205,26 @@ def train_weak_classifier_iter(
     names : sequence of str, optional
         Names used in error messages (file names).
 
+    Yields
+    ------
+    Progress
+        ``classifier`` records: the check's folds (message ``"held-out check i/k"``), one
+        record with the held-out figures in ``extra``, then the final training.
+
     Returns
     -------
-    (WeakClassifier, int, (float, float), float)
-        The classifier, the input size it was trained at, the intensity scale ``(lo, hi)`` of
-        :func:`dataset_scale` and the training accuracy.
+    WeakClassifierFit
+
+    Raises
+    ------
+    InputError
+        Bad labels or images.
+    ChanceClassifierError
+        The classifier is not shown better than chance (and ``config.allow_chance`` is off).
     """
-    from ._classifier import resize_plane
+    from functools import partial
+
+    from ._classifier import predict, resize_plane
     from ._classifier import train_weak_classifier_iter as _train
 
     config = config or ScoreCAMConfig()
@@ -190,9 +246,8 @@ def train_weak_classifier_iter(
     normed = [_scaled(p, scale) for p in checked]
     size = input_size_for(normed, config)
     x = [resize_plane(p, size) if p.shape != (size, size) else p for p in normed]
-    net, accuracy = yield from _train(
-        x,
-        labels,
+    train = partial(
+        _train,
         steps=config.steps,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
@@ -200,4 +255,9 @@ def train_weak_classifier_iter(
         seed=config.seed,
         stop=stop,
     )
-    return net, size, scale, accuracy
+    check = yield from held_out_check_iter(x, labels, train, predict, config.seed, stop)
+    stopped = stop is not None and stop()
+    if not stopped and not config.allow_chance and (check is None or not check.better_than_chance):
+        raise ChanceClassifierError(check, (sum(labels), len(labels) - sum(labels)))
+    net, accuracy = yield from train(x, labels)
+    return WeakClassifierFit(net, size, scale, accuracy, check)

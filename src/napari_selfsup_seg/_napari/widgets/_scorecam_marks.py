@@ -11,11 +11,34 @@ from collections.abc import Callable
 
 import napari.viewer
 import numpy as np
-from magicgui.widgets import Container, Label, PushButton, SpinBox, Table
+from magicgui.widgets import CheckBox, Container, Label, PushButton, SpinBox, Table
 
 from ..._errors import InputError
 from ._dock import fit_table
 from ._layers import current_plane
+
+ALLOW_CHANCE = "Make masks even if the classifier is at chance"
+"""Text of the check box that forces masks from a classifier not shown better than chance."""
+
+
+def chance_line(exc: BaseException) -> str | None:
+    """The refusal line of a classifier at chance, naming the check box (else ``None``)."""
+    from ...pseudo._weak_check import ChanceClassifierError
+
+    if not isinstance(exc, ChanceClassifierError):
+        return None
+    return exc.line(f"'{ALLOW_CHANCE}'", "Score-CAM marks")
+
+
+def classifier_note(record: dict) -> str:
+    """``"; held-out accuracy …"`` for the status, a warning when forced at chance, or ``""``."""
+    clf = record.get("classifier")
+    if not clf:
+        return ""
+    check = clf.get("held_out")
+    if check is None or not check["better_than_chance"]:
+        return "; WARNING: classifier not shown better than chance (forced)"
+    return f"; held-out accuracy {check['accuracy']:.2f} ({check['correct']}/{check['n']})"
 
 
 class WeakLabelTable(Container):
@@ -46,7 +69,12 @@ class WeakLabelTable(Container):
         self.table.native.setMinimumHeight(110)
         fit_table(self.table)
         self.summary = Label(value="No marks yet.")
-        super().__init__(widgets=[self.tile, buttons, self.table, self.summary])
+        self.allow_chance = CheckBox(text=ALLOW_CHANCE, value=False)
+        self.allow_chance.tooltip = (
+            "The classifier is first checked on held-out marks; when it is not better than "
+            "chance no mask is made. Tick to make them anyway (they rarely point at the thing)."
+        )
+        super().__init__(widgets=[self.tile, buttons, self.table, self.summary, self.allow_chance])
         self.margins = (0, 0, 0, 0)
         self.marks: list[tuple[int, int, int, int, int]] = []
         self.has_button.changed.connect(lambda: self.mark(True))

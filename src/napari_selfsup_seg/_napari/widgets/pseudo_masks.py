@@ -43,7 +43,7 @@ from ._layers import (
     put_image,
     put_labels,
 )
-from ._scorecam_marks import WeakLabelTable
+from ._scorecam_marks import WeakLabelTable, chance_line, classifier_note
 from ._workers import report_error, run_job
 
 
@@ -191,6 +191,7 @@ class PseudoMasksWidget(DockContainer):
                 "scorecam": {
                     "steps": int(self.cam_steps.value),
                     "input_size": None if cam_input == "auto" else int(cam_input),
+                    "allow_chance": bool(self.weak.allow_chance.value),
                 },
             }.get(method.name, {}),
         )
@@ -254,12 +255,20 @@ class PseudoMasksWidget(DockContainer):
             job,
             on_yield=self.controls.show_progress,
             on_return=lambda result: self._show_result(result, context),
+            on_error=self._show_error,
             on_finish=self.controls.finished,
             inline=inline,
             what="Pseudo-masks",
         )
         self.controls.worker = worker
         return worker
+
+    def _show_error(self, exc: BaseException) -> None:
+        """A classifier at chance is told in the status line (and a notification)."""
+        line = chance_line(exc)
+        if line is not None:
+            self.controls.status.value = line
+        report_error(exc, "Pseudo-masks")
 
     def _show_result(self, result: PseudoMaskResult, context) -> None:
         n = len(result)
@@ -276,7 +285,7 @@ class PseudoMasksWidget(DockContainer):
             "axes": context["axes"],
             SOURCE_KEY: name,
             PLANES_KEY: list(idx),
-            "provenance": {**context["provenance"], **scale_record(result)},
+            "provenance": {**context["provenance"], **scale_record(result), **result.record},
             "path": src.metadata.get("path") if src is not None else None,
         }
         method = context["method"]
@@ -300,7 +309,10 @@ class PseudoMasksWidget(DockContainer):
         )
         n_objects = int(sum(lab.max() for lab in result.labels))
         size = f" ≈ {float(np.median(result.diameters)):.0f} px across" if result.diameters else ""
-        self.controls.status.value = f"{n_objects} objects{size} in {n} plane(s): {pseudo.name!r}"
+        self.controls.status.value = (
+            f"{n_objects} objects{size} in {n} plane(s): {pseudo.name!r}"
+            + classifier_note(result.record)
+        )
         self.cut.show(result, pseudo.name, idx)
 
     def preview(self) -> int | None:
