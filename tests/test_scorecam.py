@@ -116,7 +116,7 @@ def _weak_set(n=16, seed=0):
 
 def test_scorecam_pseudo_masks_localise_blobs():
     images, labels, truth = _weak_set()
-    cfg = ScoreCAMConfig(steps=60, width=8)
+    cfg = ScoreCAMConfig(steps=60, width=8, batch_size=8)
     out = drain(scorecam_pseudo_masks_iter(images, labels, cfg))
     assert len(out) == len(images)
     inside, outside = [], []

@@ -107,6 +107,8 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     widget.weak.mark(False)  # marking the same frame again replaces its mark
     assert widget.weak.table.shape[0] == 5
     assert widget.weak.summary.value == "3 marked 'has it', 2 'has not'"
+    # Five marks are too few for the held-out check to show anything: forced, with a warning.
+    widget.weak.allow_chance.value = True
     worker = widget.run()
     with qtbot.waitSignal(worker.finished, timeout=120000):
         pass
@@ -118,6 +120,12 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     assert prob[0].max() > 0 and prob[3].max() == 0  # frame 3 was not marked
     assert not pseudo[4].any() and not pseudo[5].any()  # "has not" frames stay empty
     assert viewer.layers["cells pseudo (scorecam)"].metadata["provenance"]["input_size"] == 64
+    assert "not shown better than chance" in widget.controls.status.value
+    provenance = viewer.layers["cells pseudo (scorecam)"].metadata["provenance"]
+    assert (
+        provenance["allow_chance"]
+        and not provenance["classifier"]["held_out"]["better_than_chance"]
+    )
 
 
 def test_scorecam_needs_both_kinds_of_marks(viewer, errors):

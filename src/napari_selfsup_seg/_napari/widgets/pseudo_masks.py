@@ -268,7 +268,7 @@ class PseudoMasksWidget(DockContainer):
         line = chance_line(exc)
         if line is not None:
             self.controls.status.value = line
-        report_error(exc, "Pseudo-masks")
+        report_error(exc if line is None else InputError(line), "Pseudo-masks")
 
     def _show_result(self, result: PseudoMaskResult, context) -> None:
         n = len(result)
