@@ -133,10 +133,7 @@ def chance_message(check: HeldOutCheck | None, counts: tuple[int, int], force: s
             f"{counts[1]} 'has not' (at least 2 of each needed)"
         )
     else:
-        measured = (
-            f"is not better than chance: {check.summary()} on {check.n} held-out images, "
-            f"needs p < {ALPHA}"
-        )
+        measured = f"is not better than chance: {check.summary()}, needs p < {ALPHA}"
     return (
         f"the weak-label classifier {measured}; label more images (both kinds), make the "
         f"labels clearer or train more steps ({force} writes the masks anyway)"
