@@ -50,7 +50,7 @@ class SelfTrainingConfig(ConfigBase):
         (``1 - Dice`` of successive foregrounds, over all planes).
     """
 
-    rounds: int = setting(1, "self-training rounds after the first training", metavar="N")
+    rounds: int = setting(2, "self-training rounds after the first training", metavar="N")
     ignore_low: float = 0.25
     ignore_high: float = 0.75
     round_steps: float = 0.5
