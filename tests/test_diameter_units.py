@@ -116,3 +116,11 @@ def test_segment_folder_micrometres(tmp_path, model_dir, capsys):
     assert "pixel size" in summary["failed"][0]["reason"]
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0].endswith("diameter_px") and rows[1].endswith(",8.0")
+    # Images segmented block by block convert with their own pixel size too.
+    big = tmp_path / "big"
+    args = ["segment-folder", "--model", str(model_dir), str(src), str(big), "--json"]
+    assert main([*args, "--diameter", "4um", "--large-threshold", "1000", "--block-size", "64",
+                 "--halo", "16", "--device", "cpu", "--quiet"]) == 1  # fmt: skip
+    summary = _summary(capsys)
+    assert summary["diameters_px"] == {"a.tif": pytest.approx(8.0), "b.tif": pytest.approx(16.0)}
+    assert (big / "a_labels.zarr").is_dir() and "c.tif" in summary["failed"][0]["reason"]
