@@ -30,7 +30,8 @@ from ._common import (
     ensure_out_dir,
     name_file,
 )
-from ._pseudo_inputs import check_target, seed_planes
+from ._flags import diameter_override, split_length
+from ._pseudo_inputs import check_target, diameter_px, file_config, seed_planes
 from ._weak_labels import read_weak_labels
 
 
@@ -90,7 +91,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         target={
             "help": "threshold: nuclei, or whole cells of --channel (seeded by --seed-channel)"
         },
-        diameter={"help": "threshold: typical object diameter in pixels (default: estimated)"},
+        diameter=diameter_override("threshold", "estimated per plane"),
         polarity={"help": "threshold: objects bright (fluorescence), dark (phase) or auto"},
         background={"help": "threshold: subtract the uneven background first"},
         sigma={"help": "smoothing in pixels (default: from the diameter)"},
@@ -168,6 +169,7 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--method {method.name} needs --weak-labels CSV (columns path,label)")
     if not method.weak_labels and not args.images:
         raise InputError(f"--method {method.name} needs at least one IMAGE")
+    um = split_length(args)  # converted per file with its pixel size
     cfg = _config(method, args, t, auto)
     if method.weak_labels:
         return _run_scorecam(args, cfg, auto)
@@ -184,10 +186,12 @@ def run(args: argparse.Namespace) -> dict:
         failed.append({"path": str(path), "reason": str(exc)})
 
     seeds: dict[str, dict] = {}
+    configs = {}
     for path in args.images:
         try:
             stack = read_image(path, scene=args.scene)
             planes = _planes(stack, args.channel)
+            configs[str(stack.path)] = file_config(cfg, um, stack)
             seeds[str(stack.path)] = seed_planes(stack, args)
             if method.joint:
                 _check_planes(method, stack, planes)
@@ -209,7 +213,8 @@ def run(args: argparse.Namespace) -> dict:
     for stack, ps in good if not method.joint else []:
         try:
             names = _names(stack, len(ps))
-            one = drain(method.run_iter(ps, cfg, names=names, **seeds[str(stack.path)]))
+            key = str(stack.path)
+            one = drain(method.run_iter(ps, configs[key], names=names, **seeds[key]))
         except InputError as exc:
             fail(stack.path, exc)
             continue
@@ -219,7 +224,9 @@ def run(args: argparse.Namespace) -> dict:
         cuts = result.thresholds[part]
         labels, maps = np.stack(result.labels[part]), np.stack(result.maps[part])
         scale = {k: v[part] for k, v in scale_record(result).items()}
-        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts, **scale})
+        used = diameter_px(configs[str(stack.path)], scale.get("diameters"))
+        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts, **scale,
+                        "diameter_px": used})  # fmt: skip
         cuts_by_image[stack.stem] = cuts
     return _summary(method.name, out_dir, outputs, failed, cuts_by_image if auto else None)
 
