@@ -10,8 +10,9 @@ boxes). Instead of a fixed step count the burst stops on a plateau, at most ``ma
 - with a held-out reviewed tile (``hold_out`` and at least two reviewed tiles; the first one is
   held out and not trained on), when its AP@0.5 has not risen by ``min_delta`` for
   ``patience`` steps (it is scored every ``eval_every`` steps);
-- otherwise when the smoothed loss (exponential average over about ``smoothing`` steps) has not
-  fallen by a fraction ``min_delta`` of its best value for ``patience`` steps.
+- otherwise when the smoothed loss (exponential average over about ``smoothing`` steps, counted
+  from step ``smoothing`` on) has not fallen by a fraction ``min_delta`` of its best value for
+  ``patience`` steps.
 
 The last record is a ``fine-tune`` :class:`~napari_selfsup_seg._progress.RoundProgress` whose
 ``record`` says how many steps ran and why the burst ended (``reason``: ``"plateau"``,
@@ -261,7 +262,10 @@ def fine_tune_iter(
             continue
         done = record.done
         ema = record.loss if ema is None else ema + alpha * (record.loss - ema)
+        # The loss's average counts once it spans ``smoothing`` steps (one lucky batch is no best).
         value = record.extra.get("val_ap50") if validation is not None else ema
+        if validation is None and done < cfg.smoothing:
+            value = None
         if value is not None and plateau.update(done, float(value)) and not state["stop"]:
             state["stop"], reason = True, "plateau"
     if not state["stop"] and done >= cfg.max_steps:
