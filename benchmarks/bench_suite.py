@@ -111,11 +111,8 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
     from napari_selfsup_seg.inference._predict import predict_labels
     from napari_selfsup_seg.pseudo._cells import cell_pseudo_masks
     from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
-    from napari_selfsup_seg.workflows._label_free import (
-        SelfTrainingConfig,
-        label_free_iter,
-        self_train_iter,
-    )
+    from napari_selfsup_seg.workflows._label_free import label_free_iter
+    from napari_selfsup_seg.workflows._self_training import SelfTrainingConfig, self_train_iter
 
     CELLS = ThresholdConfig(target="cells")
 

@@ -202,7 +202,7 @@ def loop(viewer, app, shot, work: Path, steps: int, last: int) -> None:
     assert pseudo.source.value == "fluorescence", pseudo.source.value
     run_and_wait(app, pseudo)
     masks = viewer.layers["fluorescence pseudo (threshold)"]
-    only_visible(viewer, {"fluorescence", masks.name})
+    only_visible(viewer, {"fluorescence", masks.name, "object diameter"})
     shot("02_pseudo_masks")
     if last < 2:
         return

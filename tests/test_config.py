@@ -25,7 +25,7 @@ from napari_selfsup_seg.cli._common import config_from_args
 from napari_selfsup_seg.cli.main import build_parser, main
 from napari_selfsup_seg.train._pretrain_config import PretrainConfig
 from napari_selfsup_seg.workflows._demo import DemoConfig
-from napari_selfsup_seg.workflows._label_free import SelfTrainingConfig
+from napari_selfsup_seg.workflows._self_training import SelfTrainingConfig
 
 
 def _all_configs() -> list[type]:

@@ -120,6 +120,7 @@ def test_every_documented_subcommand_is_registered():
         "evaluate",
         "pretrain",
         "demo",
+        "export-bioimageio",
     }
 
 

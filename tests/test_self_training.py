@@ -10,11 +10,8 @@ from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg._progress import RoundProgress, Stage, drain
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
-from napari_selfsup_seg.workflows._label_free import (
-    SelfTrainingConfig,
-    label_free_iter,
-    self_train_iter,
-)
+from napari_selfsup_seg.workflows._label_free import label_free_iter
+from napari_selfsup_seg.workflows._self_training import SelfTrainingConfig, self_train_iter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -175,3 +172,22 @@ def test_cli_label_free_multichannel_needs_the_channel(tmp_path, capsys):
     out = _cli_json(capsys, [*args[:-1], str(tmp_path / "m2"), "--input-channel", "1",
                              "--rounds", "0"])  # fmt: skip
     assert out["input_channels"] == [1]
+
+
+def test_cli_brightfield_model_from_fluorescence_pseudo_masks(tmp_path, capsys):
+    """The README's two lines: masks of channel 1, a model of channel 0, one round."""
+    import tifffile
+
+    from napari_selfsup_seg.cli.main import main
+
+    sample = make_sample((96, 96), seed=0)
+    tifffile.imwrite(tmp_path / "two.tif", sample.stack(), metadata={"axes": "CYX"})
+    assert main(["pseudo-mask", "--method", "threshold", str(tmp_path / "two.tif"),
+                 "--channel", "1", "--out", str(tmp_path / "pm"), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    args = ["train", "--images", str(tmp_path / "two.tif"), "--input-channel", "0"]
+    args += ["--masks", str(tmp_path / "pm" / "two_pseudo.tif"), "--out", str(tmp_path / "m")]
+    out = _cli_json(capsys, [*args, "--rounds", "1"])
+    assert out["training"].startswith("pseudo-masks with their maps")
+    assert out["input_channels"] == [0]
+    assert out["rounds"][0]["round"] == 0

@@ -54,6 +54,8 @@ class Stage(StrEnum):
     """Training the image classifier of Score-CAM."""
     SELF_TRAIN = "self-train"
     """One round of label-free training ended (pseudo-masks, then the network's own)."""
+    FINE_TUNE = "fine-tune"
+    """A fine-tuning burst on reviewed tiles ended (its steps and why it stopped)."""
     SCORECAM = "scorecam"
     """Score-CAM pseudo-masks, one per image."""
     SEGMENT_FOLDER = "segment-folder"

@@ -108,12 +108,18 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .train._supervised import train_iter as train_iter
     from .workflows._correction import CorrectionSession as CorrectionSession
     from .workflows._correction import PixelEdit as PixelEdit
-    from .workflows._label_free import LabelFreeResult as LabelFreeResult
-    from .workflows._label_free import SelfTrainingConfig as SelfTrainingConfig
+    from .workflows._fine_tune import FineTuneConfig as FineTuneConfig
+    from .workflows._fine_tune import fine_tune as fine_tune
+    from .workflows._fine_tune import fine_tune_iter as fine_tune_iter
     from .workflows._label_free import label_free as label_free
     from .workflows._label_free import label_free_iter as label_free_iter
-    from .workflows._label_free import self_train_iter as self_train_iter
+    from .workflows._queue import QueueConfig as QueueConfig
+    from .workflows._queue import QueueTile as QueueTile
+    from .workflows._queue import correction_queue as correction_queue
     from .workflows._recipes import fluorescence_to_brightfield as fluorescence_to_brightfield
+    from .workflows._self_training import LabelFreeResult as LabelFreeResult
+    from .workflows._self_training import SelfTrainingConfig as SelfTrainingConfig
+    from .workflows._self_training import self_train_iter as self_train_iter
     from .workflows._train_and_predict import TrainPredictResult as TrainPredictResult
     from .workflows._train_and_predict import split_frames as split_frames
     from .workflows._train_and_predict import train_and_predict_iter as train_and_predict_iter

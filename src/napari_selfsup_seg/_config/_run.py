@@ -110,6 +110,9 @@ class PredictConfig(ConfigBase):
         :func:`~napari_selfsup_seg.data._diameter.sizes_for_diameter`). ``None``: the one the
         model recorded from its training masks; a model without one uses fixed sizes
         (:data:`FIXED_MIN_SIZE`, :data:`FIXED_MIN_DISTANCE`).
+    diameter_um : float or None
+        The typical object diameter in micrometres instead, turned into pixels per image with
+        the image's pixel size (an image without one is refused); wins over ``diameter``.
     amp : bool
         Automatic mixed precision on CUDA.
     input_channels : tuple of int or None
@@ -132,6 +135,7 @@ class PredictConfig(ConfigBase):
         "model recorded from its training masks",
         metavar="PX",
     )
+    diameter_um: float | None = None
     amp: bool = True
     input_channels: tuple[int, ...] | None = setting(
         None,
@@ -159,4 +163,6 @@ class PredictConfig(ConfigBase):
             _check_range("min_size", self.min_size, 0, 10**9)
         if self.diameter is not None:
             _check_range("diameter", self.diameter, 1.0, 1e5)
+        if self.diameter_um is not None:
+            _check_range("diameter_um", self.diameter_um, 1e-3, 1e6)
         check_device(self.device)

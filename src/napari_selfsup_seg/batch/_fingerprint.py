@@ -98,4 +98,7 @@ def settings_hash(
         d["scene"] = scene
     if config.input_channels is not None:  # absent otherwise, so older runs still resume
         d["input_channels"] = list(config.input_channels)
+    for key in ("diameter", "diameter_um"):  # likewise
+        if getattr(config, key) is not None:
+            d[key] = getattr(config, key)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

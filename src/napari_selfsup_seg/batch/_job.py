@@ -10,6 +10,7 @@ itself is delegated to :mod:`napari_selfsup_seg.inference._predict` (whole image
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -80,14 +81,22 @@ def is_large(
     return y * x > options.threshold
 
 
-def predict_stack_labels(model, stack: ImageStack, config: PredictConfig) -> np.ndarray:
-    """Instance labels of every plane of ``stack`` (shape ``plane_shape + (Y, X)``)."""
+def predict_stack_labels(
+    model, stack: ImageStack, config: PredictConfig
+) -> tuple[np.ndarray, float | None]:
+    """Instance labels of every plane of ``stack`` (shape ``plane_shape + (Y, X)``) and the
+    object diameter in pixels that sized them (``config.diameter_um`` converted with the
+    image's pixel size, ``config.diameter`` or the model's; ``None`` without one)."""
+    from ..inference._input import image_predict_config, used_diameter
     from ..inference._predict import predict_stack
 
-    return np.asarray(predict_stack(model, stack, config))
+    config = image_predict_config(config, stack.pixel_size, stack.name)
+    return np.asarray(predict_stack(model, stack, config)), used_diameter(model, config)
 
 
-def write_outputs(job: ImageJob, stack: ImageStack, labels: np.ndarray) -> ImageOutcome:
+def write_outputs(
+    job: ImageJob, stack: ImageStack, labels: np.ndarray, diameter: float | None = None
+) -> ImageOutcome:
     """Write ``<stem>_labels.tif`` and the measurement part of one image.
 
     Parameters
@@ -97,6 +106,8 @@ def write_outputs(job: ImageJob, stack: ImageStack, labels: np.ndarray) -> Image
         The input, for intensities and pixel size.
     labels : numpy.ndarray of int
         Shape ``stack.plane_shape + (Y, X)``.
+    diameter : float, optional
+        The object diameter in pixels that sized the labels, recorded in the outcome.
 
     Returns
     -------
@@ -120,7 +131,9 @@ def write_outputs(job: ImageJob, stack: ImageStack, labels: np.ndarray) -> Image
                 yield row
 
     write_csv_atomic(job.part, measurement_columns(stack.n_channels), rows())
-    return ImageOutcome.written(job, out, area_summary(areas))
+    return dataclasses.replace(
+        ImageOutcome.written(job, out, area_summary(areas)), diameter=diameter
+    )
 
 
 def run_job(
@@ -133,7 +146,9 @@ def run_job(
     """Read, segment and write one image; failures become a ``"failed"`` outcome.
 
     ``stop`` is checked between the blocks of a large image; when it returns True,
-    :class:`Stopped` is raised and nothing is written.
+    :class:`Stopped` is raised and nothing is written. A diameter in micrometres
+    (``config.diameter_um``) is turned into pixels with the image's own pixel size (an image
+    without one fails); the outcome records the diameter in pixels used.
     """
     t0 = time.perf_counter()
     try:
@@ -141,7 +156,7 @@ def run_job(
             outcome = segment_large(model, job, config, large, stop)
         else:
             stack = read_image(job.path, scene=job.scene)
-            outcome = write_outputs(job, stack, predict_stack_labels(model, stack, config))
+            outcome = write_outputs(job, stack, *predict_stack_labels(model, stack, config))
     except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
         outcome = ImageOutcome.failure(job, failure_reason(exc))
     return outcome.with_seconds(time.perf_counter() - t0)

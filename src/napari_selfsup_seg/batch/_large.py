@@ -10,12 +10,15 @@ the ``<stem>_labels.zarr`` store.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 from .._config import PredictConfig
+from .._errors import InputError
 from ..inference._blockwise import segment_blockwise_iter
+from ..inference._input import image_predict_config, used_diameter
 from ..io._atomic import atomic_write
 from ..io._lazy import open_lazy
 from ._measure import area_summary, measurement_columns, object_rows
@@ -49,6 +52,11 @@ def segment_large(
         ``"done"``, with the output, object count and area summary.
     """
     image = open_lazy(job.path, job.scene)
+    try:
+        config = image_predict_config(config, image.pixel_size, Path(job.path).name)
+    except InputError:
+        image.close()
+        raise
     Path(job.out_dir).mkdir(parents=True, exist_ok=True)
     final = job.output(large=True)
     areas: list[int] = []
@@ -79,4 +87,5 @@ def segment_large(
         atomic_write(job.part, write_part)
     finally:
         image.close()
-    return ImageOutcome.written(job, final, area_summary(areas))
+    outcome = ImageOutcome.written(job, final, area_summary(areas))
+    return dataclasses.replace(outcome, diameter=used_diameter(model, config))

@@ -47,7 +47,9 @@ AREA_KEYS = (
 )
 
 #: Columns of ``summary.csv``, one row per image.
-SUMMARY_COLUMNS = ("image", "status", "reason", *AREA_KEYS, "seconds", "output", "model_hash")
+SUMMARY_COLUMNS = (
+    "image", "status", "reason", *AREA_KEYS, "seconds", "output", "model_hash", "diameter_px"
+)  # fmt: skip
 
 _PROPS = ("label", "area", "centroid", "bbox", "eccentricity", "solidity")
 

@@ -47,6 +47,7 @@ def finalise_run(
     counts = {"done": 0, "skipped": 0, "failed": 0, "not_run": 0}
     failed: list[dict[str, str]] = []
     parts: list[Path] = []
+    diameters: dict[str, float] = {}
     n_objects = 0
 
     def summary_rows():
@@ -65,6 +66,8 @@ def finalise_run(
             elif status in ("done", "skipped"):
                 parts.append(Path(job.part))
                 n_objects += int(entry.get("count", 0) or 0) if entry else 0
+                if entry and entry.get("diameter_px") is not None:
+                    diameters[job.key] = entry["diameter_px"]
             row = {k: entry.get(k, "") for k in SUMMARY_COLUMNS} if entry else {}
             row.update(image=job.key, status=status, reason=reason)
             if status == "failed":
@@ -113,6 +116,7 @@ def finalise_run(
         measurements_csv=str(measurements_csv),
         manifest=str(out_dir / "run.json"),
         report=str(report),
+        diameters_px=diameters,
     )
 
 

@@ -119,8 +119,8 @@ def run_serial(
                     result = run_job(model, job, config, large, stop=halt.is_set)
                     finish(result.with_seconds(time.perf_counter() - t0))
                 else:
-                    labels = predict_stack_labels(model, payload, config)
-                    write_q.put((job, payload, labels, t0))
+                    labels, diameter = predict_stack_labels(model, payload, config)
+                    write_q.put((job, payload, labels, diameter, t0))
             except Stopped:
                 return
             except Exception as exc:
@@ -128,9 +128,10 @@ def run_serial(
 
     def writer() -> None:
         while (item := write_q.get()) is not None:
-            job, stack, labels, t0 = item
+            job, stack, labels, diameter, t0 = item
             try:
-                result = write_outputs(job, stack, labels).with_seconds(time.perf_counter() - t0)
+                result = write_outputs(job, stack, labels, diameter)
+                result = result.with_seconds(time.perf_counter() - t0)
             except Exception as exc:
                 result = failed(job, t0, exc)
             finish(result)

@@ -111,6 +111,9 @@ class ImageOutcome:
     areas : dict
         Object count and area statistics (keys :data:`AREA_KEYS`), empty when nothing was
         written.
+    diameter : float or None
+        Object diameter in pixels that sized the post-processing (given, converted from µm
+        with the image's pixel size, or the model's); ``None`` without one.
     """
 
     key: str
@@ -121,6 +124,7 @@ class ImageOutcome:
     output: str = ""
     n_objects: int = 0
     areas: dict[str, Any] = field(default_factory=dict)
+    diameter: float | None = None
 
     @classmethod
     def written(cls, job: ImageJob, output: str | os.PathLike, areas: dict) -> ImageOutcome:
@@ -139,7 +143,7 @@ class ImageOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """The journal form: ``key, path, status, reason, seconds`` and, when something was
-        written, ``output, n_objects`` and the area keys."""
+        written, ``output, n_objects``, the area keys and ``diameter_px``."""
         out: dict[str, Any] = {
             "key": self.key,
             "path": self.path,
@@ -149,6 +153,7 @@ class ImageOutcome:
         }
         if self.output:
             out.update(output=self.output, n_objects=self.n_objects, **self.areas)
+            out["diameter_px"] = self.diameter
         return out
 
     @classmethod
@@ -163,6 +168,7 @@ class ImageOutcome:
             output=entry.get("output", "") or "",
             n_objects=int(entry.get("n_objects", 0) or 0),
             areas={k: entry[k] for k in AREA_KEYS if k in entry},
+            diameter=entry.get("diameter_px"),
         )
 
 
@@ -252,6 +258,9 @@ class RunSummary:
         Paths of the run files.
     report : str
         Path of the QC report ``report.html``.
+    diameters_px : dict of str to float
+        Per image done (key as in ``summary.csv``), the object diameter in pixels that sized
+        the post-processing, where there was one.
     command : str
         ``"segment-folder"``.
     """
@@ -271,6 +280,7 @@ class RunSummary:
     measurements_csv: str
     manifest: str
     report: str = ""
+    diameters_px: dict[str, float] = field(default_factory=dict)
     command: str = "segment-folder"
 
     def to_dict(self) -> dict[str, Any]:

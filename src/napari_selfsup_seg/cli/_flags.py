@@ -52,6 +52,59 @@ def channel_list(text: str) -> tuple[int, ...]:
     return chans
 
 
+_LENGTH = re.compile(r"^\s*([-+0-9.eE]+)\s*(px|um|µm|μm|micron|microns)?\s*$", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Micrometres:
+    """A length given in micrometres on the command line (``--diameter 12um``)."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.value:g}um"
+
+
+def length_arg(text: str) -> float | Micrometres:
+    """``type=`` of ``--diameter``: pixels (``12``, ``12px``) or micrometres (``12um``, ``12 µm``).
+
+    Returns a float (pixels) or a :class:`Micrometres`, converted per file with its pixel size.
+    """
+    match = _LENGTH.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected pixels like 15 or micrometres like 12um, got {text!r}"
+        )
+    value = positive_float(match.group(1))
+    unit = (match.group(2) or "px").lower()
+    return value if unit == "px" else Micrometres(value)
+
+
+def split_length(args: argparse.Namespace, name: str = "diameter") -> Micrometres | None:
+    """Take a micrometre ``args.<name>`` out of the flags (set to ``None``) and return it."""
+    value = getattr(args, name, None)
+    if isinstance(value, Micrometres):
+        setattr(args, name, None)
+        return value
+    return None
+
+
+def diameter_override(what: str, default: str) -> dict[str, Any]:
+    """:func:`add_config_arguments` override making ``--diameter`` take pixels or ``12um``."""
+    return {
+        "type": length_arg,
+        "metavar": "D",
+        "help": f"{what}: typical object diameter in pixels, or in micrometres like 12um when "
+        f"the file has a pixel size (converted per file); default: {default}",
+    }
+
+
+def predict_diameter(args: argparse.Namespace) -> dict[str, float]:
+    """``{"diameter_um": µm}`` for a PredictConfig when ``--diameter`` was given in µm."""
+    um = split_length(args)
+    return {"diameter_um": um.value} if um is not None else {}
+
+
 #: Override for :func:`add_config_arguments` of a config whose ``device`` field has no metadata.
 DEVICE = {"choices": DEVICES, "help": DEVICE_HELP}
 
@@ -149,7 +202,7 @@ def add_config_arguments(
         Field names to offer, in the order the flags are listed.
     **overrides : dict
         Per field name, keys of the metadata to replace for this command (``flag``, ``help``,
-        ``metavar``, ``choices``), e.g. ``learning_rate={"flag": "--lr"}``.
+        ``metavar``, ``choices``, ``type``), e.g. ``learning_rate={"flag": "--lr"}``.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     types_ = field_types(cls)
@@ -165,7 +218,7 @@ def add_config_arguments(
         if types_[name] is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = _value_type(types_[name])
+            kwargs["type"] = meta.get("type") or _value_type(types_[name])
             if default is not None:
                 text += " (default %(default)s)"
             for key in ("metavar", "choices"):

@@ -1,13 +1,45 @@
-"""Inputs of ``pseudo-mask`` beyond the image itself: the seed channel of whole cells."""
+"""Inputs of ``pseudo-mask`` beyond the image itself: the seed channel of whole cells, and the
+object diameter of each file (``--diameter 12um`` turned into that file's pixels)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any
 
 import numpy as np
 
 from .._errors import InputError
 from ..io._image import ImageStack
+from ..io._stack import micrometres_to_pixels
+from ._flags import Micrometres
+
+
+def file_config(config: Any, um: Micrometres | None, stack: ImageStack) -> Any:
+    """The method's config for one file: ``--diameter`` in µm as pixels of this file.
+
+    Raises
+    ------
+    InputError
+        The file has no pixel size, or the diameter is under one of its pixels.
+    """
+    if um is None or not hasattr(config, "diameter"):
+        return config
+    px = micrometres_to_pixels(um.value, stack.pixel_size, stack.name)
+    if px < 1.0:
+        raise InputError(
+            f"{stack.name}: --diameter {um} is {px:.2g} pixels at the file's pixel size, "
+            "under one pixel"
+        )
+    return dataclasses.replace(config, diameter=round(px, 2))
+
+
+def diameter_px(config: Any, diameters: list[float] | None) -> float | None:
+    """The diameter in pixels a file was masked with: the given one, or the median of the
+    per-plane estimates ``diameters`` (``None`` for a method without a diameter)."""
+    if getattr(config, "diameter", None) is not None:
+        return float(config.diameter)
+    return round(float(np.median(diameters)), 2) if diameters else None
 
 
 def planes_of(stack: ImageStack, channel: int | None) -> np.ndarray:

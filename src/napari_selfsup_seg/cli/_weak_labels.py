@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
+from typing import Any
 
 from .._errors import InputError
 
@@ -44,3 +46,31 @@ def _weak_label_rows(csv_path: Path, reader: csv.DictReader) -> list[tuple[Path,
     if not rows:
         raise InputError(f"{csv_path}: no rows")
     return rows
+
+
+def classifier_report(trained: Any, csv_path: str | Path) -> tuple[dict, str]:
+    """The classifier's figures for the JSON summary and the one-line report.
+
+    Prints a warning on stderr when the masks are made (``--allow-chance``) although the
+    held-out check did not show the classifier better than chance.
+
+    Parameters
+    ----------
+    trained : WeakClassifierFit
+    csv_path : str or Path
+        The weak-label CSV, named in the warning.
+
+    Returns
+    -------
+    (dict, str)
+        ``{"classifier_accuracy", "input_size", "held_out"}`` and a note for the report line.
+    """
+    check = trained.check
+    if check is None or not check.better_than_chance:
+        shown = f" ({check.summary()})" if check else ""
+        print(f"warning: {csv_path}: masks written with --allow-chance although the classifier "
+              f"is not shown better than chance{shown}", file=sys.stderr)  # fmt: skip
+    extra = {"classifier_accuracy": trained.accuracy, "input_size": trained.size,
+             "held_out": check.as_dict() if check else None}  # fmt: skip
+    held = f", {check.summary()}" if check else ""
+    return extra, f" (classifier training accuracy {trained.accuracy:.2f}{held})"

@@ -9,7 +9,6 @@ stacks keep their planes, the channel axis is dropped.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +30,9 @@ from ._common import (
     ensure_out_dir,
     name_file,
 )
-from ._pseudo_inputs import check_target, seed_planes
-from ._weak_labels import read_weak_labels
+from ._flags import diameter_override, split_length
+from ._pseudo_inputs import check_target, diameter_px, file_config, seed_planes
+from ._weak_labels import classifier_report, read_weak_labels
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -97,7 +97,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         target={
             "help": "threshold: nuclei, or whole cells of --channel (seeded by --seed-channel)"
         },
-        diameter={"help": "threshold: typical object diameter in pixels (default: estimated)"},
+        diameter=diameter_override("threshold", "estimated per plane"),
         polarity={"help": "threshold: objects bright (fluorescence), dark (phase) or auto"},
         background={"help": "threshold: subtract the uneven background first"},
         sigma={"help": "smoothing in pixels (default: from the diameter)"},
@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--method {method.name} needs --weak-labels CSV (columns path,label)")
     if not method.weak_labels and not args.images:
         raise InputError(f"--method {method.name} needs at least one IMAGE")
+    um = split_length(args)  # converted per file with its pixel size
     cfg = _config(method, args, t, auto)
     if method.weak_labels:
         return _run_scorecam(args, cfg, auto)
@@ -193,10 +194,12 @@ def run(args: argparse.Namespace) -> dict:
         failed.append({"path": str(path), "reason": str(exc)})
 
     seeds: dict[str, dict] = {}
+    configs = {}
     for path in args.images:
         try:
             stack = read_image(path, scene=args.scene)
             planes = _planes(stack, args.channel)
+            configs[str(stack.path)] = file_config(cfg, um, stack)
             seeds[str(stack.path)] = seed_planes(stack, args)
             if method.joint:
                 _check_planes(method, stack, planes)
@@ -218,7 +221,8 @@ def run(args: argparse.Namespace) -> dict:
     for stack, ps in good if not method.joint else []:
         try:
             names = _names(stack, len(ps))
-            one = drain(method.run_iter(ps, cfg, names=names, **seeds[str(stack.path)]))
+            key = str(stack.path)
+            one = drain(method.run_iter(ps, configs[key], names=names, **seeds[key]))
         except InputError as exc:
             fail(stack.path, exc)
             continue
@@ -228,7 +232,9 @@ def run(args: argparse.Namespace) -> dict:
         cuts = result.thresholds[part]
         labels, maps = np.stack(result.labels[part]), np.stack(result.maps[part])
         scale = {k: v[part] for k, v in scale_record(result).items()}
-        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts, **scale})
+        used = diameter_px(configs[str(stack.path)], scale.get("diameters"))
+        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts, **scale,
+                        "diameter_px": used})  # fmt: skip
         cuts_by_image[stack.stem] = cuts
     return _summary(method.name, out_dir, outputs, failed, cuts_by_image if auto else None)
 
@@ -285,11 +291,7 @@ def _run_scorecam(args, cfg, auto: bool) -> dict:
             )
     except ChanceClassifierError as exc:
         raise InputError(exc.line("--allow-chance", str(args.weak_labels))) from None
-    check = trained.check
-    if check is None or not check.better_than_chance:
-        print(f"warning: {args.weak_labels}: masks written with --allow-chance although the "
-              f"classifier is not shown better than chance"
-              + (f" ({check.summary()})" if check else ""), file=sys.stderr)  # fmt: skip
+    extra, note = classifier_report(trained, args.weak_labels)
     multi = len(targets) > 1
     outputs, failed, cuts_by_image = [], [], {}
     for target in targets:
@@ -307,11 +309,6 @@ def _run_scorecam(args, cfg, auto: bool) -> dict:
         labels, maps = np.stack(result.labels), np.stack(result.maps)
         outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": result.thresholds})
         cuts_by_image[stack.stem] = result.thresholds
-    accuracy, size = trained.accuracy, trained.size
-    extra = {"classifier_accuracy": accuracy, "input_size": size,
-             "held_out": check.as_dict() if check else None}  # fmt: skip
-    held = f", {check.summary()}" if check else ""
-    note = f" (classifier training accuracy {accuracy:.2f}{held})"
     return _summary("scorecam", out_dir, outputs, failed, cuts_by_image if auto else None,
                     extra, note)  # fmt: skip
 

@@ -22,6 +22,7 @@ from ._common import (
     ensure_out_dir,
     name_file,
 )
+from ._flags import diameter_override, predict_diameter
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -58,6 +59,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "diameter",
             "input_channels",
         ],
+        diameter=diameter_override(
+            "sizes the post-processing", "the one the model recorded from its training masks"
+        ),
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -66,12 +70,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def segment_file(model, path: Path, out_dir: Path, config, bar=None, scene=None) -> dict:
     """Segment one file (its ``scene``) and write ``out_dir/<stem>_labels.tif``; returns a
-    summary row."""
+    summary row (with ``diameter_px``, the object diameter in pixels that sized the
+    post-processing: given, converted from µm, or the model's; ``None`` without one)."""
     from .._progress import drain
+    from ..inference._input import image_predict_config, used_diameter
     from ..inference._predict import predict_stack_iter
 
     stack = read_image(path, scene=scene)
     try:
+        config = image_predict_config(config, stack.pixel_size, path.name)
         labels = cast(np.ndarray, drain(predict_stack_iter(model, stack, config), bar))
     except InputError as exc:
         raise name_file(exc, path) from None
@@ -84,6 +91,7 @@ def segment_file(model, path: Path, out_dir: Path, config, bar=None, scene=None)
         "objects": int(
             sum(len(np.unique(p[p > 0])) for p in labels.reshape(-1, *labels.shape[-2:]))
         ),
+        "diameter_px": used_diameter(model, config),
     }
 
 
@@ -102,7 +110,7 @@ def plan_outputs(images: list[str], out: Path) -> None:
 def run(args: argparse.Namespace) -> dict:
     from ..models._factory import describe_device, load_model
 
-    config = config_from_args(PredictConfig, args)
+    config = config_from_args(PredictConfig, args, **predict_diameter(args))
     plan_outputs(args.images, Path(args.out))
     model = load_model(args.model, device=args.device)
     out = ensure_out_dir(args.out)

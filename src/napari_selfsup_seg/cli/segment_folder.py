@@ -14,6 +14,7 @@ from ._common import (
     config_from_args,
     positive_float,
 )
+from ._flags import diameter_override, predict_diameter
 
 
 def _positive(text: str) -> int:
@@ -102,7 +103,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         block_size={"metavar": "PX", "help": "block side"},
         halo={"metavar": "PX", "help": "context around each block; larger than the largest object"},
     )
-    add_config_arguments(p, PredictConfig, ["tile_size", "input_channels", "device", "diameter"])
+    add_config_arguments(
+        p,
+        PredictConfig,
+        ["tile_size", "input_channels", "device", "diameter"],
+        diameter=diameter_override(
+            "sizes the post-processing", "the one the model recorded from its training masks"
+        ),
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -112,7 +120,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..batch._folder import segment_folder
 
     overlap = min(PredictConfig().overlap, args.tile_size // 2)
-    config = config_from_args(PredictConfig, args, overlap=overlap)
+    config = config_from_args(PredictConfig, args, overlap=overlap, **predict_diameter(args))
     large = config_from_args(LargeImageOptions, args)
     with ProgressBar("segment-folder", quiet=args.quiet) as bar:
         summary = segment_folder(

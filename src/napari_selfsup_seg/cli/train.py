@@ -21,7 +21,7 @@ from .._config import ModelConfig, TrainConfig
 from .._errors import InputError
 from .._progress import Progress
 from ..io._image import read_image
-from ..workflows._label_free import SelfTrainingConfig
+from ..workflows._self_training import SelfTrainingConfig
 from ._common import (
     ProgressBar,
     add_config_arguments,
@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> dict:
     from .._progress import drain
     from ..models._factory import describe_device
     from ..train._supervised import train_iter
-    from ..workflows._label_free import LabelFreeResult, label_free_iter, self_train_iter
+    from ..workflows._label_free import label_free_iter
+    from ..workflows._self_training import LabelFreeResult, self_train_iter
 
     tc = config_from_args(TrainConfig, args)
     mc = config_from_args(ModelConfig, args)

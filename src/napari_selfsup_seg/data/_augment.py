@@ -6,6 +6,8 @@ a forward and backward pass, so the training loop assembles each batch in the ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ._targets import IGNORE
@@ -28,6 +30,13 @@ class TileSampler:
         Probability that a tile is centred on a foreground pixel rather than anywhere.
     augment : bool
         Apply flips, rotations and intensity changes.
+    preferred : sequence of (int, (y0, x0, y1, x1))
+        Boxes (image index, then the box in that image's pixels) that tiles are drawn over more
+        often, e.g. the regions a user reviewed. A tile drawn for a box holds the whole box when
+        the box fits in a tile, else lies inside the box; its origin is uniform among those.
+    preferred_fraction : float
+        Probability that a tile is drawn over one of the ``preferred`` boxes (chosen uniformly)
+        rather than as usual.
     """
 
     def __init__(
@@ -38,6 +47,8 @@ class TileSampler:
         rng: np.random.Generator,
         foreground_fraction: float = 0.7,
         augment: bool = True,
+        preferred: Sequence[tuple[int, Sequence[int]]] = (),
+        preferred_fraction: float = 0.0,
     ) -> None:
         self.images = images
         self.targets = targets
@@ -49,6 +60,20 @@ class TileSampler:
         # Images are drawn in proportion to their labelled area.
         weights = np.array([(t != IGNORE).sum() for t in targets], np.float64)
         self.image_p = weights / weights.sum()
+        self.preferred = [(int(i), tuple(int(v) for v in box)) for i, box in preferred]
+        self.preferred_fraction = float(preferred_fraction) if self.preferred else 0.0
+
+    def _span(self, lo: int, hi: int, size: int) -> int:
+        """Start of a tile along one axis over ``[lo, hi)`` (see ``preferred``)."""
+        t = self.tile
+        a, b = (hi - t, lo) if hi - lo <= t else (lo, hi - t)
+        a, b = (int(np.clip(v, 0, size - t)) for v in (a, b))
+        return int(self.rng.integers(min(a, b), max(a, b) + 1))
+
+    def _preferred_corner(self) -> tuple[int, int, int]:
+        i, (y0, x0, y1, x1) = self.preferred[int(self.rng.integers(len(self.preferred)))]
+        h, w = self.targets[i].shape
+        return i, self._span(y0, y1, h), self._span(x0, x1, w)
 
     def _corner(self, i: int) -> tuple[int, int]:
         h, w = self.targets[i].shape
@@ -65,8 +90,11 @@ class TileSampler:
         """Fill ``out_x`` ``(B, C, T, T)`` float32 and ``out_y`` ``(B, T, T)`` int64 in place."""
         t = self.tile
         for b in range(batch_size):
-            i = int(self.rng.choice(len(self.images), p=self.image_p))
-            y0, x0 = self._corner(i)
+            if self.preferred_fraction and self.rng.random() < self.preferred_fraction:
+                i, y0, x0 = self._preferred_corner()
+            else:
+                i = int(self.rng.choice(len(self.images), p=self.image_p))
+                y0, x0 = self._corner(i)
             x = self.images[i][:, y0 : y0 + t, x0 : x0 + t]
             y = self.targets[i][y0 : y0 + t, x0 : x0 + t]
             if self.augment:

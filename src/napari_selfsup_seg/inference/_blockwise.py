@@ -187,6 +187,9 @@ def segment_blockwise_iter(
     """
     import zarr
 
+    from ._input import image_predict_config
+
+    config = image_predict_config(config, image.pixel_size, image.name)
     h, w = image.shape_yx
     n_channels = image.n_channels
     chans = model_channels(

@@ -48,8 +48,50 @@ def segmenting_model(model: LoadedModel | str | os.PathLike, device: str = "auto
     return model
 
 
+def image_predict_config(
+    config: PredictConfig, pixel_size: tuple[float, float] | None, name: str
+) -> PredictConfig:
+    """``config`` with its ``diameter_um`` turned into ``diameter`` pixels of one image.
+
+    Parameters
+    ----------
+    config : PredictConfig
+    pixel_size : tuple of float or None
+        ``(y, x)`` pixel size of the image in micrometres.
+    name : str
+        The image's file name, for the error message.
+
+    Raises
+    ------
+    InputError
+        ``diameter_um`` is set and the image has no pixel size, or it is under one pixel.
+    """
+    from ..io._stack import micrometres_to_pixels
+
+    if config.diameter_um is None:
+        return config
+    px = micrometres_to_pixels(config.diameter_um, pixel_size, name)
+    if px < 1.0:
+        raise InputError(
+            f"{name}: a diameter of {config.diameter_um:g} µm is {px:.2g} pixels at the "
+            "file's pixel size, under one pixel"
+        )
+    return dataclasses.replace(config, diameter=round(px, 2), diameter_um=None)
+
+
+def used_diameter(model: LoadedModel, config: PredictConfig) -> float | None:
+    """The object diameter in pixels that sizes the post-processing: ``config``'s or the
+    model's recorded one (``None``: neither has one, fixed sizes are used)."""
+    return config.diameter if config.diameter is not None else model.config.diameter
+
+
 def model_predict_config(model: LoadedModel, config: PredictConfig) -> PredictConfig:
     """``config`` with the model's recorded object diameter when it names none itself."""
+    if config.diameter_um is not None:
+        raise InputError(
+            "a diameter in micrometres needs the image's pixel size: segment an image read "
+            "from its file (predict_stack), or give the diameter in pixels"
+        )
     if config.diameter is None and model.config.diameter is not None:
         return dataclasses.replace(config, diameter=model.config.diameter)
     return config

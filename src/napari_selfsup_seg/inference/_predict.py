@@ -17,7 +17,13 @@ import numpy as np
 from .._config import PredictConfig
 from .._errors import InputError
 from .._progress import Progress, drain
-from ._input import model_predict_config, prepare_input, segmenting_model, stack_planes
+from ._input import (
+    image_predict_config,
+    model_predict_config,
+    prepare_input,
+    segmenting_model,
+    stack_planes,
+)
 from ._postprocess import probabilities_to_instances
 from ._tiling import tile_grid
 
@@ -225,7 +231,8 @@ def predict_stack_iter(
     stack : ImageStack
         Any of ``YX``, ``CYX``, ``ZYX``, ``TZCYX``...
     config : PredictConfig, optional
-        ``config.input_channels`` overrides the channels the model records.
+        ``config.input_channels`` overrides the channels the model records;
+        ``config.diameter_um`` is turned into pixels with ``stack.pixel_size``.
     stop : callable, optional
         As in :func:`predict_iter`; a stopped run raises nothing and returns the planes done.
     with_probability : bool
@@ -238,7 +245,7 @@ def predict_stack_iter(
     foreground_prob : numpy.ndarray of float32
         Same shape; only when ``with_probability``.
     """
-    config = config or PredictConfig()
+    config = image_predict_config(config or PredictConfig(), stack.pixel_size, stack.name)
     model = segmenting_model(model, config.device)
     planes = stack_planes(model, stack, config.input_channels)
     # The planes hold the model's channels now: no second pick.

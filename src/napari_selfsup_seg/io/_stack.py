@@ -156,3 +156,23 @@ class ImageStack:
             Shape ``(*plane_shape, Y, X)``: the stack without its channel axis.
         """
         return planes.reshape(*self.plane_shape, *planes.shape[-2:])
+
+
+def micrometres_to_pixels(
+    micrometres: float, pixel_size: tuple[float, float] | None, name: str
+) -> float:
+    """A length in micrometres as pixels of an image with ``pixel_size`` ``(y, x)`` in µm.
+
+    Anisotropic pixels use the mean of their two sides.
+
+    Raises
+    ------
+    InputError
+        The image has no pixel size (the message names ``name``, the file).
+    """
+    if not pixel_size or not all(s > 0 for s in pixel_size):
+        raise InputError(
+            f"{name}: a diameter of {micrometres:g} µm needs the file's pixel size, and the "
+            "file has none; give the diameter in pixels instead"
+        )
+    return float(micrometres) / (float(pixel_size[0]) + float(pixel_size[1])) * 2.0

@@ -94,6 +94,8 @@ def train_iter(
     validation: tuple[list, list] | None = None,
     input_channels: Sequence[int] | None = None,
     input_channel_names: Sequence[str] | None = None,
+    preferred_boxes: Sequence[tuple[int, Sequence[int]]] = (),
+    preferred_fraction: float = 0.5,
 ) -> Generator[TrainProgress, None, LoadedModel]:
     """Train (or fine-tune) the instance U-Net, yielding one record per step.
 
@@ -137,6 +139,10 @@ def train_iter(
         Names of those channels in the source files (one per input channel; for ``(C, Y, X)``
         images with ``train_config.input_channel`` set, the names of all ``C`` channels may be
         given instead). Recorded so that prediction finds the channels by name.
+    preferred_boxes : sequence of (int, (y0, x0, y1, x1))
+        Regions (image index, box) that training tiles cover more often, e.g. reviewed tiles.
+    preferred_fraction : float
+        Fraction of the tiles drawn over ``preferred_boxes`` (when there are any).
 
     Yields
     ------
@@ -195,7 +201,10 @@ def train_iter(
         diameter=diameter_of_labels(masks, tc.ignore_value),
     )
     result = LoadedModel(net=net, config=bundle, device=device)
-    sampler = TileSampler(xs, ts, tc.tile_size, np.random.default_rng(tc.seed), augment=tc.augment)
+    sampler = TileSampler(
+        xs, ts, tc.tile_size, np.random.default_rng(tc.seed), augment=tc.augment,
+        preferred=preferred_boxes, preferred_fraction=preferred_fraction,
+    )  # fmt: skip
     objective = _SegmentationObjective(result, sampler, tc, held_out, preview_image, preview_every)
     summary = yield from run(objective, Recipe.of(tc), device, stop)
     result.log = summary.log

@@ -1,246 +1,26 @@
-"""Label-free training: pseudo-masks train a U-Net, whose confident predictions teach the next.
+"""Label-free training from raw planes: threshold pseudo-masks, then self-training.
 
-:func:`self_train_iter` takes images and the pseudo-masks of any method with their probability
-maps. Pixels whose map lies in the uncertain band around the cut are ignored by the loss (the
-network fills them in from what it learned elsewhere), and the network is trained. Each further
-round predicts the training images with the current network, keeps its confident pixels as the
-next masks (foreground probability outside the band, instances from the predicted interiors),
-and fine-tunes the same network on them. Rounds stop after ``rounds`` or earlier when the masks
-stop changing. Every round logs a label-free score of its masks, the fraction of intensity
-variance the foreground explains (:func:`~napari_selfsup_seg.pseudo._sweep.explained_variance`,
-the automatic cut's own score), never a score against ground truth.
-
-:func:`label_free_iter` is the whole pipeline from raw planes: threshold pseudo-masks (scale,
-polarity and background from each plane), then :func:`self_train_iter`.
+:func:`label_free_iter` makes threshold pseudo-masks of the planes (scale, polarity and
+background from each plane) and hands them with their maps to
+:func:`~napari_selfsup_seg.workflows._self_training.self_train_iter`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._config import ConfigBase, ModelConfig, PredictConfig, TrainConfig, _check_range, setting
+from .._config import ModelConfig, TrainConfig
 from .._errors import InputError
-from .._progress import Progress, RoundProgress, Stage
+from .._progress import Progress
+from ._self_training import LabelFreeResult, SelfTrainingConfig, self_train_iter
 
 if TYPE_CHECKING:
-    from ..models._factory import LoadedModel
-    from ..pseudo._result import PseudoMaskResult
     from ..pseudo._threshold import ThresholdConfig
-
-
-@dataclass
-class SelfTrainingConfig(ConfigBase):
-    """How pseudo-masks become training targets, and the self-training rounds after.
-
-    Attributes
-    ----------
-    rounds : int
-        Rounds after the first training where the network's confident predictions become the
-        next targets (0 = train on the pseudo-masks only).
-    ignore_low, ignore_high : float
-        Pixels whose foreground probability lies strictly between the two are ignored by the
-        loss, for the pseudo-masks and every round's predictions alike.
-    round_steps : float
-        Steps of each later round as a fraction of ``TrainConfig.steps`` (fine-tuning the
-        same network).
-    min_change : float
-        Stop early when a round changes fewer than this fraction of the foreground
-        (``1 - Dice`` of successive foregrounds, over all planes).
-    """
-
-    rounds: int = setting(1, "self-training rounds after the first training", metavar="N")
-    ignore_low: float = 0.25
-    ignore_high: float = 0.75
-    round_steps: float = 0.5
-    min_change: float = 0.01
-
-    def __post_init__(self) -> None:
-        _check_range("rounds", self.rounds, 0, 20)
-        _check_range("ignore_low", self.ignore_low, 0.0, 1.0)
-        _check_range("ignore_high", self.ignore_high, self.ignore_low, 1.0)
-        _check_range("round_steps", self.round_steps, 0.01, 10.0)
-        _check_range("min_change", self.min_change, 0.0, 1.0)
-
-
-@dataclass
-class LabelFreeResult:
-    """What :func:`self_train_iter` and :func:`label_free_iter` return.
-
-    Attributes
-    ----------
-    model : LoadedModel
-        The network after the last round (its provenance lists the rounds).
-    masks : list of numpy.ndarray of uint32
-        The targets of the last round, ``(Y, X)`` each, uncertain pixels set to the ignore value.
-    rounds : list of dict
-        One record per round: ``round``, ``steps``, ``score`` (label-free, see module notes),
-        ``change`` (fraction of the foreground that changed from the round before),
-        ``objects``, ``ignored`` (fraction of pixels ignored), ``seconds`` and, for later
-        rounds, ``planes_kept`` (planes whose prediction was all background or all foreground,
-        so they kept the targets of the round before). Rounds end early when every plane
-        would keep its targets.
-    teacher : PseudoMaskResult or None
-        The pseudo-masks the first round trained on (from :func:`label_free_iter`).
-    """
-
-    model: LoadedModel
-    masks: list[np.ndarray]
-    rounds: list[dict[str, Any]] = field(default_factory=list)
-    teacher: PseudoMaskResult | None = None
-
-
-def _targets(labels: np.ndarray, fg_prob: np.ndarray, cfg: SelfTrainingConfig, ignore: int):
-    from ..data._targets import uncertain_to_ignore
-
-    return uncertain_to_ignore(labels, fg_prob, cfg.ignore_low, cfg.ignore_high, ignore)
-
-
-def _usable(mask: np.ndarray, ignore: int) -> bool:
-    """Whether ``mask`` has both foreground and background among its reviewed pixels."""
-    seen = mask[mask != ignore]
-    return bool((seen == 0).any() and (seen > 0).any())
-
-
-def _round_record(
-    index: int, steps: int, planes, masks, before, ignore: int, seconds: float
-) -> dict[str, Any]:
-    from ..pseudo._sweep import explained_variance
-
-    fg = [(m > 0) & (m != ignore) for m in masks]
-    score = float(np.mean([explained_variance(f, p) for f, p in zip(fg, planes)]))
-    change = None
-    if before is not None:
-        prev = [(m > 0) & (m != ignore) for m in before]
-        inter = sum(int((a & b).sum()) for a, b in zip(fg, prev))
-        total = sum(int(a.sum() + b.sum()) for a, b in zip(fg, prev))
-        change = 1.0 - 2.0 * inter / total if total else 0.0
-    objects = sum(len(np.unique(m[(m > 0) & (m != ignore)])) for m in masks)
-    ignored = float(np.mean([(m == ignore).mean() for m in masks]))
-    return {
-        "round": index,
-        "steps": steps,
-        "score": round(score, 4),
-        "change": None if change is None else round(change, 4),
-        "objects": objects,
-        "ignored": round(ignored, 4),
-        "seconds": round(seconds, 1),
-    }
-
-
-def self_train_iter(
-    images: Sequence[np.ndarray],
-    labels: Sequence[np.ndarray],
-    maps: Sequence[np.ndarray],
-    train_config: TrainConfig | None = None,
-    model_config: ModelConfig | None = None,
-    config: SelfTrainingConfig | None = None,
-    provenance: dict | None = None,
-    stop: Callable[[], bool] | None = None,
-    train_kwargs: dict[str, Any] | None = None,
-) -> Generator[Progress, None, LabelFreeResult]:
-    """Train on pseudo-masks with uncertain pixels ignored, then self-train (generator).
-
-    Parameters
-    ----------
-    images : sequence of numpy.ndarray
-        Training planes ``(Y, X)`` (or ``(C, Y, X)`` with ``train_config.input_channel``).
-    labels : sequence of numpy.ndarray of int
-        Pseudo-mask instance labels ``(Y, X)``, one per image.
-    maps : sequence of numpy.ndarray of float
-        The probability-like maps the labels were cut from, ``(Y, X)`` in [0, 1].
-    train_config, model_config : optional
-        Recipe and architecture of the first training.
-    config : SelfTrainingConfig, optional
-    provenance : dict, optional
-        Where the pseudo-masks came from; the rounds are added to it.
-    stop : callable, optional
-        Checked every step; the model trained so far is returned.
-    train_kwargs : dict, optional
-        Further arguments of :func:`~napari_selfsup_seg.train._supervised.train_iter`:
-        ``init`` (the first round fine-tunes that model) and the channel records
-        (``input_channels``, ``input_channel_names``), which every round keeps.
-
-    Yields
-    ------
-    Progress
-        Training records of every round, and a ``self-train``
-        :class:`~napari_selfsup_seg._progress.RoundProgress` after each round.
-
-    Returns
-    -------
-    LabelFreeResult
-    """
-    from ..inference._postprocess import probabilities_to_instances
-    from ..inference._predict import predict_probabilities
-    from ..train._supervised import train_iter
-
-    cfg = config or SelfTrainingConfig()
-    tc = train_config or TrainConfig()
-    if not (len(images) == len(labels) == len(maps)) or not images:
-        raise InputError("self-training needs one pseudo-mask and one map per image (at least 1)")
-    ignore = tc.ignore_value
-    masks = [_targets(lab, m, cfg, ignore) for lab, m in zip(labels, maps)]
-    prov = {
-        **(provenance or {}),
-        "ignore_band": [cfg.ignore_low, cfg.ignore_high],
-        "self_training_rounds": 0,
-    }
-    t0 = time.perf_counter()
-    extra = dict(train_kwargs or {})
-    init = extra.pop("init", None)
-    model = yield from train_iter(
-        images, masks, tc, model_config=model_config, provenance=prov, stop=stop, init=init,
-        **extra,
-    )  # fmt: skip
-    history = [_round_record(0, tc.steps, images, masks, None, ignore, time.perf_counter() - t0)]
-    total = cfg.rounds + 1
-    yield RoundProgress(Stage.SELF_TRAIN, 1, total, _message(history[-1]), model, history[-1])
-    steps = max(1, round(tc.steps * cfg.round_steps))
-    round_tc = dataclasses.replace(tc, steps=steps, seed=tc.seed + 1)
-    for r in range(1, total):
-        if stop is not None and stop():
-            break
-        t0 = time.perf_counter()
-        post = PredictConfig(device=tc.device, diameter=model.config.diameter)
-        new, kept = [], 0
-        for image, before in zip(images, masks):
-            probs = predict_probabilities(model, image, post)
-            mask = _targets(probabilities_to_instances(probs, post), probs[1] + probs[2], cfg,
-                            ignore)  # fmt: skip
-            if not _usable(mask, ignore):
-                # A network that predicts all background or all foreground here would teach
-                # nothing: the plane keeps its previous targets.
-                mask, kept = before, kept + 1
-            new.append(mask)
-        if kept == len(images):
-            break
-        record = _round_record(r, steps, images, new, masks, ignore, 0.0)
-        record["planes_kept"] = kept
-        masks = new
-        prov = {**prov, "self_training_rounds": r}
-        model = yield from train_iter(images, masks, round_tc, init=model, provenance=prov,
-                                      stop=stop, **extra)  # fmt: skip
-        record["seconds"] = round(time.perf_counter() - t0, 1)
-        history.append(record)
-        yield RoundProgress(Stage.SELF_TRAIN, r + 1, total, _message(record), model, record)
-        if record["change"] is not None and record["change"] < cfg.min_change:
-            break
-    model.config.provenance["self_training"] = history
-    return LabelFreeResult(model, masks, history)
-
-
-def _message(record: dict[str, Any]) -> str:
-    change = "" if record["change"] is None else f", {100 * record['change']:.1f} % changed"
-    return (
-        f"round {record['round']}: {record['objects']} objects, score {record['score']:.3f}{change}"
-    )
 
 
 def label_free_iter(

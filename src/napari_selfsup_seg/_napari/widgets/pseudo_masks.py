@@ -26,23 +26,15 @@ from magicgui.widgets import (
 from ..._errors import InputError
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
-from ...pseudo._result import PseudoMaskResult, scale_record
+from ...pseudo._result import PseudoMaskResult
 from ._cell_target import CellTarget
 from ._choices import FollowingChoice, default_image, on_state_changed
 from ._common import JobControls
 from ._cut_preview import CutPreview
+from ._diameter_circle import DiameterCircle
 from ._dock import DockContainer
-from ._layers import (
-    PLANES_KEY,
-    ROLE_KEY,
-    SOURCE_KEY,
-    as_planes,
-    chosen_planes,
-    layer_kind,
-    plane_axes,
-    put_image,
-    put_labels,
-)
+from ._layers import ROLE_KEY, as_planes, chosen_planes, layer_kind, plane_axes
+from ._pseudo_layers import put_result_layers
 from ._scorecam_marks import WeakLabelTable, chance_line, classifier_note
 from ._workers import report_error, run_job
 
@@ -67,6 +59,7 @@ class PseudoMasksWidget(DockContainer):
         self.sigma = FloatSpinBox(label="Smoothing σ", value=1.0, min=0.0, max=20.0, step=0.5)
         self.min_size = SpinBox(label="Min size (px)", value=16, min=0, max=100000)
         self.min_distance = SpinBox(label="Min distance (px)", value=4, min=1, max=200)
+        self.circle = DiameterCircle(viewer)
         self.auto_sizes = CheckBox(text="σ and sizes from the object diameter", value=True)
         self.psm_steps = SpinBox(label="PSM steps", value=200, min=1, max=100000)
         self.psm_modality = ComboBox(
@@ -87,7 +80,7 @@ class PseudoMasksWidget(DockContainer):
         self.cut = CutPreview(viewer, self._set_status)
         self.threshold, self.plot = self.cut.threshold, self.cut.plot
         self._method_widgets: dict[str, list[Widget]] = {
-            "threshold": [self.auto_method, self.auto_sizes, self.sigma],
+            "threshold": [self.auto_method, *self.circle.widgets, self.auto_sizes, self.sigma],
             "psm": [self.psm_steps, self.psm_modality],
             "scorecam": [self.weak, self.cam_steps, self.cam_input],
         }
@@ -98,6 +91,7 @@ class PseudoMasksWidget(DockContainer):
                 self.source_hint,
                 *self.cells.widgets,
                 self.auto_method,
+                *self.circle.widgets,
                 self.auto_sizes,
                 self.sigma,
                 self.psm_steps,
@@ -145,6 +139,7 @@ class PseudoMasksWidget(DockContainer):
 
     def _show_hint(self, _value=None) -> None:
         layer = self._source_layer()
+        self.circle.set_source(layer)
         role = layer.metadata.get(ROLE_KEY) if layer is not None else None
         if layer is None:
             self.source_hint.value = "Open an image (or set roles in Data)."
@@ -185,6 +180,7 @@ class PseudoMasksWidget(DockContainer):
                 "threshold": {
                     "method": self.auto_method.value,
                     "sigma": None if derive else float(self.sigma.value),
+                    "diameter": self.circle.value(),
                     "target": self.cells.chosen(method.name),
                 },
                 "psm": {"steps": int(self.psm_steps.value), "modality": self.psm_modality.value},
@@ -275,38 +271,8 @@ class PseudoMasksWidget(DockContainer):
         if n == 0:
             self.controls.status.value = "Stopped before any plane was done."
             return
+        pseudo = put_result_layers(self.viewer, result, context)
         idx = context["planes"][:n]
-        shape = (context["n_planes"], *result.labels[0].shape)
-        lab_full, prob_full = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
-        lab_full[idx], prob_full[idx] = np.stack(result.labels), np.stack(result.maps)
-        name = context["source"]
-        src = self.viewer.layers[name] if name in self.viewer.layers else None
-        meta = {
-            "axes": context["axes"],
-            SOURCE_KEY: name,
-            PLANES_KEY: list(idx),
-            "provenance": {**context["provenance"], **scale_record(result), **result.record},
-            "path": src.metadata.get("path") if src is not None else None,
-        }
-        method = context["method"]
-        put_image(
-            self.viewer,
-            f"{name} {method} map",
-            prob_full.reshape(context["stack_shape"]),
-            like=src,
-            colormap="magma",
-            blending="additive",
-            opacity=0.5,
-            visible=False,
-            metadata=dict(meta),
-        )
-        pseudo = put_labels(
-            self.viewer,
-            f"{name} pseudo ({method})",
-            lab_full.reshape(context["stack_shape"]),
-            like=src,
-            metadata=dict(meta),
-        )
         n_objects = int(sum(lab.max() for lab in result.labels))
         size = f" ≈ {float(np.median(result.diameters)):.0f} px across" if result.diameters else ""
         self.controls.status.value = (
@@ -314,6 +280,7 @@ class PseudoMasksWidget(DockContainer):
             + classifier_note(result.record)
         )
         self.cut.show(result, pseudo.name, idx)
+        self.circle.show(context["source"], idx, result.diameters)
 
     def preview(self) -> int | None:
         """Re-cut the displayed plane at the slider's threshold (see :class:`CutPreview`)."""

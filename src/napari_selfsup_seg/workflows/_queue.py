@@ -1,0 +1,292 @@
+"""The correction queue: which square tile of a plane a user should review next.
+
+After a training round, every candidate tile (object-sized: :func:`~._boxes.tile_side`, on a
+grid of half-tile steps) is scored by how much a correction there would teach, from four
+per-pixel maps averaged over the tile, each in [0, 1]:
+
+``disagreement``
+    Teacher (the pseudo-masks) against student (the network): the mean of a pixel term, the
+    foreground pixels where they differ over the foreground either has (at least one object's
+    area, so a stray pixel in an empty tile scores little), and an object term, ``1 - F1`` of
+    their one-to-one object matching at IoU 0.5 inside the tile (0 when neither has objects).
+``entropy``
+    Entropy of the student's class probabilities (averaged over the test-time flips), divided by
+    its largest value ``log(classes)``.
+``flips``
+    Disagreement between the flips at test time: twice the standard deviation of the foreground
+    probability over the ``flips`` predictions (identity, vertical, horizontal, both).
+``teacher_uncertain``
+    Fraction of the tile that training ignores: the teacher's map in its uncertain band, or
+    labels already set to the ignore value.
+
+``score`` is their weighted sum times ``1 - reviewed`` (the fraction of the tile already
+reviewed). Coverage is a hard rule: a tile overlapping a reviewed box, or a better-ranked tile
+of the same queue, by more than ``max_overlap`` of its area is never proposed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._config import IGNORE_LABEL, ConfigBase, PredictConfig, _check_range, device_setting
+from .._errors import InputError
+from ._boxes import (
+    DEFAULT_DIAMETER,
+    Box,
+    as_box,
+    box_means,
+    box_overlap,
+    box_sums,
+    candidate_boxes,
+    tile_side,
+)
+
+if TYPE_CHECKING:
+    from ..models._factory import LoadedModel
+
+#: The flips of test-time augmentation, as (flip Y, flip X), in the order they are used.
+FLIPS = ((False, False), (True, False), (False, True), (True, True))
+
+
+@dataclass
+class QueueConfig(ConfigBase):
+    """How tiles are cut and scored.
+
+    Attributes
+    ----------
+    tile_diameters : float
+        Tile side in object diameters (the model's recorded one), rounded to a multiple of 32.
+    tile_size : int or None
+        Tile side in pixels instead (clipped to the image).
+    stride : float
+        Step between candidate tiles as a fraction of their side.
+    max_overlap : float
+        Largest fraction of a proposed tile that a reviewed box (or a better-ranked proposed
+        tile) may cover.
+    flips : int
+        Test-time flips averaged (1, 2 or 4).
+    disagreement_weight, entropy_weight, flip_weight, teacher_weight : float
+        Weights of the score's parts.
+    ignore_low, ignore_high : float
+        The teacher's uncertain band (as in self-training).
+    device : str
+        Where the student predicts.
+    """
+
+    tile_diameters: float = 7.0
+    tile_size: int | None = None
+    stride: float = 0.5
+    max_overlap: float = 0.1
+    flips: int = 4
+    disagreement_weight: float = 1.0
+    entropy_weight: float = 0.5
+    flip_weight: float = 0.5
+    teacher_weight: float = 0.25
+    ignore_low: float = 0.25
+    ignore_high: float = 0.75
+    device: str = device_setting()
+
+    def __post_init__(self) -> None:
+        _check_range("tile_diameters", self.tile_diameters, 1.0, 100.0)
+        if self.tile_size is not None:
+            _check_range("tile_size", self.tile_size, 8, 100_000)
+        _check_range("stride", self.stride, 0.05, 1.0)
+        _check_range("max_overlap", self.max_overlap, 0.0, 1.0)
+        if self.flips not in (1, 2, 4):
+            raise InputError(f"flips must be 1, 2 or 4, got {self.flips}")
+        for name in ("disagreement", "entropy", "flip", "teacher"):
+            _check_range(f"{name}_weight", getattr(self, f"{name}_weight"), 0.0, 100.0)
+        _check_range("ignore_low", self.ignore_low, 0.0, 1.0)
+        _check_range("ignore_high", self.ignore_high, self.ignore_low, 1.0)
+
+
+@dataclass(frozen=True)
+class QueueTile:
+    """One proposed tile.
+
+    Attributes
+    ----------
+    box : tuple of int
+        ``(y0, x0, y1, x1)``, rows ``y0:y1`` and columns ``x0:x1`` of the plane.
+    score : float
+        How much a correction here would teach (higher first).
+    parts : dict
+        ``disagreement`` (with its ``pixel_disagreement`` and ``object_disagreement``),
+        ``entropy``, ``flips``, ``teacher_uncertain`` and ``reviewed``, each in [0, 1].
+    """
+
+    box: Box
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, columns)`` to index a ``(..., Y, X)`` array with."""
+        return slice(self.box[0], self.box[2]), slice(self.box[1], self.box[3])
+
+
+def student_maps(
+    model: LoadedModel, image: np.ndarray, flips: int = 4, device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities averaged over test-time flips, and the flips' disagreement.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    image : numpy.ndarray
+        ``(Y, X)`` or ``(C, Y, X)`` plane.
+    flips : int
+        How many of :data:`FLIPS` to average (1, 2 or 4).
+    device : str
+
+    Returns
+    -------
+    probabilities : numpy.ndarray of float32
+        ``(classes, Y, X)`` mean softmax.
+    spread : numpy.ndarray of float32
+        ``(Y, X)``: twice the standard deviation of the foreground probability over the flips
+        (0 for one flip).
+    """
+    from .._progress import drain
+    from ..inference._input import prepare_input
+    from ..inference._predict import probabilities_iter
+
+    config = PredictConfig(device=device)
+    x = prepare_input(model, image)
+    total, fg_sum, fg_sq = None, None, None
+    for fy, fx in FLIPS[:flips]:
+        axes = tuple(a for a, f in ((-2, fy), (-1, fx)) if f)
+        xf = np.ascontiguousarray(np.flip(x, axes)) if axes else x
+        probs = drain(probabilities_iter(model, xf, config))
+        assert probs is not None  # no stop callback
+        probs = np.flip(probs, axes) if axes else probs
+        fg = probs[1:].sum(0)
+        total = probs.copy() if total is None else total + probs
+        fg_sum = fg.copy() if fg_sum is None else fg_sum + fg
+        fg_sq = fg * fg if fg_sq is None else fg_sq + fg * fg
+    assert total is not None and fg_sum is not None and fg_sq is not None
+    mean_fg = fg_sum / flips
+    spread = 2.0 * np.sqrt(np.clip(fg_sq / flips - mean_fg**2, 0.0, None))
+    return (total / flips).astype(np.float32), spread.astype(np.float32)
+
+
+def _object_disagreement(teacher: np.ndarray, student: np.ndarray) -> float:
+    """``1 - F1`` of the one-to-one matching at IoU 0.5 of two label crops (0 when both empty)."""
+    from ..evaluation._metrics import overlap_pairs, sparse_match_counts
+
+    gi, pi, iou, n_t, n_s = overlap_pairs(teacher, student)
+    if int(n_t) + int(n_s) == 0:
+        return 0.0
+    tp, fp, fn = sparse_match_counts(gi, pi, iou, int(n_t), int(n_s), 0.5)
+    return 1.0 - 2.0 * tp / (2 * tp + fp + fn)
+
+
+def correction_queue(
+    image: np.ndarray,
+    teacher_labels: np.ndarray,
+    teacher_map: np.ndarray | None,
+    model: LoadedModel | str | os.PathLike,
+    reviewed: Sequence[Sequence[int]] = (),
+    config: QueueConfig | None = None,
+    top: int | None = None,
+) -> list[QueueTile]:
+    """Rank the tiles of one plane by how much a correction there would teach, best first.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(Y, X)`` or ``(C, Y, X)`` plane.
+    teacher_labels : numpy.ndarray of int
+        ``(Y, X)`` pseudo-mask instance labels; :data:`IGNORE_LABEL` pixels count as unknown.
+    teacher_map : numpy.ndarray of float or None
+        ``(Y, X)`` foreground probability the labels were cut from (``None``: only ignored
+        labels count as the teacher's uncertain pixels).
+    model : LoadedModel or path-like
+        The student, trained on the teacher; its recorded diameter sizes the tiles.
+    reviewed : sequence of (y0, x0, y1, x1)
+        Boxes already reviewed.
+    config : QueueConfig, optional
+    top : int, optional
+        Return at most this many tiles.
+
+    Returns
+    -------
+    list of QueueTile
+        Non-overlapping tiles (see ``max_overlap``), best first, each inside the plane.
+    """
+    from ..inference._input import model_predict_config, segmenting_model
+    from ..inference._postprocess import probabilities_to_instances
+
+    cfg = config or QueueConfig()
+    model = segmenting_model(model, cfg.device)
+    labels = np.asarray(teacher_labels)
+    shape = np.shape(image)[-2:]
+    if labels.shape != shape:
+        raise InputError(f"teacher labels {labels.shape} do not match the image {shape}")
+    if teacher_map is not None and np.shape(teacher_map) != shape:
+        raise InputError(f"teacher map {np.shape(teacher_map)} does not match the image {shape}")
+    done = [as_box(b, shape, "reviewed box") for b in reviewed]
+    diameter = model.config.diameter or DEFAULT_DIAMETER
+    if cfg.tile_size:
+        side = int(min(cfg.tile_size, *shape))
+    else:
+        side = tile_side(diameter, shape, cfg.tile_diameters)
+    boxes = candidate_boxes(shape, side, cfg.stride)
+
+    probs, spread = student_maps(model, image, cfg.flips, cfg.device)
+    post = model_predict_config(model, PredictConfig(device=cfg.device))
+    student = probabilities_to_instances(probs, post)
+    unknown = labels == IGNORE_LABEL
+    teacher = np.where(unknown, 0, labels)
+    eps = 1e-12
+    entropy = -(probs * np.log(np.clip(probs, eps, 1.0))).sum(0) / np.log(probs.shape[0])
+    uncertain = unknown.copy()
+    if teacher_map is not None:
+        m = np.asarray(teacher_map)
+        uncertain |= (m > cfg.ignore_low) & (m < cfg.ignore_high)
+
+    t_fg, s_fg = (teacher > 0) & ~unknown, (student > 0) & ~unknown
+    floor = np.pi * float(diameter) ** 2 / 4
+    xor = box_sums(t_fg ^ s_fg, boxes)
+    union = box_sums(t_fg | s_fg, boxes)
+    pixel = xor / np.maximum(union, floor)
+    means = {
+        "entropy": box_means(entropy, boxes),
+        "flips": box_means(spread, boxes),
+        "teacher_uncertain": box_means(uncertain, boxes),
+    }
+    weights = {
+        "disagreement": cfg.disagreement_weight,
+        "entropy": cfg.entropy_weight,
+        "flips": cfg.flip_weight,
+        "teacher_uncertain": cfg.teacher_weight,
+    }
+    candidates = []
+    for k, box in enumerate(boxes):
+        covered = max((box_overlap(box, b) for b in done), default=0.0)
+        if covered > cfg.max_overlap:
+            continue
+        rows, cols = slice(box[0], box[2]), slice(box[1], box[3])
+        objects = _object_disagreement(teacher[rows, cols], student[rows, cols])
+        parts = {
+            "disagreement": 0.5 * (float(pixel[k]) + objects),
+            "pixel_disagreement": float(pixel[k]),
+            "object_disagreement": objects,
+            **{name: float(v[k]) for name, v in means.items()},
+            "reviewed": covered,
+        }
+        score = sum(w * parts[name] for name, w in weights.items()) * (1.0 - covered)
+        candidates.append(QueueTile(box, float(score), {n: round(v, 4) for n, v in parts.items()}))
+    candidates.sort(key=lambda t: (-t.score, t.box))
+    chosen: list[QueueTile] = []
+    for tile in candidates:
+        if all(box_overlap(tile.box, c.box) <= cfg.max_overlap for c in chosen):
+            chosen.append(tile)
+            if top is not None and len(chosen) >= top:
+                break
+    return chosen
