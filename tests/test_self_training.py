@@ -58,15 +58,17 @@ def test_rounds_log_label_free_scores_and_keep_the_model():
     assert prov["ignore_band"] == [0.25, 0.75]
 
 
-def test_uncertain_pixels_of_the_teacher_are_ignored():
+def _one_plane(config: SelfTrainingConfig):
+    """Teacher and self-training result of one generated plane."""
     planes = _planes(1)
     teacher = drain(threshold_iter(planes, ThresholdConfig()))
-    result = drain(
-        self_train_iter(
-            planes, teacher.labels, teacher.maps, TC, ModelConfig.tiny(),
-            SelfTrainingConfig(rounds=0),
-        )
-    )  # fmt: skip
+    model_config = ModelConfig.tiny()
+    result = self_train_iter(planes, teacher.labels, teacher.maps, TC, model_config, config)
+    return teacher, drain(result)
+
+
+def test_uncertain_pixels_of_the_teacher_are_ignored():
+    teacher, result = _one_plane(SelfTrainingConfig(rounds=0))
     mask, prob = result.masks[0], teacher.maps[0]
     uncertain = (prob > 0.25) & (prob < 0.75)
     assert uncertain.any()
@@ -77,14 +79,7 @@ def test_uncertain_pixels_of_the_teacher_are_ignored():
 
 
 def test_rounds_stop_when_the_masks_stop_changing():
-    planes = _planes(1)
-    teacher = drain(threshold_iter(planes, ThresholdConfig()))
-    result = drain(
-        self_train_iter(
-            planes, teacher.labels, teacher.maps, TC, ModelConfig.tiny(),
-            SelfTrainingConfig(rounds=5, min_change=1.0),
-        )
-    )  # fmt: skip
+    _teacher, result = _one_plane(SelfTrainingConfig(rounds=5, min_change=1.0))
     # Any change is below 100 %, so the first round after the pseudo-masks is the last.
     assert [h["round"] for h in result.rounds] == [0, 1]
 
