@@ -11,6 +11,7 @@ every run and whenever the displayed plane changes. Everything here runs on the 
 
 from __future__ import annotations
 
+import napari.viewer
 import numpy as np
 from magicgui.widgets import Label, SpinBox
 
@@ -54,7 +55,7 @@ class DiameterCircle:
     viewer : napari.viewer.Viewer
     """
 
-    def __init__(self, viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.diameter = SpinBox(label="Object diameter (px)", value=0, min=0, max=10000)
         self.diameter.tooltip = (
