@@ -70,11 +70,16 @@ def make_targets(
     return out
 
 
+#: Default band of a pseudo-mask's probability map whose pixels count as uncertain: far enough
+#: from the cut (0.5) on either side to be trusted outside it.
+UNCERTAIN_LOW, UNCERTAIN_HIGH = 0.25, 0.75
+
+
 def uncertain_to_ignore(
     labels: np.ndarray,
     probability: np.ndarray,
-    low: float = 0.25,
-    high: float = 0.75,
+    low: float = UNCERTAIN_LOW,
+    high: float = UNCERTAIN_HIGH,
     ignore_value: int = IGNORE_LABEL,
 ) -> np.ndarray:
     """Mark pixels where a pseudo-mask's own probability is uncertain as "not reviewed".

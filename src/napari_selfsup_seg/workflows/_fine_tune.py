@@ -32,6 +32,7 @@ import numpy as np
 from .._config import ConfigBase, TrainConfig, _check_range
 from .._errors import InputError
 from .._progress import Progress, RoundProgress, Stage, TrainProgress
+from ..data._targets import UNCERTAIN_HIGH, UNCERTAIN_LOW
 from ._boxes import boxes_per_image
 
 if TYPE_CHECKING:
@@ -80,8 +81,8 @@ class FineTuneConfig(ConfigBase):
     eval_every: int = 10
     reviewed_fraction: float = 0.5
     outside: str = "pseudo"
-    ignore_low: float = 0.25
-    ignore_high: float = 0.75
+    ignore_low: float = UNCERTAIN_LOW
+    ignore_high: float = UNCERTAIN_HIGH
     hold_out: bool = False
     lr_factor: float = 0.5
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from .._config import IGNORE_LABEL, ConfigBase, PredictConfig, _check_range, device_setting
 from .._errors import InputError
+from ..data._targets import UNCERTAIN_HIGH, UNCERTAIN_LOW
 from ._boxes import (
     DEFAULT_DIAMETER,
     Box,
@@ -87,8 +88,8 @@ class QueueConfig(ConfigBase):
     entropy_weight: float = 0.5
     flip_weight: float = 0.5
     teacher_weight: float = 0.25
-    ignore_low: float = 0.25
-    ignore_high: float = 0.75
+    ignore_low: float = UNCERTAIN_LOW
+    ignore_high: float = UNCERTAIN_HIGH
     device: str = device_setting()
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from .._config import ConfigBase, ModelConfig, PredictConfig, TrainConfig, _check_range, setting
 from .._errors import InputError
 from .._progress import Progress, RoundProgress, Stage
+from ..data._targets import UNCERTAIN_HIGH, UNCERTAIN_LOW
 
 if TYPE_CHECKING:
     from ..models._factory import LoadedModel
@@ -51,8 +52,8 @@ class SelfTrainingConfig(ConfigBase):
     """
 
     rounds: int = setting(2, "self-training rounds after the first training", metavar="N")
-    ignore_low: float = 0.25
-    ignore_high: float = 0.75
+    ignore_low: float = UNCERTAIN_LOW
+    ignore_high: float = UNCERTAIN_HIGH
     round_steps: float = 0.5
     min_change: float = 0.01
 
