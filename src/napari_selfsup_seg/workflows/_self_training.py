@@ -186,6 +186,7 @@ def self_train_iter(
     -------
     LabelFreeResult
     """
+    from ..inference._input import model_predict_config
     from ..inference._postprocess import probabilities_to_instances
     from ..inference._predict import predict_probabilities
     from ..train._supervised import train_iter
@@ -218,7 +219,7 @@ def self_train_iter(
         if stop is not None and stop():
             break
         t0 = time.perf_counter()
-        post = PredictConfig(device=tc.device, diameter=model.config.diameter)
+        post = model_predict_config(model, PredictConfig(device=tc.device))
         new, kept = [], 0
         for image, before in zip(images, masks):
             probs = predict_probabilities(model, image, post)
