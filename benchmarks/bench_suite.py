@@ -30,17 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import SHARED_DATA, command_line, report
-from bench_teacher import _match, median_diameter
+from bench_teacher import _match, median_diameter, pooled_scores, stack
 
 
 def suite(root: Path) -> dict[str, dict]:
     """``{name: {"train": planes, "test": planes, "truth": labels}}`` of every set found."""
-    import tifffile
-
-    def stack(path: Path) -> list[np.ndarray]:
-        data = tifffile.imread(path)
-        return list(data.reshape(-1, *data.shape[-2:]))
-
     sets: dict[str, dict] = {}
     if (root / "nuclei2d_image.tif").exists():
         image = stack(root / "nuclei2d_image.tif")
@@ -87,23 +81,6 @@ def suite(root: Path) -> dict[str, dict]:
     return sets
 
 
-def score(preds: list[np.ndarray], truths: list[np.ndarray], match) -> dict:
-    """AP@0.5, AP@0.75 and pixel F1 pooled over the planes."""
-    out: dict = {}
-    for thr in (0.5, 0.75):
-        tp = fp = fn = 0
-        for pred, gt in zip(preds, truths):
-            a, b, c = match(gt, pred, thr)
-            tp, fp, fn = tp + a, fp + b, fn + c
-        out[f"ap{int(thr * 100)}"] = round(tp / max(tp + fp + fn, 1), 3)
-        if thr == 0.5:
-            out.update(tp=tp, fp=fp, fn=fn)
-    inter = sum(int(((p > 0) & (g > 0)).sum()) for p, g in zip(preds, truths))
-    total = sum(int((p > 0).sum() + (g > 0).sum()) for p, g in zip(preds, truths))
-    out["pixel_f1"] = round(2 * inter / max(total, 1), 3)
-    return out
-
-
 def run_set(data: dict, rounds: int | None, match) -> dict:
     """Teacher, student after every round, diameters and seconds of one set."""
     from napari_selfsup_seg._config import PredictConfig
@@ -132,7 +109,7 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
             preds = [predict_labels(record.model, p, PredictConfig()) for p in data["test"]]
             predict_s[0] = time.perf_counter() - t
             predict_s[1] += predict_s[0]
-            per_round.append({**record.record, **score(preds, data["truth"], match)})
+            per_round.append({**record.record, **pooled_scores(preds, data["truth"], match)})
             print(f"  {record.message}: AP@0.5 {per_round[-1]['ap50']:.3f}", file=sys.stderr)
         elif record.total and record.done % 100 == 0:
             print(f"  {record.stage} {record.done}/{record.total}", file=sys.stderr)
@@ -154,7 +131,7 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
         "split": data["split"],
         "train_planes": len(data["train"]),
         "test_planes": len(data["test"]),
-        "teacher": score(teacher.labels, data["truth"], match),
+        "teacher": pooled_scores(teacher.labels, data["truth"], match),
         "student": per_round[-1],
         "rounds": per_round,
         "true_diameter": round(true, 1),

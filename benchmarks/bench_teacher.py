@@ -35,13 +35,33 @@ def _match():
     return module.match
 
 
-def datasets(root: Path) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
-    """``{name: (planes, reference labels)}`` of every set found under ``root``."""
+def stack(path: Path) -> list[np.ndarray]:
+    """The ``(Y, X)`` planes of a TIFF file."""
     import tifffile
 
-    def stack(path: Path) -> list[np.ndarray]:
-        data = tifffile.imread(path)
-        return list(data.reshape(-1, *data.shape[-2:]))
+    data = tifffile.imread(path)
+    return list(data.reshape(-1, *data.shape[-2:]))
+
+
+def pooled_scores(preds: list[np.ndarray], truths: list[np.ndarray], match) -> dict:
+    """AP@0.5 (with its TP/FP/FN), AP@0.75 and pixel F1, pooled over the planes."""
+    out: dict = {}
+    for thr in (0.5, 0.75):
+        tp = fp = fn = 0
+        for pred, gt in zip(preds, truths):
+            a, b, c = match(gt, pred, thr)
+            tp, fp, fn = tp + a, fp + b, fn + c
+        out[f"ap{int(thr * 100)}"] = round(tp / max(tp + fp + fn, 1), 3)
+        if thr == 0.5:
+            out.update(tp=tp, fp=fp, fn=fn)
+    inter = sum(int(((p > 0) & (g > 0)).sum()) for p, g in zip(preds, truths))
+    total = sum(int((p > 0).sum() + (g > 0).sum()) for p, g in zip(preds, truths))
+    out["pixel_f1"] = round(2 * inter / max(total, 1), 3)
+    return out
+
+
+def datasets(root: Path) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+    """``{name: (planes, reference labels)}`` of every set found under ``root``."""
 
     def frames(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
         images = sorted(folder.glob("t*_image.tif"))
@@ -85,10 +105,8 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         result = drain(threshold_iter(planes, ThresholdConfig()))
         seconds = time.perf_counter() - t0
-        tp = fp = fn = 0
-        for pred, gt in zip(result.labels, masks):
-            a, b, c = match(gt, pred, 0.5)
-            tp, fp, fn = tp + a, fp + b, fn + c
+        scores = pooled_scores(result.labels, masks, match)
+        tp, fp, fn = scores["tp"], scores["fp"], scores["fn"]
         estimates = [d for d in getattr(result, "diameters", []) if d is not None]
         estimate = float(np.median(estimates)) if estimates else None
         true = median_diameter(masks)
