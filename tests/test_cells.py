@@ -113,3 +113,21 @@ def test_cli_cells_match_the_api(cells, tmp_path, capsys):
     assert main(["pseudo-mask", "--method", "psm", "--target", "cells", str(path),
                  "--channel", "1", "--out", str(tmp_path / "psm")]) == 2  # fmt: skip
     assert "--target cells works with --method threshold" in capsys.readouterr().err
+
+
+def test_automatic_cut_is_scored_against_the_cell_contrast():
+    """The sweep of a cell map scores cuts against the contrast signal the map was made from
+    (a brightfield plane's raw intensity does not say where cells are)."""
+    from napari_selfsup_seg.pseudo._cells import cell_map
+    from napari_selfsup_seg.pseudo._sweep import threshold_sweep
+
+    cyto, nuclei, _truth = make_cells(seed=1)
+    result = api.cell_pseudo_masks(
+        cyto, nuclei, api.ThresholdConfig(target="cells", threshold=None)
+    )
+    diameter, contrast = result.diameters[0], result.polarities[0]
+    prob, signal = cell_map(cyto, diameter, result.config, contrast, seeded=True)
+    np.testing.assert_array_equal(prob, result.maps[0])
+    expected = threshold_sweep(prob, signal)
+    np.testing.assert_allclose(result.sweeps[0].scores, expected.scores)
+    assert result.thresholds[0] == expected.best_threshold

@@ -55,8 +55,10 @@ CELL_PER_NUCLEUS = 2.0
 
 def cell_map(
     plane: np.ndarray, diameter: float, config: Any, contrast: str = "auto", seeded: bool = True
-) -> np.ndarray:
-    """Foreground map ``(Y, X)`` in [0, 1] of a cell plane; 0.5 at the automatic threshold.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground map ``(Y, X)`` in [0, 1] of a cell plane (0.5 at the automatic threshold),
+    and the contrast signal ``(Y, X)`` it is a logistic function of (the sweep scores cuts
+    against it: a brightfield plane's raw intensity says little about where cells are).
 
     ``contrast`` is the plane's kind (:func:`~napari_selfsup_seg.pseudo._propagate.
     contrast_kind`), ``"auto"`` to detect it. Without seeds the contrast is smoothed half as
@@ -74,7 +76,7 @@ def cell_map(
     t = float(fns[config.method](signal))
     spread = float(np.percentile(signal, 99) - np.percentile(signal, 1)) or 1.0
     z = np.clip((signal - t) / (config.softness * spread), -50, 50)
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32), signal
 
 
 def cell_diameter_unseeded(plane: np.ndarray, config: Any, contrast: str = "auto") -> float:
@@ -204,11 +206,11 @@ def cells_iter(
             diameter = config.diameter or CELL_PER_NUCLEUS * nucleus
         else:
             diameter = cell_diameter_unseeded(plane, config, contrast)
-        prob = cell_map(plane, diameter, config, contrast, seeds is not None)
+        prob, signal = cell_map(plane, diameter, config, contrast, seeds is not None)
         sized = dataclasses.replace(config, diameter=diameter)
         recut = partial(cells_recut, seeds=nuclei)
         labels, cut, sweep = cut_plane(
-            prob, plane, config.threshold, recut, sized, names[i], sweeps
+            prob, plane, config.threshold, recut, sized, names[i], sweeps, score_plane=signal
         )
         out.add(plane, labels, prob, cut, sweep)
         out.diameters.append(float(diameter))

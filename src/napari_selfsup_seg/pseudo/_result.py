@@ -135,6 +135,7 @@ def cut_plane(
     config: Any,
     name: str,
     sweep: bool = False,
+    score_plane: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, SweepResult | None]:
     """Label one map at its fixed or automatic cut.
 
@@ -154,6 +155,9 @@ def cut_plane(
         Used in error messages.
     sweep : bool
         Also sweep when the cut is fixed (to show the curve).
+    score_plane : numpy.ndarray, optional
+        The plane ``(Y, X)`` the sweep scores cuts against, when it is not ``plane`` (e.g. the
+        contrast signal a map was made from).
 
     Returns
     -------
@@ -171,10 +175,11 @@ def cut_plane(
         The cut is automatic and the map or plane cannot be swept (constant, NaN).
     """
     result: SweepResult | None = None
+    scored = plane if score_plane is None else score_plane
     if threshold is None:
-        result = threshold_sweep(prob, plane, name=name)
+        result = threshold_sweep(prob, scored, name=name)
     elif sweep:
-        result = sweep_or_none(prob, plane, name)
+        result = sweep_or_none(prob, scored, name)
     cut = result.best_threshold if threshold is None and result is not None else threshold
     assert cut is not None
     labels = np.asarray(recut(prob, plane, cut, config), np.int32)
