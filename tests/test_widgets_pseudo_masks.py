@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_selfsup_seg._napari.widgets.pseudo_masks import PseudoMasksWidget
+from napari_selfsup_seg.data._diameter import sizes_for_diameter
 from napari_selfsup_seg.data._synthetic import make_sample_stack
 
 pytestmark = pytest.mark.gui
@@ -185,3 +186,10 @@ def test_sizes_from_the_diameter_grey_out_the_size_boxes_and_report_it(viewer, e
     widget.run(inline=True)
     assert errors == []
     assert "px across" in widget.controls.status.value
+    # The greyed boxes show what was used: the sizes derived from the estimated diameter.
+    layer = viewer.layers["fluo pseudo (threshold)"]
+    diameter = float(np.median(layer.metadata["provenance"]["diameters"]))
+    derived = sizes_for_diameter(diameter)
+    assert widget.min_size.value == derived.min_size
+    assert widget.min_distance.value == derived.min_distance
+    assert widget.sigma.value == pytest.approx(derived.sigma, abs=0.05)

@@ -24,6 +24,7 @@ from magicgui.widgets import (
 )
 
 from ..._errors import InputError
+from ...data._diameter import sizes_for_diameter
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ...pseudo._result import PseudoMaskResult
@@ -165,6 +166,15 @@ class PseudoMasksWidget(DockContainer):
         for w in (self.sigma, self.min_size, self.min_distance):
             w.enabled = not derive
 
+    def _show_derived_sizes(self, diameter: float) -> None:
+        """Show in the greyed size boxes the values derived from ``diameter`` (px)."""
+        sizes = sizes_for_diameter(diameter)
+        self.sigma.value = round(sizes.sigma, 1)
+        self.min_size.value = sizes.min_size
+        self.min_distance.value = sizes.min_distance
+        for w in (self.sigma, self.min_size, self.min_distance):
+            w.tooltip = f"Derived from the object diameter ≈ {diameter:.0f} px of the last run"
+
     # -- running -----------------------------------------------------------------------------
     def _config(self, method: PseudoMaskMethod):
         """The method's config from the controls (the cut is ``None`` when automatic)."""
@@ -279,6 +289,8 @@ class PseudoMasksWidget(DockContainer):
             f"{n_objects} objects{size} in {n} plane(s): {pseudo.name!r}"
             + classifier_note(result.record)
         )
+        if context["method"] == "threshold" and self.auto_sizes.value and result.diameters:
+            self._show_derived_sizes(float(np.median(result.diameters)))
         self.cut.show(result, pseudo.name, idx)
         self.circle.show(context["source"], idx, result.diameters)
 
