@@ -166,3 +166,22 @@ def test_bad_prediction_input(model, sample):
         predict_probabilities(model, np.zeros((2, 40, 40), np.uint16))
     with pytest.raises(InputError):
         predict_probabilities(model, np.zeros((2, 2, 40, 40)))
+
+
+def test_test_time_flips_average_the_flipped_predictions(model, sample):
+    """flips=4 is the mean of the softmax of the four flips of the plane, mapped back."""
+    plane = sample.stack()
+    cfg = PredictConfig(tile_size=128, device="cpu")
+    one = predict_probabilities(model, plane, cfg)
+    four = predict_probabilities(model, plane, PredictConfig(tile_size=128, device="cpu", flips=4))
+    assert four.shape == one.shape
+    np.testing.assert_allclose(four.sum(0), 1.0, atol=1e-5)
+    manual = []
+    for axes in ((), (-1,), (-2,), (-2, -1)):
+        flipped = np.ascontiguousarray(np.flip(plane, axes)) if axes else plane
+        p = predict_probabilities(model, flipped, cfg)
+        manual.append(np.flip(p, axes) if axes else p)
+    np.testing.assert_allclose(four, np.mean(manual, 0), atol=1e-4)
+    assert np.abs(four - one).max() > 1e-4  # an untrained-ish net is not flip-invariant
+    with pytest.raises(InputError, match="flips"):
+        PredictConfig(flips=3)

@@ -58,6 +58,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "min_size",
             "diameter",
             "input_channels",
+            "flips",
         ],
         diameter=diameter_override(
             "sizes the post-processing", "the one the model recorded from its training masks"

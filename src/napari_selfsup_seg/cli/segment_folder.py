@@ -106,7 +106,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(
         p,
         PredictConfig,
-        ["tile_size", "input_channels", "device", "diameter"],
+        ["tile_size", "input_channels", "device", "diameter", "flips"],
         diameter=diameter_override(
             "sizes the post-processing", "the one the model recorded from its training masks"
         ),

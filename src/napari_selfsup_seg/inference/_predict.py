@@ -43,6 +43,24 @@ def _autocast(device, enabled: bool):
     return contextlib.nullcontext()
 
 
+#: Spatial axes flipped at test time, in the order ``PredictConfig.flips`` takes them.
+FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def _flipped_softmax(net, inp, flips: int):
+    """Softmax of ``net`` on a batch ``(B, C, Y, X)``, averaged over ``flips`` flips of it."""
+    import torch
+
+    total = None
+    for axes in FLIP_AXES[:flips]:
+        out = net(torch.flip(inp, axes) if axes else inp).float()
+        prob = torch.softmax(out, dim=1)
+        prob = torch.flip(prob, axes) if axes else prob
+        total = prob if total is None else total + prob
+    assert total is not None
+    return total / flips if flips > 1 else total
+
+
 def probabilities_iter(
     model: LoadedModel,
     x: np.ndarray,
@@ -96,7 +114,7 @@ def probabilities_iter(
                 bufn[j] = x[:, y0 : y0 + ty, x0 : x0 + tx]
             with torch.inference_mode(), _autocast(device, config.amp):
                 inp = buf[: len(batch)].to(device, non_blocking=cuda)
-                prob = torch.softmax(net(inp).float(), dim=1).cpu().numpy()
+                prob = _flipped_softmax(net, inp, config.flips).cpu().numpy()
             for j, (y0, x0, win) in enumerate(batch):
                 acc[:, y0 : y0 + ty, x0 : x0 + tx] += prob[j] * win
                 wsum[y0 : y0 + ty, x0 : x0 + tx] += win
