@@ -26,9 +26,16 @@ from ...workflows._correction import REVIEWED_BOXES_KEY
 from ...workflows._fine_tune import FineTuneConfig
 from ...workflows._queue import QueueConfig
 from ...workflows._review import BurstResult, ReviewLoop
-from ._choices import STATE_EVENTS, FollowingChoice, FollowingPath, default_model
+from ._choices import (
+    STATE_EVENTS,
+    FollowingChoice,
+    FollowingPath,
+    default_map,
+    default_model,
+    default_review_image,
+)
 from ._common import JobControls, folder_edit
-from ._layers import EDITED_KEY, SOURCE_KEY, as_planes, chosen_planes, layer_kind, put_labels
+from ._layers import EDITED_KEY, as_planes, chosen_planes, layer_kind, put_labels
 from ._workers import report_error, run_job
 
 if TYPE_CHECKING:
@@ -37,29 +44,6 @@ if TYPE_CHECKING:
 #: Name of the Shapes layer that outlines the tile to review.
 TILE_LAYER = "review tile"
 NO_MODEL = "train a model first (Train widget) or choose a model folder"
-
-
-def default_review_image(viewer, labels_layer) -> str | None:
-    """The image the model reads: that of the newest ``"<image> prediction"`` layer of the
-    labels' shape, else the image the labels were made from."""
-    shape = tuple(labels_layer.data.shape) if labels_layer is not None else None
-    images = {ly.name: ly for ly in viewer.layers if layer_kind(ly) == "image"}
-    for layer in reversed(viewer.layers):
-        name = layer.name.removesuffix(" prediction")
-        if layer.name.endswith(" prediction") and name in images:
-            if shape is None or tuple(images[name].data.shape) == shape:
-                return name
-    source = labels_layer.metadata.get(SOURCE_KEY) if labels_layer is not None else None
-    return source if source in images else None
-
-
-def default_map(viewer, labels_layer) -> str | None:
-    """The ``"<source> <method> map"`` layer the Pseudo-masks widget made beside the labels."""
-    if labels_layer is None or " pseudo (" not in labels_layer.name:
-        return None
-    source, method = labels_layer.name.rsplit(" pseudo (", 1)
-    name = f"{source} {method.split(')')[0]} map"
-    return name if name in viewer.layers else None
 
 
 class ReviewTiles(Container):
@@ -237,7 +221,7 @@ class ReviewTiles(Container):
             zoom * 0.7 * min(labels.data.shape[-2:]) / max(y1 - y0, x1 - x0)
         )
         self.tile_info.value = (
-            f"Tile rows {y0}-{y1}, columns {x0}-{x1} of plane {plane}: score {tile.score:.2f} "
+            f"Plane {plane}, rows {y0}-{y1}, columns {x0}-{x1}\nscore {tile.score:.2f} "
             f"(disagreement {tile.parts.get('disagreement', 0):.2f})"
         )
         self.controls.status.value = "Correct the tile if needed, then accept it."
@@ -307,7 +291,7 @@ class ReviewTiles(Container):
         if path and self._model.offer(path):
             self._loop_source = path
         rec = result.record
-        where = f"; model saved to …/{Path(path).parent.name}/{Path(path).name}" if path else ""
+        where = f", saved to {Path(path).name}" if path else ""  # the Model box shows the path
         self.controls.status.value = (
             f"Fine-tuned {rec.get('steps', '?')} steps ({rec.get('reason', '?')}){where}"
         )
