@@ -120,6 +120,11 @@ class ReviewTiles(Container):
     def _layer(self, name: str | None):
         return self.viewer.layers[name] if name and name in self.viewer.layers else None
 
+    def _busy(self, running: bool) -> None:
+        """While a job runs, only Stop is enabled (the job ends within one step)."""
+        (self.controls.started if running else self.controls.finished)()
+        self.accept_button.enabled = self.edited_button.enabled = not running
+
     # -- the loop ---------------------------------------------------------------------------
     def review_loop(self) -> ReviewLoop:
         """The core loop for the chosen layers and model, with the labels as they are now.
@@ -180,12 +185,12 @@ class ReviewTiles(Container):
             report_error(exc, "Next tile")
             return None
         plane = self.owner._frame()
-        self.controls.started()
+        self._busy(True)
         self.controls.worker = run_job(
             loop.next_tile_iter(plane),
             on_yield=self.controls.show_progress,
             on_return=lambda tile: self.show_tile(plane, tile),
-            on_finish=self.controls.finished,
+            on_finish=lambda: self._busy(False),
             inline=inline,
             limit_threads=self.limit_threads,
             what="Next tile",
@@ -251,12 +256,12 @@ class ReviewTiles(Container):
         self.tile_info.value = f"{n} reviewed tile(s); fine-tuning…"
         image = self._layer(self.image.value)
         save = next_free_dir(project_dir(image.metadata.get("path"), image.name), "model")
-        self.controls.started()
+        self._busy(True)
         self.controls.worker = run_job(
             loop.burst_iter(plane, stop=self.controls.stop_event.is_set, save_dir=save),
             on_yield=self._on_record,
             on_return=lambda result: self.on_burst_done(result, image.name),
-            on_finish=self.controls.finished,
+            on_finish=lambda: self._busy(False),
             inline=inline,
             limit_threads=self.limit_threads,
             what="Fine-tuning",
