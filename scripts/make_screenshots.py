@@ -132,6 +132,34 @@ def worst_object(labels, truth) -> int:
     return worst
 
 
+def open_window():
+    """A shown napari viewer of the screenshots' size, and the Qt application."""
+    import napari
+
+    viewer = napari.Viewer(show=True, title="napari-selfsup-seg")
+    app = napari.qt.get_qapp()
+    viewer.window._qt_window.resize(*WINDOW)
+    settle(app)
+    return viewer, app
+
+
+def shooter(viewer, app, out: Path):
+    """A function that writes the whole window to ``out/<name>.png``, notifications closed."""
+    window = viewer.window._qt_window
+
+    def shot(name: str) -> None:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for toast in window.findChildren(NapariQtNotification):
+            toast.close()
+        settle(app, 0.8)
+        path = out / f"{name}.png"
+        viewer.screenshot(str(path), canvas_only=False)
+        print(f"wrote {path} ({window.width()}x{window.height()})", flush=True)
+
+    return shot
+
+
 # -- the loop --------------------------------------------------------------------------------
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,23 +180,8 @@ def main(argv=None) -> int:
     os.environ["NAPARI_SELFSUP_SEG_HOME"] = str(work / "napari-selfsup-seg")
     last = STEPS.index(args.until)
 
-    import napari
-
-    viewer = napari.Viewer(show=True, title="napari-selfsup-seg")
-    app = napari.qt.get_qapp()
-    window = viewer.window._qt_window
-    window.resize(*WINDOW)
-    settle(app)
-
-    def shot(name: str) -> None:
-        from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-        for toast in window.findChildren(NapariQtNotification):
-            toast.close()
-        settle(app, 0.8)
-        path = out / f"{name}.png"
-        viewer.screenshot(str(path), canvas_only=False)
-        print(f"wrote {path} ({window.width()}x{window.height()})", flush=True)
+    viewer, app = open_window()
+    shot = shooter(viewer, app, out)
 
     if "loop" in args.only:
         loop(viewer, app, shot, work, args.steps, last)

@@ -117,6 +117,8 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .workflows._queue import QueueTile as QueueTile
     from .workflows._queue import correction_queue as correction_queue
     from .workflows._recipes import fluorescence_to_brightfield as fluorescence_to_brightfield
+    from .workflows._review import BurstResult as BurstResult
+    from .workflows._review import ReviewLoop as ReviewLoop
     from .workflows._self_training import LabelFreeResult as LabelFreeResult
     from .workflows._self_training import SelfTrainingConfig as SelfTrainingConfig
     from .workflows._self_training import self_train_iter as self_train_iter

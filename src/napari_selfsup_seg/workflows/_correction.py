@@ -5,8 +5,10 @@ reviewed" (:data:`~napari_selfsup_seg._config.IGNORE_LABEL`, which training skip
 reviewed background, or accepts a frame as it is. :class:`CorrectionSession` decides which pixels
 each action changes and which frames count as reviewed; it returns each change as a
 :class:`PixelEdit` so that a viewer can apply it with its own (undoable) painting, or applies it
-itself. The corrections folder holds, per label stack, ``<name>.tif`` (the labels) and
-``<name>.json`` (``{"layer": name, "reviewed": [frames]}``), both written atomically.
+itself. Besides whole frames, single tiles of a frame can be reviewed (the Correct widget's
+"Accept tile"). The corrections folder holds, per label stack, ``<name>.tif`` (the labels) and
+``<name>.json`` (``{"layer": name, "reviewed": [frames], "reviewed_boxes": {frame: [[y0, x0,
+y1, x1], ...]}}``), both written atomically.
 """
 
 from __future__ import annotations
@@ -16,16 +18,33 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .._config import IGNORE_LABEL
+from .._errors import InputError
 from ..io._atomic import atomic_write
 from ..io._tiff_write import write_labels
 from ..io._workspace import safe_name
 
 #: Key of the reviewed frames in the saved JSON (and in the napari layer's metadata).
 REVIEWED_KEY = "reviewed"
+#: Key of the reviewed tiles, ``{frame: [[y0, x0, y1, x1], ...]}``, in the JSON and metadata.
+REVIEWED_BOXES_KEY = "reviewed_boxes"
+
+
+def boxes_by_frame(value: Any) -> dict[int, list[tuple[int, int, int, int]]]:
+    """Reviewed tiles as saved (frame keys may be strings, boxes lists) as ``{int: [tuple]}``."""
+    out: dict[int, list[tuple[int, int, int, int]]] = {}
+    for frame, boxes in dict(value or {}).items():
+        for box in boxes:
+            values = tuple(int(v) for v in box)
+            if len(values) != 4:
+                raise InputError(f"reviewed tile of frame {frame}: expected 4 numbers, got {box}")
+            values = (values[0], values[1], values[2], values[3])
+            out.setdefault(int(frame), []).append(values)
+    return out
 
 
 @dataclass(frozen=True)
@@ -61,14 +80,23 @@ class CorrectionSession:
         Name of the stack (names the saved files).
     reviewed : iterable of int
         Frames already reviewed.
+    reviewed_boxes : mapping, optional
+        Tiles already reviewed, ``{frame: [(y0, x0, y1, x1), ...]}`` (keys may be strings).
     """
 
     ignore_value = IGNORE_LABEL
 
-    def __init__(self, labels: np.ndarray, name: str, reviewed: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        labels: np.ndarray,
+        name: str,
+        reviewed: Iterable[int] = (),
+        reviewed_boxes: Any = None,
+    ) -> None:
         self.labels = labels
         self.name = name
         self._reviewed = {int(k) for k in reviewed}
+        self._boxes = boxes_by_frame(reviewed_boxes)
 
     @property
     def n_frames(self) -> int:
@@ -83,6 +111,18 @@ class CorrectionSession:
     def mark_reviewed(self, frame: int) -> None:
         """Count ``frame`` as reviewed."""
         self._reviewed.add(int(frame))
+
+    @property
+    def reviewed_boxes(self) -> dict[int, list[tuple[int, int, int, int]]]:
+        """Tiles reviewed so far, ``{frame: [(y0, x0, y1, x1), ...]}`` in the order accepted."""
+        return {k: list(v) for k, v in sorted(self._boxes.items()) if v}
+
+    def mark_box_reviewed(self, frame: int, box: Iterable[int]) -> None:
+        """Count the tile ``box`` ``(y0, x0, y1, x1)`` of ``frame`` as reviewed."""
+        values = tuple(int(v) for v in box)
+        boxes = self._boxes.setdefault(int(frame), [])
+        if values not in boxes:
+            boxes.append(values)  # type: ignore[arg-type]
 
     def _prefix(self, frame: int) -> tuple[int, ...]:
         lead = np.shape(self.labels)[:-2]
@@ -159,8 +199,12 @@ class CorrectionSession:
         path = self.save_path(folder)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_labels(path, np.asarray(self.labels), axes=axes)
-        state = json.dumps({"layer": self.name, REVIEWED_KEY: self.reviewed}, indent=1)
-        atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(state))
+        state: dict[str, Any] = {"layer": self.name, REVIEWED_KEY: self.reviewed}
+        if self._boxes:
+            boxes = {str(k): [list(b) for b in v] for k, v in self.reviewed_boxes.items()}
+            state[REVIEWED_BOXES_KEY] = boxes
+        text = json.dumps(state, indent=1)
+        atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
         return path
 
     @classmethod
@@ -171,4 +215,5 @@ class CorrectionSession:
         path = Path(path)
         state = json.loads(path.with_suffix(".json").read_text())
         labels = np.asarray(read_image(path).data)
-        return cls(labels, str(state.get("layer", path.stem)), state.get(REVIEWED_KEY, []))
+        name = str(state.get("layer", path.stem))
+        return cls(labels, name, state.get(REVIEWED_KEY, []), state.get(REVIEWED_BOXES_KEY))

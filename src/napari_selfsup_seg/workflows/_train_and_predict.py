@@ -10,7 +10,7 @@ refused before anything runs), then returns a generator that yields the training
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ import numpy as np
 from .._config import ModelConfig, PredictConfig, TrainConfig
 from .._errors import InputError
 from .._progress import Progress
+from ._boxes import as_box
 
 if TYPE_CHECKING:
     from ..models._factory import LoadedModel
@@ -96,6 +97,7 @@ def train_and_predict_iter(
     *,
     frames: Sequence[int] | None = None,
     reviewed: Sequence[int] = (),
+    reviewed_boxes: Mapping[int, Sequence[Sequence[int]]] | None = None,
     hold_out: bool = False,
     init: str | Path | None = None,
     save_dir: str | Path | None = None,
@@ -123,6 +125,9 @@ def train_and_predict_iter(
         Frames to train on (and hold out from); all by default.
     reviewed : sequence of int
         Frames a user reviewed (see :func:`split_frames`).
+    reviewed_boxes : mapping of int to sequence of boxes, optional
+        Tiles a user reviewed, ``{frame: [(y0, x0, y1, x1), ...]}`` (the Correct widget's
+        "Accept tile"): training draws half of its tiles over them (those of training frames).
     hold_out : bool
         Hold the last reviewed frame out of training and report AP@0.5 and pixel F1 on it.
     init : path-like, optional
@@ -181,6 +186,14 @@ def train_and_predict_iter(
         "held_out": val_idx,
         "reviewed": [k for k in reviewed if k in train_idx],  # masks corrected by hand
     }
+    preferred = [
+        (train_idx.index(int(k)), as_box(b, masks.shape[1:], f"reviewed tile of frame {k}"))
+        for k, boxes in sorted((reviewed_boxes or {}).items())
+        if int(k) in train_idx
+        for b in boxes
+    ]
+    if preferred:
+        prov["reviewed_tiles"] = len(preferred)
 
     def run() -> Generator[Progress, None, TrainPredictResult]:
         from ..inference._predict import predict_iter
@@ -202,6 +215,7 @@ def train_and_predict_iter(
             validation=validation,
             input_channels=input_channels,
             input_channel_names=input_channel_names,
+            preferred_boxes=preferred,
         )
         if save_dir is not None:
             model.save(save_dir)

@@ -99,6 +99,32 @@ def default_model(viewer) -> str | None:
     return None
 
 
+def default_review_image(viewer, labels_layer) -> str | None:
+    """The image a review round of ``labels_layer`` reads (the one its model was trained on).
+
+    That of the newest ``"<image> prediction"`` layer of the labels' shape, else the image the
+    labels were made from (``metadata["source"]``).
+    """
+    shape = tuple(labels_layer.data.shape) if labels_layer is not None else None
+    images = {ly.name: ly for ly in viewer.layers if layer_kind(ly) == "image"}
+    for layer in reversed(viewer.layers):
+        name = layer.name.removesuffix(" prediction")
+        if layer.name.endswith(" prediction") and name in images:
+            if shape is None or tuple(images[name].data.shape) == shape:
+                return name
+    source = labels_layer.metadata.get(SOURCE_KEY) if labels_layer is not None else None
+    return source if source in images else None
+
+
+def default_map(viewer, labels_layer) -> str | None:
+    """The ``"<source> <method> map"`` layer the Pseudo-masks widget made beside the labels."""
+    if labels_layer is None or " pseudo (" not in labels_layer.name:
+        return None
+    source, method = labels_layer.name.rsplit(" pseudo (", 1)
+    name = f"{source} {method.split(')')[0]} map"
+    return name if name in viewer.layers else None
+
+
 def default_masks(viewer, shape: tuple[int, ...] | None = None) -> str | None:
     """The Labels layer to correct or train on: corrected first, then the newest pseudo-masks.
 

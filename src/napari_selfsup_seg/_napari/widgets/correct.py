@@ -10,7 +10,9 @@ The widget holds one core
 :class:`~napari_selfsup_seg.workflows._correction.CorrectionSession` per Labels layer, which
 decides what each action changes, which frames are reviewed and how the folder is written; the
 widget applies its edits with napari's undoable painting and mirrors the reviewed frames into
-``layer.metadata["reviewed"]``, where the Train widget reads them.
+``layer.metadata["reviewed"]``, where the Train widget reads them. Below them, the review round
+(:mod:`._review_tiles`): "Next tile to review" proposes the tile a correction would teach most,
+and accepting it starts a short fine-tuning burst of the current model.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from qtpy.QtCore import QTimer
 
 from ..._config import IGNORE_LABEL
 from ...io._workspace import project_dir
-from ...workflows._correction import REVIEWED_KEY, CorrectionSession, PixelEdit
-from ._choices import FollowingChoice, FollowingPath, default_masks
+from ...workflows._correction import (
+    REVIEWED_BOXES_KEY,
+    REVIEWED_KEY,
+    CorrectionSession,
+    PixelEdit,
+)
+from ._choices import FollowingChoice, FollowingPath, default_masks, on_state_changed
 from ._common import folder_edit
 from ._dock import DockContainer
 from ._layers import SOURCE_KEY, current_plane, layer_kind, mark_edited, plane_axes, watch_edits
+from ._review_tiles import ReviewTiles
 from ._workers import report_error
 
 AUTOSAVE_DELAY_MS = 1000
@@ -73,6 +81,7 @@ class CorrectWidget(DockContainer):
         self.accept_button = PushButton(text="Accept frame as is")
         self.review_count = Label(value="")
         self.status = Label(value="")
+        self.review = ReviewTiles(self)
         super().__init__(
             [
                 self.labels_layer,
@@ -83,6 +92,8 @@ class CorrectWidget(DockContainer):
                 self.accept_button,
                 self.review_count,
                 self.status,
+                Label(value="<b>Review round</b> (needs a trained model)"),
+                self.review,
             ]
         )
         self._timer = QTimer()
@@ -97,6 +108,7 @@ class CorrectWidget(DockContainer):
         self.accept_button.changed.connect(self.accept_frame)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
+        on_state_changed(self, self._refresh)
         self._refresh()
 
     # -- layer bookkeeping -------------------------------------------------------------------
@@ -124,7 +136,8 @@ class CorrectWidget(DockContainer):
         key = str(layer.unique_id)
         if key not in self._sessions:
             reviewed = layer.metadata.get(REVIEWED_KEY, [])
-            self._sessions[key] = CorrectionSession(layer.data, layer.name, reviewed)
+            boxes = layer.metadata.get(REVIEWED_BOXES_KEY)
+            self._sessions[key] = CorrectionSession(layer.data, layer.name, reviewed, boxes)
             watch_edits(layer)
             layer.events.paint.connect(self._schedule_save)
             layer.events.data.connect(self._schedule_save)
@@ -141,6 +154,7 @@ class CorrectWidget(DockContainer):
         self._session_for(layer)
         self._folder.offer(default_project_dir(self.viewer, layer))
         self._update_count()
+        self.review.refresh()
 
     def n_planes(self) -> int:
         """Number of 2D frames of the current Labels layer."""

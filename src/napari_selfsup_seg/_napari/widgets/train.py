@@ -18,6 +18,7 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
 from ..._config import ModelConfig, TrainConfig
 from ..._errors import InputError
 from ...io._workspace import next_free_dir, project_dir
+from ...workflows._correction import REVIEWED_BOXES_KEY, boxes_by_frame
 from ...workflows._train_and_predict import train_and_predict_iter
 from ._choices import FollowingChoice, FollowingPath, default_image, default_masks, on_state_changed
 from ._common import JobControls, chosen_path, folder_edit
@@ -161,9 +162,10 @@ class TrainWidget(DockContainer):
         n_frames = int(np.prod(layer.data.shape[:-2])) if layer.data.ndim > 2 else 1
         method = layer.metadata.get("provenance", {}).get("method", "")
         reviewed = len(layer.metadata.get("reviewed", []))
+        tiles = sum(len(v) for v in boxes_by_frame(layer.metadata.get(REVIEWED_BOXES_KEY)).values())
         self.masks_info.value = (
             f"{method + ' pseudo-masks, ' if method else ''}{n_frames} frame(s), "
-            f"{reviewed} reviewed"
+            f"{reviewed} reviewed" + (f", {tiles} reviewed tile(s)" if tiles else "")
         )
 
     def _show_default_save(self, advance: bool = False) -> None:
@@ -238,6 +240,7 @@ class TrainWidget(DockContainer):
             architecture,
             frames=chosen_planes(image_layer),
             reviewed=labels_layer.metadata.get("reviewed", []),
+            reviewed_boxes=boxes_by_frame(labels_layer.metadata.get(REVIEWED_BOXES_KEY)),
             hold_out=bool(self.hold_out.value),
             init=chosen_path(self.init),
             save_dir=chosen_path(self.save_dir),
