@@ -53,6 +53,11 @@ class FineTuneConfig(ConfigBase):
     ----------
     max_steps : int
         Most steps of the burst (the learning-rate schedule spans them).
+    batch_size : int or None
+        Tiles per step of the burst (``None``: the training recipe's). Small: a burst's
+        held-out AP stops rising after a few dozen steps whatever the batch, so a smaller batch
+        makes the round the user waits for shorter (see ``bench_round`` in
+        ``docs/benchmarks.md``).
     min_steps : int
         Steps before a plateau may end the burst.
     patience : int
@@ -77,11 +82,12 @@ class FineTuneConfig(ConfigBase):
         Peak learning rate as a fraction of the training recipe's.
     """
 
-    max_steps: int = 200
+    max_steps: int = 60
+    batch_size: int | None = 4
     min_steps: int = 20
-    patience: int = 30
+    patience: int = 15
     min_delta: float = 0.01
-    smoothing: int = 10
+    smoothing: int = 5
     eval_every: int = 10
     reviewed_fraction: float = 0.5
     outside: str = "pseudo"
@@ -92,6 +98,8 @@ class FineTuneConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         _check_range("max_steps", self.max_steps, 1, 1_000_000)
+        if self.batch_size is not None:
+            _check_range("batch_size", self.batch_size, 1, 4096)
         _check_range("min_steps", self.min_steps, 0, 1_000_000)
         _check_range("patience", self.patience, 1, 1_000_000)
         _check_range("min_delta", self.min_delta, 0.0, 1.0)
@@ -116,6 +124,7 @@ def _burst_config(model: LoadedModel, cfg: FineTuneConfig, tc: TrainConfig | Non
     lr = max(1e-7, tc.learning_rate * cfg.lr_factor)
     return dataclasses.replace(
         tc, steps=cfg.max_steps, warmup_fraction=0.0, log_every=1, learning_rate=lr,
+        batch_size=cfg.batch_size or tc.batch_size,
         early_stop=True, patience=cfg.patience, min_steps=cfg.min_steps,
         min_delta=cfg.min_delta, smoothing=cfg.smoothing,
     )  # fmt: skip
@@ -168,7 +177,8 @@ def fine_tune_iter(
     config : FineTuneConfig, optional
     train_config : TrainConfig, optional
         Recipe (batch, tile, learning rate, seed, device); default: the model's recorded one.
-        Its ``steps`` and warm-up are replaced by the burst's.
+        Its ``steps`` and warm-up are replaced by the burst's, and its batch size by
+        ``config.batch_size`` when that is set.
     stop : callable, optional
         Checked every step; the model trained so far is returned.
 
