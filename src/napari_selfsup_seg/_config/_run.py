@@ -66,7 +66,7 @@ class TrainConfig(ConfigBase):
         Span in steps of the loss's exponential average that early stopping watches.
     """
 
-    steps: int = setting(300, "optimisation steps", metavar="N")
+    steps: int = setting(300, "most optimisation steps (see --early-stop)", metavar="N")
     batch_size: int = setting(8, "tiles per step")
     tile_size: int = setting(128, "training tile side (x32)")
     learning_rate: float = setting(2e-3, "peak learning rate", flag="--lr", metavar="LR")
@@ -86,10 +86,12 @@ class TrainConfig(ConfigBase):
     device: str = device_setting()
     amp: bool = True
     log_every: int = 1
-    early_stop: bool = setting(False, "end training when the loss (or held-out AP) plateaus")
-    patience: int = setting(60, "steps without improvement that end training", metavar="N")
+    early_stop: bool = setting(
+        True, "end training when the loss (or held-out AP) plateaus; --steps is then the most"
+    )
+    patience: int = setting(30, "steps without improvement that end training", metavar="N")
     min_delta: float = setting(0.01, "improvement that counts (AP, or fraction of the loss)")
-    min_steps: int = 100
+    min_steps: int = 50
     smoothing: int = 10
 
     def __post_init__(self) -> None:
