@@ -55,7 +55,7 @@ def timed_parts(seconds: dict[str, float]):
         (Precision, "backward_and_step"),
         (torch.optim.AdamW, "step"),
     ]
-    saved = [(cls, name, cls.__dict__[name]) for cls, name in originals]
+    saved = [(cls, name, getattr(cls, name)) for cls, name in originals]
 
     def wrap(fn, key):
         def inner(*args, **kwargs):
@@ -212,7 +212,8 @@ def main(argv=None) -> dict:
     changes = {k: getattr(args, k) for k in ("max_steps", "patience") if getattr(args, k)}
     ftc = FineTuneConfig(**changes)
     tc = model.config.training
-    flops = step_flops(model, tc["batch_size"], tc["tile_size"])
+    batch = ftc.batch_size or tc["batch_size"]
+    flops = step_flops(model, batch, tc["tile_size"])
     rounds: dict[str, list] = {"idle": [], "busy": []}
     matmul: dict[str, list] = {"idle": [], "busy": []}
     for rep in range(args.reps):
@@ -238,7 +239,7 @@ def main(argv=None) -> dict:
         "student_ap50": round(student_ap, 3),
         "student_seconds": round(student_s, 1),
         "step_gflop": round(flops / 1e9, 2),
-        "batch_size": tc["batch_size"],
+        "batch_size": batch,
         "tile_size": tc["tile_size"],
         "threads": torch.get_num_threads(),
         **figures,
@@ -258,7 +259,7 @@ One round = fine-tuning burst with one reviewed 128² tile (true labels) + predi
 plane of nuclei2d; student: {args.student_steps} steps on threshold pseudo-masks, AP@0.5
 {student_ap:.3f}. Median of {args.reps} rounds each, idle and busy alternated (busy: one
 CPU-bound process beside it); torch threads {torch.get_num_threads()}; batch
-{tc["batch_size"]} × {tc["tile_size"]}², {flops / 1e9:.1f} GFLOP per step (forward + backward).
+{batch} × {tc["tile_size"]}², {flops / 1e9:.1f} GFLOP per step (forward + backward).
 Load = 1-minute load average during the rounds (the machine is shared).
 
 | | s | steps | AP@0.5 | {" | ".join(PARTS)} | FLOP/s ÷ matmul | load |
