@@ -23,7 +23,7 @@ class TrainConfig(ConfigBase):
     Attributes
     ----------
     steps : int
-        Optimisation steps.
+        Optimisation steps (the most, with ``early_stop``).
     batch_size : int
         Tiles per step.
     tile_size : int
@@ -52,9 +52,21 @@ class TrainConfig(ConfigBase):
         Automatic mixed precision on CUDA.
     log_every : int
         Yield a progress record every this many steps (1 = every step).
+    early_stop : bool
+        End training when it stops improving, ``steps`` being the most it runs. The criterion
+        is the held-out AP@0.5 when there is a validation set, else the smoothed loss (see
+        :mod:`napari_selfsup_seg.train._plateau`).
+    patience : int
+        Steps without improvement that end training (with ``early_stop``).
+    min_delta : float
+        Improvement that counts: absolute AP@0.5, or a fraction of the best smoothed loss.
+    min_steps : int
+        Steps before training may end early.
+    smoothing : int
+        Span in steps of the loss's exponential average that early stopping watches.
     """
 
-    steps: int = setting(300, "optimisation steps", metavar="N")
+    steps: int = setting(300, "most optimisation steps (see --early-stop)", metavar="N")
     batch_size: int = setting(8, "tiles per step")
     tile_size: int = setting(128, "training tile side (x32)")
     learning_rate: float = setting(2e-3, "peak learning rate", flag="--lr", metavar="LR")
@@ -74,10 +86,21 @@ class TrainConfig(ConfigBase):
     device: str = device_setting()
     amp: bool = True
     log_every: int = 1
+    early_stop: bool = setting(
+        True, "end training when the loss (or held-out AP) plateaus; --steps is then the most"
+    )
+    patience: int = setting(30, "steps without improvement that end training", metavar="N")
+    min_delta: float = setting(0.01, "improvement that counts (AP, or fraction of the loss)")
+    min_steps: int = 50
+    smoothing: int = 10
 
     def __post_init__(self) -> None:
         check_recipe(self)
         _check_range("batch_size", self.batch_size, 1, 4096)
+        _check_range("patience", self.patience, 1, 10_000_000)
+        _check_range("min_delta", self.min_delta, 0.0, 1.0)
+        _check_range("min_steps", self.min_steps, 0, 10_000_000)
+        _check_range("smoothing", self.smoothing, 1, 10_000)
         _check_range("boundary_width", self.boundary_width, 1, 16)
         _check_range("dice_weight", self.dice_weight, 0.0, 100.0)
         _check_range("ignore_value", self.ignore_value, 0, 2**32 - 1)

@@ -56,7 +56,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder to save the model")
     add_scene_argument(p, "--images")
-    add_config_arguments(p, TrainConfig, ["input_channel", "steps"])
+    add_config_arguments(p, TrainConfig, ["input_channel", "steps", "early_stop", "patience"])
     add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
     add_config_arguments(p, SelfTrainingConfig, ["rounds"])
     p.add_argument(
@@ -76,6 +76,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "batch_size",
             "learning_rate",
             "boundary_width",
+            "min_delta",
         ],
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -245,6 +246,7 @@ def run(args: argparse.Namespace) -> dict:
         "training": kind,
         "rounds": rounds,
         "steps": int(last.get("step", 0)),
+        "training_end": model.config.provenance.get("training_end"),
         "final_loss": last.get("loss"),
         "device": describe_device(model.device),
         "seconds": round(time.perf_counter() - t0, 2),

@@ -3,8 +3,9 @@
 An :class:`Objective` says what is learnt (its modules, one batch and its loss per step, and
 optional checks after a step); the engine owns everything else: seeding, the optimiser, the
 learning-rate schedule and the device's mixed-precision policy (from :mod:`._optim`), gradient
-scaling, the stop flag, the divergence check, the throughput and ETA record, and the training
-log. It yields one :class:`~napari_selfsup_seg._progress.TrainProgress` per logged step.
+scaling, the stop flag, early stopping on a plateau (:mod:`._plateau`), the divergence check,
+the throughput and ETA record, and the training log. It yields one
+:class:`~napari_selfsup_seg._progress.TrainProgress` per logged step.
 
 The objectives: supervised segmentation (:mod:`._supervised`), self-supervised pretraining
 (:mod:`._pretrain`), the PSM activation network and the Score-CAM weak-label classifier
@@ -26,6 +27,7 @@ import numpy as np
 from .._errors import InputError
 from .._progress import PreviewProgress, TrainProgress
 from ._optim import learning_rate, make_optimizer, precision_policy
+from ._plateau import EarlyStop, StopRule
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class Recipe:
     log_every : int
         Yield a record (and log a row) every this many steps, on the last step, and on any
         step whose checks return something.
+    stop_rule : StopRule or None
+        End the run early when its criterion plateaus (``steps`` is then the most it runs);
+        ``None``: run every step.
     """
 
     steps: int
@@ -64,15 +69,23 @@ class Recipe:
     momentum: float = 0.9
     amp: bool = True
     log_every: int = 1
+    stop_rule: StopRule | None = None
 
     @classmethod
     def of(cls, config: Any) -> Recipe:
-        """The engine's part of a training or pretraining config (AdamW)."""
+        """The engine's part of a training or pretraining config (AdamW); a config with
+        ``early_stop`` set also gives its stop rule (``patience``, ``min_steps``,
+        ``min_delta``, ``smoothing``)."""
         names = ("steps", "batch_size", "learning_rate", "weight_decay", "warmup_fraction")
+        rule = None
+        if getattr(config, "early_stop", False):
+            fields = ("patience", "min_steps", "min_delta", "smoothing")
+            rule = StopRule(**{name: getattr(config, name) for name in fields})
         return cls(
             **{name: getattr(config, name) for name in names},
             amp=config.amp,
             log_every=config.log_every,
+            stop_rule=rule,
         )
 
 
@@ -89,11 +102,15 @@ class Objective(ABC):
         Name of the run in error messages (``"training diverged at step ..."``).
     message : str or None
         ``message`` of the progress records (``None``: ``"step i/N"``).
+    criterion : str or None
+        Check of :meth:`after_step` (higher is better) that early stopping watches; ``None``:
+        the smoothed loss.
     """
 
     stage: str = "train"
     what: str = "training"
     message: str | None = None
+    criterion: str | None = None
 
     @abstractmethod
     def modules(self) -> list[Any]:
@@ -118,11 +135,14 @@ class Objective(ABC):
 
 @dataclass
 class RunSummary:
-    """What the engine returns: steps done, seconds taken, and the logged rows."""
+    """What the engine returns: steps done, seconds taken, the logged rows, and how the run
+    ended (``steps``, ``max_steps``, ``reason`` one of ``plateau``, ``max_steps``, ``stopped``;
+    with a stop rule also ``criterion``, ``best`` and ``best_step``)."""
 
     done: int
     seconds: float
     log: list[dict[str, float]]
+    ended: dict[str, Any]
 
 
 def seed_everything(seed: int) -> None:
@@ -158,7 +178,8 @@ def run(
     device: Any,
     stop: Callable[[], bool] | None = None,
 ) -> Generator[TrainProgress, None, RunSummary]:
-    """Train ``objective`` for ``recipe.steps`` steps, yielding a record per logged step.
+    """Train ``objective`` for ``recipe.steps`` steps (fewer on a plateau with
+    ``recipe.stop_rule``), yielding a record per logged step.
 
     Parameters
     ----------
@@ -170,6 +191,7 @@ def run(
         Where the modules live.
     stop : callable, optional
         Checked before every step; returning True ends the run with the weights so far.
+        The step on which the criterion plateaus is always yielded, and is the last.
 
     Yields
     ------
@@ -196,9 +218,12 @@ def run(
         m.train()
     meter = Throughput(recipe.steps, recipe.batch_size)
     log: list[dict[str, float]] = []
-    done = 0
+    rule = recipe.stop_rule
+    watch = None if rule is None else EarlyStop(rule, objective.criterion)
+    done, reason = 0, "max_steps"
     for step in range(recipe.steps):
         if stop is not None and stop():
+            reason = "stopped"
             break
         lr = learning_rate(step, recipe.steps, recipe.learning_rate, recipe.warmup_fraction)
         for group in opt.param_groups:
@@ -219,7 +244,10 @@ def run(
         checks, labels = objective.after_step(done, last)
         extra = {k: float(v) for k, v in terms.items()}
         extra.update(checks)
-        if done % recipe.log_every and not (last or checks or labels is not None):
+        plateau = watch is not None and watch.update(done, loss_value, checks)
+        if plateau:
+            reason = "plateau"
+        elif done % recipe.log_every and not (last or checks or labels is not None):
             continue
         log.append({"step": done, "loss": loss_value, "lr": lr, "images_per_s": ips, **extra})
         record: dict[str, Any] = dict(
@@ -237,6 +265,11 @@ def run(
             yield TrainProgress(**record)
         else:
             yield PreviewProgress(**record, labels=labels)
+        if plateau:
+            break
     for m in modules:
         m.eval()
-    return RunSummary(done=done, seconds=meter.seconds, log=log)
+    ended = {"steps": done, "max_steps": recipe.steps, "reason": reason}
+    if watch is not None:
+        ended = watch.record(done, recipe.steps, reason)
+    return RunSummary(done=done, seconds=meter.seconds, log=log, ended=ended)

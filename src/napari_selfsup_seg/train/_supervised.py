@@ -50,6 +50,8 @@ class _SegmentationObjective(Objective):
         self.y_buf = torch.empty((bs, t, t), dtype=torch.int64, pin_memory=self.cuda)
         self.x_np, self.y_np = self.x_buf.numpy(), self.y_buf.numpy()
         self.validation = validation
+        # Early stopping watches the held-out score when there is one.
+        self.criterion = "val_ap50" if validation is not None else None
         self.validate_every = preview_every or max(1, tc.steps // 10)
         self.preview_image, self.preview_every = preview_image, preview_every
         self.predict_cfg = PredictConfig(device=tc.device)
@@ -152,7 +154,10 @@ def train_iter(
     Returns
     -------
     LoadedModel
-        Network in eval mode with its :class:`ModelBundleConfig` and training log.
+        Network in eval mode with its :class:`ModelBundleConfig` and training log; its
+        provenance's ``training_end`` says how many steps ran and why training ended
+        (``reason``: ``"plateau"`` with ``train_config.early_stop``, ``"max_steps"`` or
+        ``"stopped"``; see :class:`~napari_selfsup_seg.train._engine.RunSummary`).
 
     Raises
     ------
@@ -208,6 +213,8 @@ def train_iter(
     objective = _SegmentationObjective(result, sampler, tc, held_out, preview_image, preview_every)
     summary = yield from run(objective, Recipe.of(tc), device, stop)
     result.log = summary.log
+    ended = {**summary.ended, "seconds": round(summary.seconds, 2)}
+    result.config.provenance["training_end"] = ended
     return result
 
 

@@ -5,7 +5,8 @@ the current masks: inside the reviewed tiles the masks are taken as they are (fu
 elsewhere they are pseudo-masks whose uncertain pixels (their map in the uncertain band) are
 ignored, or are ignored entirely (``outside="ignore"``). A share of the training tiles is drawn
 over the reviewed tiles (:class:`~napari_selfsup_seg.data._augment.TileSampler`'s preferred
-boxes). Instead of a fixed step count the burst stops on a plateau, at most ``max_steps``:
+boxes). Instead of a fixed step count the burst stops on a plateau (the training engine's
+early stopping, :mod:`napari_selfsup_seg.train._plateau`), at most ``max_steps``:
 
 - with a held-out reviewed tile (``hold_out`` and at least two reviewed tiles; the first one is
   held out and not trained on), when its AP@0.5 has not risen by ``min_delta`` for
@@ -31,14 +32,17 @@ import numpy as np
 
 from .._config import ConfigBase, TrainConfig, _check_range
 from .._errors import InputError
-from .._progress import Progress, RoundProgress, Stage, TrainProgress
+from .._progress import Progress, RoundProgress, Stage
 from ..data._targets import UNCERTAIN_HIGH, UNCERTAIN_LOW
+from ..train._plateau import Plateau
 from ._boxes import boxes_per_image
 
 if TYPE_CHECKING:
     from ..models._factory import LoadedModel
 
 OUTSIDE = ("pseudo", "ignore")
+
+__all__ = ["FineTuneConfig", "Plateau", "fine_tune", "fine_tune_iter"]
 
 
 @dataclass
@@ -49,6 +53,11 @@ class FineTuneConfig(ConfigBase):
     ----------
     max_steps : int
         Most steps of the burst (the learning-rate schedule spans them).
+    batch_size : int or None
+        Tiles per step of the burst (``None``: the training recipe's). Small: a burst's
+        held-out AP stops rising after a few dozen steps whatever the batch, so a smaller batch
+        makes the round the user waits for shorter (see ``bench_round`` in
+        ``docs/benchmarks.md``).
     min_steps : int
         Steps before a plateau may end the burst.
     patience : int
@@ -73,11 +82,12 @@ class FineTuneConfig(ConfigBase):
         Peak learning rate as a fraction of the training recipe's.
     """
 
-    max_steps: int = 200
+    max_steps: int = 60
+    batch_size: int | None = 4
     min_steps: int = 20
-    patience: int = 30
+    patience: int = 15
     min_delta: float = 0.01
-    smoothing: int = 10
+    smoothing: int = 5
     eval_every: int = 10
     reviewed_fraction: float = 0.5
     outside: str = "pseudo"
@@ -88,6 +98,8 @@ class FineTuneConfig(ConfigBase):
 
     def __post_init__(self) -> None:
         _check_range("max_steps", self.max_steps, 1, 1_000_000)
+        if self.batch_size is not None:
+            _check_range("batch_size", self.batch_size, 1, 4096)
         _check_range("min_steps", self.min_steps, 0, 1_000_000)
         _check_range("patience", self.patience, 1, 1_000_000)
         _check_range("min_delta", self.min_delta, 0.0, 1.0)
@@ -101,37 +113,6 @@ class FineTuneConfig(ConfigBase):
         _check_range("lr_factor", self.lr_factor, 1e-4, 10.0)
 
 
-class Plateau:
-    """Tells when a series stops improving.
-
-    Parameters
-    ----------
-    patience, min_steps, min_delta
-        As in :class:`FineTuneConfig`.
-    higher : bool
-        Higher is better (a score, improving by ``min_delta``); else lower (a loss, improving by
-        a fraction ``min_delta`` of its best).
-    """
-
-    def __init__(self, patience: int, min_steps: int, min_delta: float, higher: bool) -> None:
-        self.patience, self.min_steps, self.min_delta = patience, min_steps, min_delta
-        self.higher = higher
-        self.best: float | None = None
-        self.best_step = 0
-
-    def update(self, step: int, value: float) -> bool:
-        """Record ``value`` at ``step``; True when the series has plateaued."""
-        if self.best is None:
-            improved = True
-        elif self.higher:
-            improved = value > self.best + self.min_delta
-        else:
-            improved = value < self.best - self.min_delta * abs(self.best)
-        if improved:
-            self.best, self.best_step = value, step
-        return step >= self.min_steps and step - self.best_step >= self.patience
-
-
 def _burst_config(model: LoadedModel, cfg: FineTuneConfig, tc: TrainConfig | None) -> TrainConfig:
     if tc is None:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -142,8 +123,11 @@ def _burst_config(model: LoadedModel, cfg: FineTuneConfig, tc: TrainConfig | Non
             tc = TrainConfig()
     lr = max(1e-7, tc.learning_rate * cfg.lr_factor)
     return dataclasses.replace(
-        tc, steps=cfg.max_steps, warmup_fraction=0.0, log_every=1, learning_rate=lr
-    )
+        tc, steps=cfg.max_steps, warmup_fraction=0.0, log_every=1, learning_rate=lr,
+        batch_size=cfg.batch_size or tc.batch_size,
+        early_stop=True, patience=cfg.patience, min_steps=cfg.min_steps,
+        min_delta=cfg.min_delta, smoothing=cfg.smoothing,
+    )  # fmt: skip
 
 
 def _training_masks(masks, maps, boxes, cfg: FineTuneConfig, ignore: int) -> list[np.ndarray]:
@@ -193,7 +177,8 @@ def fine_tune_iter(
     config : FineTuneConfig, optional
     train_config : TrainConfig, optional
         Recipe (batch, tile, learning rate, seed, device); default: the model's recorded one.
-        Its ``steps`` and warm-up are replaced by the burst's.
+        Its ``steps`` and warm-up are replaced by the burst's, and its batch size by
+        ``config.batch_size`` when that is set.
     stop : callable, optional
         Checked every step; the model trained so far is returned.
 
@@ -235,49 +220,24 @@ def fine_tune_iter(
     index = {i: k for k, i in enumerate(keep)}
     preferred = [(index[i], b) for i in keep for b in train_boxes[i]]
 
-    state = {"stop": False}
-
-    def halt() -> bool:
-        return state["stop"] or (stop is not None and stop())
-
-    criterion = "val_ap50" if validation is not None else "loss"
-    plateau = Plateau(cfg.patience, cfg.min_steps, cfg.min_delta, higher=validation is not None)
-    alpha, ema, done, reason = 2.0 / (cfg.smoothing + 1), None, 0, "stopped"
     t0 = time.perf_counter()
-    gen = train_iter(
+    result: LoadedModel = yield from train_iter(
         [images[i] for i in keep], [targets[i] for i in keep], tc, init=model,
-        provenance=dict(model.config.provenance), stop=halt,
+        provenance=dict(model.config.provenance), stop=stop,
         preview_every=cfg.eval_every if validation is not None else 0, validation=validation,
         input_channels=model.config.input_channels,
         input_channel_names=model.config.input_channel_names,
         preferred_boxes=preferred, preferred_fraction=cfg.reviewed_fraction,
     )  # fmt: skip
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as end:
-            result: LoadedModel = end.value
-            break
-        yield record
-        if not isinstance(record, TrainProgress):
-            continue
-        done = record.done
-        ema = record.loss if ema is None else ema + alpha * (record.loss - ema)
-        # The loss's average counts once it spans ``smoothing`` steps (one lucky batch is no best).
-        value = record.extra.get("val_ap50") if validation is not None else ema
-        if validation is None and done < cfg.smoothing:
-            value = None
-        if value is not None and plateau.update(done, float(value)) and not state["stop"]:
-            state["stop"], reason = True, "plateau"
-    if not state["stop"] and done >= cfg.max_steps:
-        reason = "max_steps"
+    ended = result.config.provenance["training_end"]
+    done, reason, criterion = ended["steps"], ended["reason"], ended["criterion"]
     summary = {
         "steps": done,
         "max_steps": cfg.max_steps,
         "reason": reason,
         "criterion": criterion,
-        "best": None if plateau.best is None else round(float(plateau.best), 4),
-        "best_step": plateau.best_step,
+        "best": ended["best"],
+        "best_step": ended["best_step"],
         "seconds": round(time.perf_counter() - t0, 2),
         "reviewed_tiles": len(flat),
         "held_out": None if held is None else [held[0], list(held[1])],

@@ -210,7 +210,7 @@ def self_train_iter(
         **extra,
     )  # fmt: skip
     planes = _score_planes(images, tc)
-    history = [_round_record(0, tc.steps, planes, masks, None, ignore, time.perf_counter() - t0)]
+    history = [_round_record(0, _ran(model), planes, masks, None, ignore, time.perf_counter() - t0)]
     total = cfg.rounds + 1
     yield RoundProgress(Stage.SELF_TRAIN, 1, total, _message(history[-1]), model, history[-1])
     steps = max(1, round(tc.steps * cfg.round_steps))
@@ -239,12 +239,18 @@ def self_train_iter(
         model = yield from train_iter(images, masks, round_tc, init=model, provenance=prov,
                                       stop=stop, **extra)  # fmt: skip
         record["seconds"] = round(time.perf_counter() - t0, 1)
+        record["steps"] = _ran(model)
         history.append(record)
         yield RoundProgress(Stage.SELF_TRAIN, r + 1, total, _message(record), model, record)
         if record["change"] is not None and record["change"] < cfg.min_change:
             break
     model.config.provenance["self_training"] = history
     return LabelFreeResult(model, masks, history)
+
+
+def _ran(model: LoadedModel) -> int:
+    """Steps the model's last training ran (fewer than asked when it stopped early)."""
+    return int(model.config.provenance.get("training_end", {}).get("steps", 0))
 
 
 def _message(record: dict[str, Any]) -> str:

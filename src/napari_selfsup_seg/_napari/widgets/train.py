@@ -67,6 +67,11 @@ class TrainWidget(DockContainer):
         )
         self.depth.tooltip = "Encoder stages of the U-Net: 3 is small and fast, 5 sees more context"
         self.steps = SpinBox(label="Steps", value=recipe.steps, min=1, max=1_000_000)
+        self.early_stop = CheckBox(text="Stop when it stops improving", value=recipe.early_stop)
+        self.early_stop.tooltip = (
+            "End training when the loss (or the held-out frame's AP) has not improved for "
+            f"{recipe.patience} steps; Steps is then the most it runs"
+        )
         self.tile_size = SpinBox(
             label="Tile size", value=recipe.tile_size, min=32, max=1024, step=32
         )
@@ -98,6 +103,7 @@ class TrainWidget(DockContainer):
                 self.encoder,
                 self.depth,
                 self.steps,
+                self.early_stop,
                 self.tile_size,
                 self.batch_size,
                 self.learning_rate,
@@ -194,6 +200,7 @@ class TrainWidget(DockContainer):
         """The recipe and the architecture set in the widget (raises InputError when invalid)."""
         recipe = TrainConfig(
             steps=int(self.steps.value),
+            early_stop=bool(self.early_stop.value),
             batch_size=int(self.batch_size.value),
             tile_size=int(self.tile_size.value),
             learning_rate=float(self.learning_rate.value),
