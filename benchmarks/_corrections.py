@@ -91,7 +91,7 @@ def pretrained_model(image: np.ndarray, cache: Path, steps: int | None = None):
     """A U-Net pretrained without labels on ``image`` (``api.pretrain`` defaults), cached."""
     from napari_selfsup_seg import api
 
-    if (cache / "pretrained" / "config.json").exists() or (cache / "pretrained.done").exists():
+    if (cache / "pretrained.done").exists():
         return api.load_model(cache / "pretrained", device="cpu")
     log(f"pretraining -> {cache / 'pretrained'}")
     model = api.pretrain([image], steps=steps, device="cpu", callback=_every_minute("pretrain"))
@@ -221,7 +221,7 @@ def run_arm(arm: str, setup: dict, tiles: int, seed: int = 0, plan: list[Box] | 
         seconds = time.perf_counter() - t0
         burst = model.config.provenance["fine_tune"][-1]
         out["round_seconds"].append(round(seconds, 1))
-        out["bursts"].append({k: burst[k] for k in ("steps", "reason", "seconds")})
+        out["bursts"].append({key: burst[key] for key in ("steps", "reason", "seconds")})
         log(
             f"{arm} seed {seed}: tile {k} {box}, {burst['steps']} steps ({burst['reason']}), "
             f"{seconds:.0f} s"
@@ -253,10 +253,16 @@ def cached_arm(cache: Path, key: str, run) -> dict:
 
 
 def load_pair(image_path: Path, truth_path: Path, crop: int | None) -> tuple[np.ndarray, ...]:
-    """First plane of an image and its labels, the central ``crop``² region when larger."""
+    """First plane of an image and its labels; a ``crop``² region around the objects if larger.
+
+    The crop is centred on the centroid of the true foreground (clipped to the plane).
+    """
     image, truth = stack(image_path)[0], stack(truth_path)[0]
     if crop:
         h, w = image.shape
-        y, x = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        ys, xs = np.nonzero(truth)
+        cy, cx = (int(ys.mean()), int(xs.mean())) if ys.size else (h // 2, w // 2)
+        y = int(np.clip(cy - crop // 2, 0, max(0, h - crop)))
+        x = int(np.clip(cx - crop // 2, 0, max(0, w - crop)))
         image, truth = image[y : y + crop, x : x + crop], truth[y : y + crop, x : x + crop]
     return image, truth

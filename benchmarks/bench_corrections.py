@@ -312,8 +312,8 @@ def notes(figures: dict, image_path: Path) -> str:
 
 SUITE = {  # name: (image, labels) of one frame, relative to the data folder
     "scratch_hoechst": ("scratch_assay/hoechst_TYX.tif", "scratch_assay/nuclei_labels_TYX.tif"),
-    "hela_ctc": ("hela_ctc/t00_image.tif", "hela_ctc/t00_mask.tif"),
-    "bacteria_phase": ("bacteria_phase/t04_image.tif", "bacteria_phase/t04_mask.tif"),
+    "hela_ctc": ("hela_ctc/t19_image.tif", "hela_ctc/t19_mask.tif"),
+    "bacteria_phase": ("bacteria_phase/t19_image.tif", "bacteria_phase/t19_mask.tif"),
 }
 
 
