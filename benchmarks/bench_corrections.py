@@ -80,7 +80,7 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
     excluded[:, image.shape[1] // 2 :] = False
     excluded[:, : image.shape[1] // 2] = True
     results: dict[str, dict] = {}
-    deadline = t_start + 60 * args.budget_min if args.budget_min else None
+    deadline = t_start + 60 * args.budget_min if args.budget_min is not None else None
 
     def want(key: str) -> bool:
         over = deadline is not None and time.perf_counter() > deadline
@@ -92,7 +92,8 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
     ranked_key = f"ranked_t{tiles}"
     if "ranked" in arms and want(ranked_key):
         results["ranked"] = cached_arm(cache, ranked_key, lambda: run_arm("ranked", setup, tiles))
-    for seed in range(args.seeds if "random" in arms else 0):
+    seeds = range(args.first_seed, args.first_seed + args.seeds) if "random" in arms else []
+    for seed in seeds:
         key = f"random_s{seed}_t{tiles}"
         if want(key):
             results[f"random_s{seed}"] = cached_arm(
@@ -327,6 +328,7 @@ def main(argv=None) -> dict:
         help="cache of start models and arms",
     )
     parser.add_argument("--seeds", type=int, default=3, help="random-tile runs")
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first random run")
     parser.add_argument("--tiles", type=int, default=8, help="corrected tiles per arm")
     parser.add_argument("--tile", type=int, default=128, help="tile side (px)")
     parser.add_argument("--rounds", type=int, default=None, help="label-free self-training rounds")
