@@ -56,9 +56,13 @@ from bench_teacher import _match
 
 def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[str]) -> dict:
     """All arms on one image; scores on the right half (never corrected)."""
+    import hashlib
+
     from napari_selfsup_seg.workflows._fine_tune import FineTuneConfig
 
-    cache = Path(args.out) / name
+    # The cache is keyed by the pixels too, so another crop or file never reads stale models.
+    digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()[:8]
+    cache = Path(args.out) / f"{name}_{digest}"
     match = _match()
     t_start = time.perf_counter()
     model, teacher, tmap, start_s = start_model(image, cache, args.rounds, args.steps)
@@ -100,6 +104,17 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
                 cache, key, lambda seed=seed: run_arm("random", setup, tiles, seed=seed)
             )
     plan = results.get("ranked", {}).get("boxes")
+    ranked_meta = cache / "arms" / f"{ranked_key}.json"
+    waited = time.perf_counter()
+    while plan is None and any(a.startswith("labels_only") for a in arms):
+        # Another process may be running the ranked arm whose tiles the labels-only arms use.
+        if ranked_meta.exists() and (cache / "arms" / f"{ranked_key}.npz").exists():
+            plan = [tuple(b) for b in json.loads(ranked_meta.read_text())["boxes"]]
+        elif time.perf_counter() - waited > 60 * args.wait_min:
+            log("labels-only arms skipped: no ranked arm to take the tiles from")
+            break
+        else:
+            time.sleep(20)
     for arm in ("labels_only", "labels_only_pretrained"):
         if arm in arms and plan and want(f"{arm}_t{tiles}"):
             if arm.endswith("pretrained"):
@@ -329,6 +344,9 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--seeds", type=int, default=3, help="random-tile runs")
     parser.add_argument("--first-seed", type=int, default=0, help="seed of the first random run")
+    parser.add_argument(
+        "--wait-min", type=float, default=0, help="wait for a ranked arm run by another process"
+    )
     parser.add_argument("--tiles", type=int, default=8, help="corrected tiles per arm")
     parser.add_argument("--tile", type=int, default=128, help="tile side (px)")
     parser.add_argument("--rounds", type=int, default=None, help="label-free self-training rounds")
