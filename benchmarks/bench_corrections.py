@@ -81,8 +81,7 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
     }
     tiles = min(args.tiles, len(setup["grid"]))
     excluded = np.zeros(image.shape, bool)
-    excluded[:, image.shape[1] // 2 :] = False
-    excluded[:, : image.shape[1] // 2] = True
+    excluded[:, : image.shape[1] // 2] = True  # the half where tiles are corrected
     results: dict[str, dict] = {}
     deadline = t_start + 60 * args.budget_min if args.budget_min is not None else None
 
@@ -93,12 +92,14 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
             log(f"{key}: skipped (time budget of {args.budget_min} min spent)")
         return done or not over
 
-    ranked_key = f"ranked_t{tiles}"
+    # Arms are cached under their settings: tile side, tiles, burst steps.
+    tag = f"{side}px_t{tiles}_b{args.burst_steps or 'default'}"
+    ranked_key = f"ranked_{tag}"
     if "ranked" in arms and want(ranked_key):
         results["ranked"] = cached_arm(cache, ranked_key, lambda: run_arm("ranked", setup, tiles))
     seeds = range(args.first_seed, args.first_seed + args.seeds) if "random" in arms else []
     for seed in seeds:
-        key = f"random_s{seed}_t{tiles}"
+        key = f"random_s{seed}_{tag}"
         if want(key):
             results[f"random_s{seed}"] = cached_arm(
                 cache, key, lambda seed=seed: run_arm("random", setup, tiles, seed=seed)
@@ -116,11 +117,11 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
         else:
             time.sleep(20)
     for arm in ("labels_only", "labels_only_pretrained"):
-        if arm in arms and plan and want(f"{arm}_t{tiles}"):
+        if arm in arms and plan and want(f"{arm}_{tag}"):
             if arm.endswith("pretrained"):
                 setup["pretrained"] = pretrained_model(image, cache, args.steps)
             results[arm] = cached_arm(
-                cache, f"{arm}_t{tiles}", lambda arm=arm: run_arm(arm, setup, tiles, plan=plan)
+                cache, f"{arm}_{tag}", lambda arm=arm: run_arm(arm, setup, tiles, plan=plan)
             )
     figures: dict[str, dict] = {}
     for arm, out in results.items():
