@@ -139,9 +139,28 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
             "bursts": out["bursts"],
             "boxes": [list(b) for b in out["boxes"]],
         }
+    # Errors of the start model and of the pseudo-masks in every candidate tile (against the
+    # truth, IoU >= 0.5), to read what a tile choice could teach.
+    start = next((o["preds"][0] for o in results.values() if o["preds"].get(0) is not None), None)
+    order = results.get("ranked", {}).get("boxes", [])
+    grid_errors = []
+    for box in setup["grid"]:
+        y0, x0, y1, x1 = box
+        cut = (slice(y0, y1), slice(x0, x1))
+        grid_errors.append(
+            {
+                "box": list(box),
+                "ranked_order": order.index(box) + 1 if box in order else None,
+                "start_tp_fp_fn": None
+                if start is None
+                else list(match(truth[cut], start[cut], 0.5)),
+                "teacher_tp_fp_fn": list(match(truth[cut], teacher[cut], 0.5)),
+            }
+        )
     n_gt = len(np.unique(truth[:, image.shape[1] // 2 :])) - 1
     return {
         "arms": figures,
+        "grid_errors": grid_errors,
         "burst_max_steps": args.burst_steps,
         "start_seconds": start_s,
         "tile": side,
@@ -223,7 +242,7 @@ def plot(figures: dict, path: Path) -> None:
             ax.set_ylabel("AP@0.5, never-corrected half")
             ax.set_title(name)
             ax.grid(alpha=0.3)
-        row[0].set_xticks(list(COUNTS))
+        row[0].set_xticks([c for c in COUNTS if c <= figures[name]["tiles"]])
         row[0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +298,11 @@ def notes(figures: dict, image_path: Path) -> str:
         "(seed N), same training; **labels_only** = the ranked arm's tiles, true labels only "
         'in them (`outside="ignore"`), from a fresh network; **labels_only_pretrained** = '
         "the same from a network pretrained without labels on the image (`api.pretrain` "
-        "defaults). The labels-only arms have no model before the first tile (n/a at 0).",
+        "defaults). The labels-only arms have no model before the first tile (n/a at 0). "
+        "A burst trains with the recipe recorded in the model it starts from: the label-free "
+        "model's (8 tiles of 128², lr 2e-3 × 0.5) for every arm but the pretrained one, "
+        "which inherits the pretraining recipe (8 tiles of 96², lr 1e-3 × 0.5), so its "
+        "rounds are shorter and its seconds not comparable.",
         "",
     ]
     for name, fig in figures.items():
@@ -316,6 +339,23 @@ def notes(figures: dict, image_path: Path) -> str:
             f"{verdict(None if four is None else four >= 0.88)} ({four}); ranked beats random "
             f"by ≥ 0.03 over 1-4 tiles: {verdict(None if gap is None else gap >= 0.03)} ({gap})."
         )
+    for name, fig in figures.items():
+        rows = [
+            f"Errors in each tile of the left half ({name}) before any correction, against "
+            "the truth (TP / FP / FN at IoU 0.5), and the order the ranked arm took them in:",
+            "",
+            "| tile (y0, x0, y1, x1) | ranked order | start model | pseudo-masks |",
+            "|---|---|---|---|",
+        ]
+        for g in fig.get("grid_errors", []):
+            start = (
+                "n/a" if g["start_tp_fp_fn"] is None else " / ".join(map(str, g["start_tp_fp_fn"]))
+            )
+            rows.append(
+                f"| {tuple(g['box'])} | {g['ranked_order'] or '-'} | {start} | "
+                f"{' / '.join(map(str, g['teacher_tp_fp_fn']))} |"
+            )
+        parts += ["", *rows]
     if burst:
         parts.append("")
         parts.append(
