@@ -19,9 +19,14 @@ per-pixel maps averaged over the tile, each in [0, 1]:
     Fraction of the tile that training ignores: the teacher's map in its uncertain band, or
     labels already set to the ignore value.
 
-``score`` is their weighted sum times ``1 - reviewed`` (the fraction of the tile already
-reviewed). Coverage is a hard rule: a tile overlapping a reviewed box, or a better-ranked tile
-of the same queue, by more than ``max_overlap`` of its area is never proposed.
+The four parts live on very different scales (a confident student's entropy is a few hundredths
+everywhere, disagreement tenths), so ``score`` sums their *ranks* among the candidate tiles
+(each scaled to [0, 1], ties averaged) with the weights, times ``1 - reviewed`` (the fraction
+of the tile already reviewed): every signal counts, whatever its range. Where student and
+teacher make the same mistake they agree, and only the student's uncertainty points there.
+
+Coverage is a hard rule: a tile overlapping a reviewed box, or a better-ranked tile of the same
+queue, by more than ``max_overlap`` of its area is never proposed.
 """
 
 from __future__ import annotations
@@ -187,6 +192,15 @@ def _object_disagreement(teacher: np.ndarray, student: np.ndarray) -> float:
     return 1.0 - 2.0 * tp / (2 * tp + fp + fn)
 
 
+def _unit_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank; one value ranks 1)."""
+    from scipy.stats import rankdata
+
+    if len(values) <= 1:
+        return np.ones(len(values))
+    return (rankdata(values) - 1.0) / (len(values) - 1)
+
+
 def correction_queue(
     image: np.ndarray,
     teacher_labels: np.ndarray,
@@ -267,7 +281,7 @@ def correction_queue(
         "flips": cfg.flip_weight,
         "teacher_uncertain": cfg.teacher_weight,
     }
-    candidates = []
+    found = []
     for k, box in enumerate(boxes):
         covered = max((box_overlap(box, b) for b in done), default=0.0)
         if covered > cfg.max_overlap:
@@ -281,7 +295,11 @@ def correction_queue(
             **{name: float(v[k]) for name, v in means.items()},
             "reviewed": covered,
         }
-        score = sum(w * parts[name] for name, w in weights.items()) * (1.0 - covered)
+        found.append((box, parts))
+    ranks = {name: _unit_ranks([parts[name] for _, parts in found]) for name in weights}
+    candidates = []
+    for j, (box, parts) in enumerate(found):
+        score = sum(w * ranks[name][j] for name, w in weights.items()) * (1 - parts["reviewed"])
         candidates.append(QueueTile(box, float(score), {n: round(v, 4) for n, v in parts.items()}))
     candidates.sort(key=lambda t: (-t.score, t.box))
     chosen: list[QueueTile] = []
