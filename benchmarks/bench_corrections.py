@@ -301,10 +301,10 @@ def notes(figures: dict, image_path: Path) -> str:
         'in them (`outside="ignore"`), from a fresh network; **labels_only_pretrained** = '
         "the same from a network pretrained without labels on the image (`api.pretrain` "
         "defaults). The labels-only arms have no model before the first tile (n/a at 0). "
-        "A burst trains with the recipe recorded in the model it starts from: the label-free "
-        "model's (8 tiles of 128², lr 2e-3 × 0.5) for every arm but the pretrained one, "
-        "which inherits the pretraining recipe (8 tiles of 96², lr 1e-3 × 0.5), so its "
-        "rounds are shorter and its seconds not comparable.",
+        "A burst draws `FineTuneConfig().batch_size` tiles a step (4) and otherwise trains "
+        "with the recipe recorded in the model it starts from: the label-free model's "
+        "(128² tiles, lr 2e-3 × 0.5) for every arm but the pretrained one, which inherits "
+        "the pretraining recipe (96² tiles, lr 1e-3 × 0.5).",
         "",
     ]
     for name, fig in figures.items():
