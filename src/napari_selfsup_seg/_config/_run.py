@@ -86,8 +86,11 @@ class TrainConfig(ConfigBase):
     device: str = device_setting()
     amp: bool = True
     log_every: int = 1
+    # Off by default: on the development suite, stopping on the training loss's plateau cut
+    # HeLa's first round at 107 steps (AP@0.5 0.51 against the teacher's 0.66) and its final
+    # student to 0.68 (0.74 with the fixed steps). Fine-tuning bursts always use it.
     early_stop: bool = setting(
-        True, "end training when the loss (or held-out AP) plateaus; --steps is then the most"
+        False, "end training when the loss (or held-out AP) plateaus; --steps is then the most"
     )
     patience: int = setting(30, "steps without improvement that end training", metavar="N")
     min_delta: float = setting(0.01, "improvement that counts (AP, or fraction of the loss)")
