@@ -94,7 +94,14 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
 
     # Arms are cached under their settings: tile side, tiles, burst steps.
     tag = f"{side}px_t{tiles}_b{args.burst_steps or 'default'}"
-    ranked_key = f"ranked_{tag}"
+    # The ranked tiles (and the labels-only arms that reuse them) depend on the queue's weights.
+    from dataclasses import asdict
+
+    from napari_selfsup_seg.workflows._queue import QueueConfig
+
+    weights = {k: v for k, v in asdict(QueueConfig()).items() if k != "device"}
+    queue_tag = hashlib.sha1(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:6]
+    ranked_key = f"ranked_{tag}_q{queue_tag}"
     if "ranked" in arms and want(ranked_key):
         results["ranked"] = cached_arm(cache, ranked_key, lambda: run_arm("ranked", setup, tiles))
     seeds = range(args.first_seed, args.first_seed + args.seeds) if "random" in arms else []
@@ -117,11 +124,13 @@ def run_image(name: str, image: np.ndarray, truth: np.ndarray, args, arms: list[
         else:
             time.sleep(20)
     for arm in ("labels_only", "labels_only_pretrained"):
-        if arm in arms and plan and want(f"{arm}_{tag}"):
+        if arm in arms and plan and want(f"{arm}_{tag}_q{queue_tag}"):
             if arm.endswith("pretrained"):
                 setup["pretrained"] = pretrained_model(image, cache, args.steps)
             results[arm] = cached_arm(
-                cache, f"{arm}_{tag}", lambda arm=arm: run_arm(arm, setup, tiles, plan=plan)
+                cache,
+                f"{arm}_{tag}_q{queue_tag}",
+                lambda arm=arm: run_arm(arm, setup, tiles, plan=plan),
             )
     figures: dict[str, dict] = {}
     for arm, out in results.items():

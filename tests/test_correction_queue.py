@@ -74,7 +74,14 @@ def test_queue_ranks_the_tile_where_the_teacher_is_wrong_first(student, one_torc
     assert side == 64
     teacher, wrong = _corrupt_busiest_tile(sample.labels, side)
     fmap = (teacher > 0).astype(np.float32)
-    cfg = QueueConfig(device="cpu")
+    # With default weights the student's own odd-sized objects count too; the wrong tile
+    # is among the first two proposals whatever this small student fragments.
+    queue = correction_queue(
+        sample.fluorescence, teacher, fmap, model, config=QueueConfig(device="cpu")
+    )
+    assert any(box_overlap(t.box, wrong) >= 0.5 for t in queue[:2])
+    # Without the size part, disagreement with the teacher ranks the wrong tile first.
+    cfg = QueueConfig(size_weight=0.0, device="cpu")
     queue = correction_queue(sample.fluorescence, teacher, fmap, model, config=cfg)
     assert len(queue) >= 4
     assert box_overlap(queue[0].box, wrong) >= 0.5
@@ -87,14 +94,20 @@ def test_queue_ranks_the_tile_where_the_teacher_is_wrong_first(student, one_torc
         y0, x0, y1, x1 = t.box
         assert 0 <= y0 < y1 <= SHAPE[0] and 0 <= x0 < x1 <= SHAPE[1]
         assert (y1 - y0, x1 - x0) == (side, side)
-        assert set(t.parts) >= {"disagreement", "entropy", "flips", "teacher_uncertain"}
+        assert set(t.parts) >= {
+            "disagreement",
+            "entropy",
+            "flips",
+            "teacher_uncertain",
+            "size_outliers",
+        }
         assert all(0.0 <= v <= 1.0 for v in t.parts.values())
     for i, a in enumerate(queue):  # the proposals themselves do not overlap
         assert all(box_overlap(a.box, b.box) <= 0.1 for b in queue[i + 1 :])
     # The teacher's uncertain band counts: a map at 0.5 over one tile raises its part.
     band = fmap.copy()
     band[wrong[0] : wrong[2], wrong[1] : wrong[3]] = 0.5
-    cfg = QueueConfig(flips=1, device="cpu")
+    cfg = QueueConfig(flips=1, size_weight=0.0, device="cpu")
     again = correction_queue(sample.fluorescence, teacher, band, model, top=1, config=cfg)
     assert len(again) == 1 and again[0].parts["teacher_uncertain"] > 0.5
 
@@ -124,3 +137,21 @@ def test_queue_refuses_mismatched_inputs(student):
         correction_queue(sample.fluorescence, sample.labels, None, model, [(0, 0, 500, 10)])
     with pytest.raises(InputError, match="flips"):
         QueueConfig(flips=3)
+
+
+def test_size_outliers_mark_fragments_and_merges():
+    from napari_selfsup_seg.workflows._queue_parts import size_outlier_points
+
+    labels = np.zeros((100, 200), np.int32)
+    for k in range(6):  # six typical 10x10 objects
+        labels[10:20, 10 + 30 * k : 20 + 30 * k] = k + 1
+    labels[50:52, 50:52] = 7  # a fragment
+    labels[60:80, 120:140] = 8  # four objects' worth: a merge
+    points, typical = size_outlier_points(labels, diameter=10.0)
+    assert typical == 100.0
+    assert points.sum() == 2
+    assert points[50:52, 50:52].sum() == 1 and points[60:80, 120:140].sum() == 1
+    # Too few objects for a median: the model's diameter sets the typical area.
+    few = np.where(labels == 8, 1, 0)
+    points, typical = size_outlier_points(few, diameter=20.0)
+    assert typical == pytest.approx(np.pi * 100) and points.sum() == 0

@@ -1,8 +1,8 @@
 """The correction queue: which square tile of a plane a user should review next.
 
 After a training round, every candidate tile (object-sized: :func:`~._boxes.tile_side`, on a
-grid of half-tile steps) is scored by how much a correction there would teach, from four
-per-pixel maps averaged over the tile, each in [0, 1]:
+grid of half-tile steps) is scored by how much a correction there would teach, from five
+parts, each in [0, 1]:
 
 ``disagreement``
     Teacher (the pseudo-masks) against student (the network): the mean of a pixel term, the
@@ -18,6 +18,12 @@ per-pixel maps averaged over the tile, each in [0, 1]:
 ``teacher_uncertain``
     Fraction of the tile that training ignores: the teacher's map in its uncertain band, or
     labels already set to the ignore value.
+``size_outliers``
+    Student objects centred in the tile whose area is far from the plane's typical one
+    (fragments, specks, merged neighbours: :func:`~._queue_parts.size_outlier_points`), per
+    typical object the tile holds, at most 1. It is the part that follows the student's own
+    mistakes once the student has outgrown its teacher, when disagreement points at the
+    teacher's mistakes instead.
 
 The four parts live on very different scales (a confident student's entropy is a few hundredths
 everywhere, disagreement tenths), so ``score`` sums their *ranks* among the candidate tiles
@@ -51,6 +57,7 @@ from ._boxes import (
     candidate_boxes,
     tile_side,
 )
+from ._queue_parts import object_disagreement, size_outlier_points, unit_ranks
 
 if TYPE_CHECKING:
     from ..models._factory import LoadedModel
@@ -76,7 +83,7 @@ class QueueConfig(ConfigBase):
         tile) may cover.
     flips : int
         Test-time flips averaged (1, 2 or 4).
-    disagreement_weight, entropy_weight, flip_weight, teacher_weight : float
+    disagreement_weight, entropy_weight, flip_weight, teacher_weight, size_weight : float
         Weights of the score's parts.
     ignore_low, ignore_high : float
         The teacher's uncertain band (as in self-training).
@@ -89,10 +96,11 @@ class QueueConfig(ConfigBase):
     stride: float = 0.5
     max_overlap: float = 0.1
     flips: int = 4
-    disagreement_weight: float = 1.0
+    disagreement_weight: float = 0.5
     entropy_weight: float = 0.5
     flip_weight: float = 0.5
     teacher_weight: float = 0.25
+    size_weight: float = 1.0
     ignore_low: float = UNCERTAIN_LOW
     ignore_high: float = UNCERTAIN_HIGH
     device: str = device_setting()
@@ -105,7 +113,7 @@ class QueueConfig(ConfigBase):
         _check_range("max_overlap", self.max_overlap, 0.0, 1.0)
         if self.flips not in (1, 2, 4):
             raise InputError(f"flips must be 1, 2 or 4, got {self.flips}")
-        for name in ("disagreement", "entropy", "flip", "teacher"):
+        for name in ("disagreement", "entropy", "flip", "teacher", "size"):
             _check_range(f"{name}_weight", getattr(self, f"{name}_weight"), 0.0, 100.0)
         _check_range("ignore_low", self.ignore_low, 0.0, 1.0)
         _check_range("ignore_high", self.ignore_high, self.ignore_low, 1.0)
@@ -123,7 +131,8 @@ class QueueTile:
         How much a correction here would teach (higher first).
     parts : dict
         ``disagreement`` (with its ``pixel_disagreement`` and ``object_disagreement``),
-        ``entropy``, ``flips``, ``teacher_uncertain`` and ``reviewed``, each in [0, 1].
+        ``entropy``, ``flips``, ``teacher_uncertain``, ``size_outliers`` and ``reviewed``, each
+        in [0, 1].
     """
 
     box: Box
@@ -179,26 +188,6 @@ def student_maps(
     mean_fg = fg_sum / flips
     spread = 2.0 * np.sqrt(np.clip(fg_sq / flips - mean_fg**2, 0.0, None))
     return (total / flips).astype(np.float32), spread.astype(np.float32)
-
-
-def _object_disagreement(teacher: np.ndarray, student: np.ndarray) -> float:
-    """``1 - F1`` of the one-to-one matching at IoU 0.5 of two label crops (0 when both empty)."""
-    from ..evaluation._metrics import overlap_pairs, sparse_match_counts
-
-    gi, pi, iou, n_t, n_s = overlap_pairs(teacher, student)
-    if int(n_t) + int(n_s) == 0:
-        return 0.0
-    tp, fp, fn = sparse_match_counts(gi, pi, iou, int(n_t), int(n_s), 0.5)
-    return 1.0 - 2.0 * tp / (2 * tp + fp + fn)
-
-
-def _unit_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank; one value ranks 1)."""
-    from scipy.stats import rankdata
-
-    if len(values) <= 1:
-        return np.ones(len(values))
-    return (rankdata(values) - 1.0) / (len(values) - 1)
 
 
 def correction_queue(
@@ -270,16 +259,19 @@ def correction_queue(
     xor = box_sums(t_fg ^ s_fg, boxes)
     union = box_sums(t_fg | s_fg, boxes)
     pixel = xor / np.maximum(union, floor)
+    odd, typical_area = size_outlier_points(student, float(diameter))
     means = {
         "entropy": box_means(entropy, boxes),
         "flips": box_means(spread, boxes),
         "teacher_uncertain": box_means(uncertain, boxes),
+        "size_outliers": np.minimum(box_means(odd, boxes) * typical_area, 1.0),
     }
     weights = {
         "disagreement": cfg.disagreement_weight,
         "entropy": cfg.entropy_weight,
         "flips": cfg.flip_weight,
         "teacher_uncertain": cfg.teacher_weight,
+        "size_outliers": cfg.size_weight,
     }
     found = []
     for k, box in enumerate(boxes):
@@ -287,7 +279,7 @@ def correction_queue(
         if covered > cfg.max_overlap:
             continue
         rows, cols = slice(box[0], box[2]), slice(box[1], box[3])
-        objects = _object_disagreement(teacher[rows, cols], student[rows, cols])
+        objects = object_disagreement(teacher[rows, cols], student[rows, cols])
         parts = {
             "disagreement": 0.5 * (float(pixel[k]) + objects),
             "pixel_disagreement": float(pixel[k]),
@@ -296,7 +288,7 @@ def correction_queue(
             "reviewed": covered,
         }
         found.append((box, parts))
-    ranks = {name: _unit_ranks([parts[name] for _, parts in found]) for name in weights}
+    ranks = {name: unit_ranks([parts[name] for _, parts in found]) for name in weights}
     candidates = []
     for j, (box, parts) in enumerate(found):
         score = sum(w * ranks[name][j] for name, w in weights.items()) * (1 - parts["reviewed"])
