@@ -118,6 +118,14 @@ class QueueConfig(ConfigBase):
         _check_range("ignore_low", self.ignore_low, 0.0, 1.0)
         _check_range("ignore_high", self.ignore_high, self.ignore_low, 1.0)
 
+    @property
+    def top_score(self) -> float:
+        """The score of a tile ranked first on every part (the sum of the weights)."""
+        return float(
+            self.disagreement_weight + self.entropy_weight + self.flip_weight
+            + self.teacher_weight + self.size_weight
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class QueueTile:

@@ -226,8 +226,10 @@ class ReviewTiles(Container):
             zoom * 0.7 * min(labels.data.shape[-2:]) / max(y1 - y0, x1 - x0)
         )
         self.tile_info.value = (
-            f"Plane {plane}, rows {y0}-{y1}, columns {x0}-{x1}\nscore {tile.score:.2f} "
-            f"(disagreement {tile.parts.get('disagreement', 0):.2f})"
+            f"Plane {plane}, rows {y0}-{y1}, columns {x0}-{x1}\nscore {tile.score:.2f} of "
+            f"{self.queue_config.top_score:.2f} (disagreement "
+            f"{tile.parts.get('disagreement', 0):.2f}, odd-sized objects "
+            f"{tile.parts.get('size_outliers', 0):.2f})"
         )
         self.controls.status.value = "Correct the tile if needed, then accept it."
 
