@@ -62,10 +62,6 @@ from ._queue_parts import object_disagreement, size_outlier_points, unit_ranks
 if TYPE_CHECKING:
     from ..models._factory import LoadedModel
 
-#: The flips of test-time augmentation, as (flip Y, flip X), in the order they are used.
-FLIPS = ((False, False), (True, False), (False, True), (True, True))
-
-
 @dataclass
 class QueueConfig(ConfigBase):
     """How tiles are cut and scored.
@@ -164,7 +160,7 @@ def student_maps(
     image : numpy.ndarray
         ``(Y, X)`` or ``(C, Y, X)`` plane.
     flips : int
-        How many of :data:`FLIPS` to average (1, 2 or 4).
+        How many flips to average (1, 2 or 4; the flips of ``PredictConfig.flips``).
     device : str
 
     Returns
@@ -177,13 +173,12 @@ def student_maps(
     """
     from .._progress import drain
     from ..inference._input import prepare_input
-    from ..inference._predict import probabilities_iter
+    from ..inference._predict import FLIP_AXES, probabilities_iter
 
     config = PredictConfig(device=device)
     x = prepare_input(model, image)
     total, fg_sum, fg_sq = None, None, None
-    for fy, fx in FLIPS[:flips]:
-        axes = tuple(a for a, f in ((-2, fy), (-1, fx)) if f)
+    for axes in FLIP_AXES[:flips]:  # the flips of segmentation's test-time augmentation
         xf = np.ascontiguousarray(np.flip(x, axes)) if axes else x
         probs = drain(probabilities_iter(model, xf, config))
         assert probs is not None  # no stop callback
