@@ -62,6 +62,7 @@ from ._queue_parts import object_disagreement, size_outlier_points, unit_ranks
 if TYPE_CHECKING:
     from ..models._factory import LoadedModel
 
+
 @dataclass
 class QueueConfig(ConfigBase):
     """How tiles are cut and scored.
