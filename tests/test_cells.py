@@ -16,7 +16,12 @@ from cells_data import make_cells, mean_best_iou
 from napari_selfsup_seg import api
 from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg.cli.main import main
-from napari_selfsup_seg.pseudo._propagate import contrast_kind, normalised, propagate
+from napari_selfsup_seg.pseudo._propagate import (
+    contrast_kind,
+    normalised,
+    propagate,
+    propagation_cost,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +83,23 @@ def test_relief_images_are_told_from_stains():
     stain[30:60, 30:60] += 5
     assert contrast_kind(normalised(relief)) == "relief"
     assert contrast_kind(normalised(stain)) == "bright"
+
+
+def test_cells_meet_on_lines_of_the_background_polarity():
+    """The propagation is cheap inside cells and costly on the thin line between two of them:
+    a dark line between bright (or relief) cells, a bright one between dark cells. A line of
+    the other polarity inside a cell (a fibre, a fold) costs far less: image edges alone would
+    not tell the two apart."""
+    rng = np.random.default_rng(0)
+    plane = np.full((80, 120), 0.1) + rng.normal(0, 0.02, (80, 120))
+    plane[20:60, 20:100] = 1.0
+    plane[20:60, 40:42] += 0.7  # a bright line inside a cell: no border
+    plane[20:60, 69:71] = 0.3  # the gap between two touching cells
+    for cells, image in (("bright", plane), ("relief", plane), ("dark", 1.1 - plane)):
+        cost = propagation_cost(image, diameter=32, contrast=cells)
+        line, other, inside = cost[30:50, 69:71].mean(), cost[30:50, 40:42].mean(), cost[30:50, 85]
+        assert line > 2 * other and line > 2 * inside.mean(), cells
+    assert propagation_cost(plane, 32).shape == plane.shape  # "auto" detects the kind
 
 
 def test_seed_planes_that_are_the_cell_planes_are_refused(cells):

@@ -98,6 +98,7 @@ def cells_recut(
     cut: float,
     config: Any,
     seeds: np.ndarray | None = None,
+    contrast: str = "auto",
 ) -> np.ndarray:
     """Cells of ``prob >= cut``: ``seeds`` propagated over it, or the foreground split.
 
@@ -113,6 +114,9 @@ def cells_recut(
         ``config.diameter`` is the cell diameter (estimated from ``plane`` when ``None``).
     seeds : numpy.ndarray of int, optional
         Nuclei ``(Y, X)`` (0 = background); ``None`` splits the foreground instead.
+    contrast : str
+        The cell plane's kind (``"auto"``: detected with ``config``'s polarity), which sets
+        the polarity of the lines between cells.
 
     Returns
     -------
@@ -131,7 +135,9 @@ def cells_recut(
         return split_touching(mask, min_distance, min_size, smoothing=max(1.0, diameter / 12))
     mask = close_foreground(prob >= cut, diameter / 8)
     mask = clean_mask(mask, min_size=min_size, max_hole=max_hole)
-    cost = propagation_cost(plane, diameter)
+    if contrast == "auto":
+        contrast = contrast_kind(normalised(plane), config.chosen_polarity)
+    cost = propagation_cost(plane, diameter, contrast)
     return propagate(cost, seeds, mask, REACH * diameter)
 
 
@@ -208,7 +214,7 @@ def cells_iter(
             diameter = cell_diameter_unseeded(plane, config, contrast)
         prob, signal = cell_map(plane, diameter, config, contrast, seeds is not None)
         sized = dataclasses.replace(config, diameter=diameter)
-        recut = partial(cells_recut, seeds=nuclei)
+        recut = partial(cells_recut, seeds=nuclei, contrast=contrast)
         labels, cut, sweep = cut_plane(
             prob, plane, config.threshold, recut, sized, names[i], sweeps, score_plane=signal
         )

@@ -12,9 +12,15 @@ CellProfiler's IdentifySecondaryObjects (Propagation):
   relief), smoothed at an eighth of the cell diameter; its logarithm is cut at the automatic
   threshold.
 - **Propagation**: each seed grows over the foreground along the cheapest path, a step costing
-  its length times (:data:`LAMBDA` + the image gradient there, normalised to its 99th
-  percentile): cells meet where the image changes, and where it is flat they split the space
-  like a Voronoi diagram. No cell grows farther than :data:`REACH` cell diameters from its seed.
+  its length times (:data:`LAMBDA` + the ridges of the image there, normalised to their 99th
+  percentile): cells meet on the thin lines between them, and where there are none they split
+  the space like a Voronoi diagram. No cell grows farther than :data:`REACH` cell diameters
+  from its seed. The gap between two touching cells looks like the background, a line darker
+  than bright or relief cells (brighter than dark ones), so the ridges are those of that
+  polarity (a Sato tubeness filter :data:`RIDGE` cell diameters wide). On the scratch assay's
+  oblique brightfield, dark ridges placed cell borders better than the image gradient (which
+  also follows the texture inside the cells): teacher AP@0.5 0.455 against 0.395 over its 10
+  frames.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ LAMBDA = 0.02
 REACH = 0.75
 #: Width of the background Gaussian, in cell diameters.
 BACKGROUND = 2.5
+#: Width of the ridge filter that finds the lines between cells, in cell diameters (>= 1 px).
+RIDGE = 1 / 16
 #: Both histogram tails at least this close in size (smaller / larger) make a relief image.
 RELIEF_RATIO = 0.5
 CONTRASTS = ("auto", "bright", "dark", "relief")
@@ -106,12 +114,20 @@ def close_foreground(mask: np.ndarray, radius: float) -> np.ndarray:
     return ndi.binary_closing(padded, disk(r))[r + 1 : -r - 1, r + 1 : -r - 1]
 
 
-def propagation_cost(plane: np.ndarray, diameter: float) -> np.ndarray:
-    """Per-pixel step cost ``(Y, X)`` of :func:`propagate`: :data:`LAMBDA` + normalised gradient."""
+def propagation_cost(plane: np.ndarray, diameter: float, contrast: str = "auto") -> np.ndarray:
+    """Per-pixel step cost ``(Y, X)`` of :func:`propagate`: :data:`LAMBDA` + normalised ridges.
+
+    The ridges are dark lines for ``"bright"`` and ``"relief"`` cells, bright lines for
+    ``"dark"`` ones (see module notes); ``"auto"`` detects the kind (:func:`contrast_kind`).
+    """
+    from skimage.filters import sato
+
     x = normalised(plane)
-    g = ndi.gaussian_gradient_magnitude(x, max(1.0, diameter / 24))
-    scale = float(np.percentile(g, 99))
-    return (LAMBDA + g / (scale if scale > 0 else 1.0)).astype(np.float64)
+    if contrast == "auto":
+        contrast = contrast_kind(x)
+    ridges = sato(x, sigmas=[max(1.0, RIDGE * diameter)], black_ridges=contrast != "dark")
+    scale = float(np.percentile(ridges, 99))
+    return (LAMBDA + ridges / (scale if scale > 0 else 1.0)).astype(np.float64)
 
 
 def propagate(cost: np.ndarray, seeds: np.ndarray, mask: np.ndarray, reach: float) -> np.ndarray:
