@@ -35,10 +35,22 @@ def test_seeded_cells_match_truth(cells):
     labels = result.labels[0]
     assert labels.max() == truth.max()
     assert mean_best_iou(labels, truth) > 0.75
-    # Every cell holds its nucleus and the diameter is derived from the nuclei (2 x 12 px).
+    # Every cell holds its nucleus; the diameter is the foreground's area per nucleus.
     assert np.all(labels[result.seeds[0] > 0] == result.seeds[0][result.seeds[0] > 0])
-    assert 18 < result.diameters[0] < 32
+    assert 24 < result.diameters[0] < 36
     assert result.polarities == ["bright"]
+
+
+@pytest.mark.parametrize("spacing", [30, 50])
+def test_cell_diameter_is_the_foreground_per_nucleus(spacing):
+    """The same nuclei (12 px) in cells of two sizes: the cell diameter follows the cells."""
+    from skimage.measure import regionprops
+
+    cyto, nuclei, truth = make_cells(spacing=spacing, seed=1)
+    result = api.cell_pseudo_masks(cyto, nuclei)
+    true = float(np.median([p.equivalent_diameter_area for p in regionprops(truth)]))
+    assert abs(result.diameters[0] - true) < 0.15 * true
+    assert mean_best_iou(result.labels[0], truth) > 0.7
 
 
 def test_recut_reproduces_the_run_and_moves_with_the_cut(cells):
@@ -140,7 +152,7 @@ def test_cli_cells_match_the_api(cells, tmp_path, capsys):
 def test_automatic_cut_is_scored_against_the_cell_contrast():
     """The sweep of a cell map scores cuts against the contrast signal the map was made from
     (a brightfield plane's raw intensity does not say where cells are)."""
-    from napari_selfsup_seg.pseudo._cells import cell_map
+    from napari_selfsup_seg.pseudo._cell_map import cell_map
     from napari_selfsup_seg.pseudo._sweep import threshold_sweep
 
     cyto, nuclei, _truth = make_cells(seed=1)
