@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 WEIGHTINGS = ("probability", "softmax")
 
+CAM_LAYERS = ("stride2", "stride4", "stride8", "fused")
+"""Layers of the weak-label classifier a Score-CAM map can be read from (its ``cam_layers``)."""
+
 
 def _as_batch(inputs) -> torch.Tensor:
     import torch
@@ -33,18 +36,34 @@ def _as_batch(inputs) -> torch.Tensor:
 
 
 def _capture(model, layer, x):
-    """Run ``model(x)`` once and return (logits, activations of ``layer``)."""
-    store = {}
+    """Run ``model(x)`` once and return (logits, activations of ``layer``).
 
-    def hook(_module, _inp, out):
-        store["act"] = out
+    ``layer`` may be a sequence of modules: their activations are then upsampled to the
+    largest one's size and stacked along the channels (one map per channel of every layer).
+    """
+    import torch
+    import torch.nn.functional as F
 
-    handle = layer.register_forward_hook(hook)
+    layers = list(layer) if isinstance(layer, (list, tuple)) else [layer]
+    store: dict[int, torch.Tensor] = {}
+    handles = [
+        m.register_forward_hook(lambda _m, _i, out, k=k: store.__setitem__(k, out))
+        for k, m in enumerate(layers)
+    ]
     try:
         logits = model(x)
     finally:
-        handle.remove()
-    return logits, store["act"]
+        for handle in handles:
+            handle.remove()
+    acts = [store[k] for k in range(len(layers))]
+    if len(acts) == 1:
+        return logits, acts[0]
+    size = max((a.shape[-2:] for a in acts), key=lambda s: s[0] * s[1])
+    acts = [
+        a if a.shape[-2:] == size else F.interpolate(a, size=tuple(size), mode="bilinear")
+        for a in acts
+    ]
+    return logits, torch.cat(acts, 1)
 
 
 def _minmax_channels(t: torch.Tensor) -> torch.Tensor:
@@ -74,8 +93,9 @@ def scorecam(
     ----------
     model : torch.nn.Module
         Classifier returning logits ``(B, n_classes)``; put in eval mode.
-    layer : torch.nn.Module
-        A module of ``model`` whose output ``(B, K, h, w)`` is used.
+    layer : torch.nn.Module or sequence of torch.nn.Module
+        A module of ``model`` whose output ``(B, K, h, w)`` is used; with several modules,
+        their outputs are upsampled to the finest one's size and their channels taken together.
     inputs : torch.Tensor or numpy.ndarray
         Shape ``(B, C, H, W)`` (``(H, W)`` and ``(C, H, W)`` are promoted).
     target_class : int

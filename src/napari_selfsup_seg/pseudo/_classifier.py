@@ -15,9 +15,10 @@ from torch import nn
 from .._errors import InputError
 from .._progress import Progress
 from ..train._engine import Objective, Recipe, run, seed_everything
+from ._cam import CAM_LAYERS
 
 MIN_SIZE = 32
-"""Smallest image side the classifier accepts, in pixels (its target layer has stride 8)."""
+"""Smallest image side the classifier accepts, in pixels (its last stage has stride 8)."""
 
 WARMUP_FRACTION = 0.3
 """Fraction of the steps the classifier's learning rate warms up (then cosine decay)."""
@@ -37,7 +38,9 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class WeakClassifier(nn.Module):
     """``has X / has no X`` classifier: four conv stages, global max pool, linear head.
 
-    ``target_layer`` (stride 8, ``4 * width`` channels) is the layer Score-CAM reads.
+    ``target_layer`` (stride 8, ``4 * width`` channels) is the last stage; Score-CAM reads
+    the stage given by :meth:`cam_layers` (by default the stride-2 one, see
+    :class:`~._weak.ScoreCAMConfig`).
 
     Global *max* pooling, not average: "has X" is true when X is somewhere, so the decision
     must rest on the most telling location. With an average the few positions on a small X
@@ -70,6 +73,32 @@ class WeakClassifier(nn.Module):
         """Logits ``(B, 2)`` of images ``(B, C, H, W)``."""
         return self.head(self.target_layer(self.features(x)).amax((2, 3)))
 
+    def cam_layers(self, which: str) -> tuple[list[nn.Module], int]:
+        """The modules a class-activation map reads, and the finest stride among them.
+
+        Parameters
+        ----------
+        which : str
+            One of :data:`~._cam.CAM_LAYERS`: ``"stride2"`` (the second stage, ``2 * width``
+            channels), ``"stride4"`` (the third, ``4 * width``), ``"stride8"``
+            (``target_layer``, the last stage) or ``"fused"`` (the channels of all three
+            together, upsampled to stride 2).
+
+        Returns
+        -------
+        (list of torch.nn.Module, int)
+        """
+        f = self.features
+        layers: dict[str, tuple[list[nn.Module], int]] = {
+            "stride2": ([f[1]], 2),
+            "stride4": ([f[2]], 4),
+            "stride8": ([self.target_layer], 8),
+            "fused": ([f[1], f[2], self.target_layer], 2),
+        }
+        if which not in layers:
+            raise InputError(f"cam_layers must be one of {', '.join(CAM_LAYERS)}, got {which!r}")
+        return layers[which]
+
 
 def resize_plane(plane: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of a plane ``(Y, X)`` to ``(size, size)`` (float32)."""
@@ -86,7 +115,13 @@ def _augment(batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         out.append(x)
     v = torch.stack(out)
     gain = 0.8 + 0.4 * torch.rand((v.shape[0], 1, 1, 1), generator=gen)
-    return v * gain + 0.02 * torch.randn(v.shape, generator=gen)
+    # Noise of a random strength per image, from none to 0.02: with the same noise on every
+    # training image the max-pooled features learn the noise floor, and on the clean images of
+    # prediction the classifier shifts to one class (measured on 40 HeLa tiles with inserted
+    # debris, input 64, 400 steps: training accuracy 0.80-0.97 with fixed noise, 1.0 with
+    # random strength; 10 held-out tiles 0.6-0.7 against 1.0).
+    sigma = 0.02 * torch.rand((v.shape[0], 1, 1, 1), generator=gen)
+    return v * gain + sigma * torch.randn(v.shape, generator=gen)
 
 
 class _WeakLabelObjective(Objective):

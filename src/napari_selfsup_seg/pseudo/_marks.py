@@ -16,7 +16,12 @@ import numpy as np
 from .._errors import InputError
 from .._progress import Progress, Stage
 from ._result import PseudoMaskResult, cut_plane, plane_names, sweep_or_none
-from ._scorecam import ScoreCAMConfig, scorecam_map_iter, train_weak_classifier_iter
+from ._scorecam import (
+    ScoreCAMConfig,
+    auto_cut,
+    scorecam_map_iter,
+    train_weak_classifier_iter,
+)
 from ._threshold import as_plane_list, split_recut
 
 WeakMark = tuple[int, int, int, int, int]
@@ -136,8 +141,9 @@ def scorecam_marks_iter(
         lab, cut, sweep = labels[k], fixed, None
         if k in positive and config.threshold is None:
             lab, cut, sweep = cut_plane(
-                maps[k], planes[k], None, split_recut, config, names_out[k], True
-            )
+                maps[k], planes[k], None, split_recut, config, names_out[k], True,
+                choose=auto_cut(config),
+            )  # fmt: skip
         elif sweeps:
             sweep = sweep_or_none(maps[k], planes[k], names_out[k])
         out.add(planes[k], lab, maps[k], cut, sweep)

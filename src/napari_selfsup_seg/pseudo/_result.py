@@ -136,6 +136,7 @@ def cut_plane(
     name: str,
     sweep: bool = False,
     score_plane: np.ndarray | None = None,
+    choose: Callable[[np.ndarray], float] | None = None,
 ) -> tuple[np.ndarray, float, SweepResult | None]:
     """Label one map at its fixed or automatic cut.
 
@@ -158,6 +159,10 @@ def cut_plane(
     score_plane : numpy.ndarray, optional
         The plane ``(Y, X)`` the sweep scores cuts against, when it is not ``plane`` (e.g. the
         contrast signal a map was made from).
+    choose : callable, optional
+        ``choose(map) -> cut``: the method's own automatic cut, used instead of the sweep's
+        best one when ``threshold`` is ``None``; the sweep is still made (for its curve), and
+        its ``best_threshold`` is set to the chosen cut.
 
     Returns
     -------
@@ -176,7 +181,15 @@ def cut_plane(
     """
     result: SweepResult | None = None
     scored = plane if score_plane is None else score_plane
-    if threshold is None:
+    if threshold is None and choose is not None:
+        result = sweep_or_none(prob, scored, name)
+        threshold = float(choose(prob))
+        if result is not None:
+            at = int(np.argmin(np.abs(result.thresholds - threshold)))
+            result = dataclasses.replace(
+                result, best_threshold=threshold, best_score=float(result.scores[at])
+            )
+    elif threshold is None:
         result = threshold_sweep(prob, scored, name=name)
     elif sweep:
         result = sweep_or_none(prob, scored, name)

@@ -21,6 +21,7 @@ import numpy as np
 from .._errors import InputError
 from .._progress import Progress, Stage, drain
 from ._cam import gradcam, scorecam
+from ._refine import map_cut, refine_map
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._threshold import split_recut
 from ._weak import (
@@ -39,6 +40,7 @@ __all__ = [
     "ScoreCAMConfig",
     "WeakClassifierFit",
     "_scaled",
+    "auto_cut",
     "dataset_scale",
     "gradcam",
     "input_size_for",
@@ -60,6 +62,10 @@ def scorecam_map(
     name: str = "image",
 ) -> np.ndarray:
     """Score-CAM map of the positive class on one plane, at the plane's size.
+
+    Read from the classifier layers ``config.cam_layers``, upsampled to the plane, then refined
+    against the plane by ``config.refine`` at the scale of one map cell (the layers' stride in
+    plane pixels).
 
     Parameters
     ----------
@@ -88,13 +94,18 @@ def scorecam_map(
 
     norm = _scaled(_check_plane(plane, name), scale)
     x = resize_plane(norm, size) if norm.shape != (size, size) else norm
-    small = scorecam(
-        net, net.target_layer, x, 1, config.chunk_size, config.top_n, config.weighting
-    )[0]
+    layers, stride = net.cam_layers(config.cam_layers)
+    small = scorecam(net, layers, x, 1, config.chunk_size, config.top_n, config.weighting)[0]
     cam = _resize_to(small, norm.shape)
     if float(cam.max() - cam.min()) <= 1e-6:
         raise InputError(f"{name}: Score-CAM map is constant (no channel points at anything)")
-    return cam
+    cell = stride * float(np.mean(norm.shape)) / size
+    return refine_map(cam, plane, config.refine, cell)
+
+
+def auto_cut(config: ScoreCAMConfig):
+    """The ``choose`` of :func:`~._result.cut_plane` for ``config.auto_cut`` (``None``: sweep)."""
+    return map_cut if config.auto_cut == "map" else None
 
 
 def _resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -155,8 +166,9 @@ def scorecam_map_iter(
         if positive[i]:
             cam = scorecam_map(net, plane, size, scale, config, names[i])
             labels, cut, sweep = cut_plane(
-                cam, plane, config.threshold, split_recut, config, names[i], sweeps
-            )
+                cam, plane, config.threshold, split_recut, config, names[i], sweeps,
+                choose=auto_cut(config),
+            )  # fmt: skip
         else:
             shape = np.shape(plane)
             labels, cam = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
