@@ -85,7 +85,7 @@ class CutPreview:
         sweep = self.cache["sweeps"][k]
         if sweep is not None:
             self.plot_label.value = (
-                f"Plane {k}: best cut {sweep.best_threshold:.2f} (score {sweep.best_score:.3f})"
+                f"Plane {k}: automatic cut {sweep.best_threshold:.2f} (score {sweep.best_score:.3f})"
             )
 
     def _on_slider(self, _value=None) -> None:

@@ -76,7 +76,7 @@ class PseudoMasksWidget(DockContainer):
             "auto: the median side, at most 256. Smaller is much faster on a CPU "
             "(64 instead of 256: several times) but loses small things."
         )
-        self.auto = CheckBox(text="Choose the cut automatically (sweep)", value=True)
+        self.auto = CheckBox(text="Choose the cut automatically", value=True)
         self.controls = JobControls("Make pseudo-masks")
         self.cut = CutPreview(viewer, self._set_status)
         self.threshold, self.plot = self.cut.threshold, self.cut.plot
