@@ -84,9 +84,8 @@ class CutPreview:
         self._plot(k)
         sweep = self.cache["sweeps"][k]
         if sweep is not None:
-            self.plot_label.value = (
-                f"Plane {k}: automatic cut {sweep.best_threshold:.2f} (score {sweep.best_score:.3f})"
-            )
+            cut, score = sweep.best_threshold, sweep.best_score
+            self.plot_label.value = f"Plane {k}: automatic cut {cut:.2f} (score {score:.3f})"
 
     def _on_slider(self, _value=None) -> None:
         if not self._syncing:
