@@ -25,7 +25,7 @@ parts, each in [0, 1]:
     mistakes once the student has outgrown its teacher, when disagreement points at the
     teacher's mistakes instead.
 
-The four parts live on very different scales (a confident student's entropy is a few hundredths
+The parts live on very different scales (a confident student's entropy is a few hundredths
 everywhere, disagreement tenths), so ``score`` sums their *ranks* among the candidate tiles
 (each scaled to [0, 1], ties averaged) with the weights, times ``1 - reviewed`` (the fraction
 of the tile already reviewed): every signal counts, whatever its range. Where student and
