@@ -120,7 +120,7 @@ def baselines(planes: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, list
     better = bright if score(bright, gts)["pixel_f1"] >= score(dark, gts)["pixel_f1"] else dark
     return {
         "baseline: Gaussian + Otsu, better polarity (chosen with the truth)": better,
-        "baseline: local contrast |x - blur| + Otsu (blur at the estimated diameter)": contrast,
+        "baseline: local contrast, abs(x - blur) + Otsu (blur at the estimated diameter)": contrast,
         "floor: everything foreground": [np.ones_like(g, np.int32) for g in gts],
     }
 
@@ -145,8 +145,8 @@ def run(data: Path, steps: int, cache: str) -> dict[str, dict[str, dict]]:
     return out
 
 
-def markdown(results: dict[str, dict[str, dict]], steps: int) -> str:
-    """The section's tables: one per set, then who wins."""
+def markdown(results: dict[str, dict[str, dict]], steps: int, load: str = "") -> str:
+    """The section's tables: one per set, then who wins (``load``: the machine's load)."""
     parts = [
         "### Where intensity is not enough (brightfield-type images)\n",
         "One activation network per set, trained "
@@ -156,14 +156,36 @@ def markdown(results: dict[str, dict[str, dict]], steps: int) -> str:
         "bacteria: phase contrast, 4 frames (cells cover 0.3–2.6 % of a frame, so pixel F1 "
         "punishes every false speck); generated: `make_sample` brightfield, seeds 0–2. "
         "The better-polarity Otsu row chooses its polarity with the truth (an upper bound of "
-        "a plain threshold); the floor row calls every pixel foreground.\n",
+        "a plain threshold); the floor row calls every pixel foreground. Seconds: the first "
+        f"row of a set includes training; load average at the end {load or 'not recorded'} "
+        "on 2 shared cores, so seconds are loose.",
     ]
     for name, rows in results.items():
         head = "| variant | pixel F1 | AP@0.5 | seconds |\n|---|---|---|---|"
         parts.append(f"\n**{name}**\n\n{head}")
         for row, r in rows.items():
             parts.append(f"| {row} | {r['pixel_f1']:.3f} | {r['ap50']:.3f} | {r['seconds']:.1f} |")
+    parts.append("\n" + reading(results))
     return "\n".join(parts) + "\n"
+
+
+def reading(results: dict[str, dict[str, dict]]) -> str:
+    """One sentence per set: default PSM against intensity-only clustering and the baselines."""
+    lines = []
+    for name, rows in results.items():
+        psm = [r for r in rows if r.startswith("psm")]
+        default, inten = rows[psm[0]]["pixel_f1"], rows["psm, intensity only"]["pixel_f1"]
+        best_psm = max(psm, key=lambda r: rows[r]["pixel_f1"])
+        plain = [r for r in rows if not r.startswith("psm")]
+        best_plain = max(plain, key=lambda r: rows[r]["pixel_f1"])
+        lines.append(
+            f"- **{name}**: default PSM {default:.3f} "
+            f"{'beats' if default > inten else 'loses to'} intensity-only clustering "
+            f"({inten:.3f}) and {'beats' if default > rows[best_plain]['pixel_f1'] else 'loses to'}"
+            f" the best plain row ({best_plain}, {rows[best_plain]['pixel_f1']:.3f}); "
+            f"the best PSM variant here is {best_psm} ({rows[best_psm]['pixel_f1']:.3f})."
+        )
+    return "Reading (pixel F1):\n\n" + "\n".join(lines)
 
 
 DEFAULT_DATA = SHARED_DATA

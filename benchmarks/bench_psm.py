@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -119,7 +120,8 @@ def main() -> None:
     if not args.no_bf:
         with tempfile.TemporaryDirectory() as cache:
             bf = _psm_bf.run(Path(args.bf_data), args.steps, cache)
-        md += "\n\n" + _psm_bf.markdown(bf, args.steps)
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        md += "\n\n" + _psm_bf.markdown(bf, args.steps, load)
     report(
         "psm",
         "PSM pseudo-masks (no labels)",
