@@ -1,17 +1,19 @@
 """PSM pseudo-masks (no labels at all) against the real annotated image.
 
-Usage: python benchmarks/bench_psm.py [IMAGE MASK] [--steps N]
+Usage: python benchmarks/bench_psm.py [IMAGE MASK] [--steps N] [--bf-data DIR] [--no-bf]
 
 Runs PSM with its defaults, with the activation map left out of the clustering (intensity only,
 an ablation showing what the map adds) and with the automatic threshold sweep; scores each with
 the project's ``evaluate`` and the independent ``score_instances.py``. The threshold pipeline
-is the reference row.
+is the reference row. A second part (``_psm_bf.py``) runs PSM, its ablations and plain
+baselines on brightfield-type images, where objects are not simply bright.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,8 @@ import numpy as np
 import tifffile
 import torch
 
-from _report import DEFAULT_IMAGE, DEFAULT_MASK, ROOT, command_line, report
+import _psm_bf
+from _report import DEFAULT_IMAGE, DEFAULT_MASK, ROOT, SHARED_DATA, command_line, report
 from napari_selfsup_seg.evaluation._metrics import evaluate
 from napari_selfsup_seg.pseudo._psm import PSMConfig, psm_pseudo_mask
 from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
@@ -57,6 +60,10 @@ def main() -> None:
     parser.add_argument("image", nargs="?", default=str(DEFAULT_IMAGE))
     parser.add_argument("mask", nargs="?", default=str(DEFAULT_MASK))
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument(
+        "--bf-data", default=str(SHARED_DATA), help="folder with scratch_assay/, bacteria_phase/"
+    )
+    parser.add_argument("--no-bf", action="store_true", help="skip the brightfield-type part")
     args = parser.parse_args()
     torch.set_num_threads(1)
     image = tifffile.imread(args.image)
@@ -109,7 +116,19 @@ def main() -> None:
         "clustering; the ablation row shows whether the self-activation map helps or not. "
         "Figures pooled over the one image; the independent column is `score_instances.py`."
     )
-    report("psm", "PSM pseudo-masks (no labels)", command_line(), md, {"variants": result})
+    bf = {}
+    if not args.no_bf:
+        with tempfile.TemporaryDirectory() as cache:
+            bf = _psm_bf.run(Path(args.bf_data), args.steps, cache)
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        md += "\n\n" + _psm_bf.markdown(bf, args.steps, load)
+    report(
+        "psm",
+        "PSM pseudo-masks (no labels)",
+        command_line(),
+        md,
+        {"variants": result, "brightfield": bf},
+    )
 
 
 if __name__ == "__main__":

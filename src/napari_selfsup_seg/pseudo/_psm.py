@@ -4,26 +4,28 @@
    planes (SimSiam two-view similarity, see that module for why this objective).
 2. For every plane, the gradients of its shallow blocks (stride 1, 2 and 4) weight their
    channels; the weighted sums are normalised, upsampled and averaged into an activation map.
-3. Per-pixel features ``[map, intensity]`` (plus local texture for brightfield), each scaled to
-   unit variance, are clustered with k-means (``k`` clusters, default 3). In brightfield the
-   intensity feature is taken relative to its smooth background (Gaussian over an eighth of
-   the plane side), so uneven illumination does not split the background into clusters of
-   its own.
-4. The *background* cluster is picked by a modality rule and every other cluster is
+3. Per-pixel features ``[map, intensity]`` (plus, in brightfield, local texture: the local
+   standard deviation, and optionally its log at a window :data:`COARSE` times wider and the
+   log gradient energy), each scaled to unit variance, are clustered with k-means (``k``
+   clusters, default 3). In brightfield the intensity feature is taken relative to its smooth
+   background (Gaussian over an eighth of the plane side), so uneven illumination does not
+   split the background into clusters of its own.
+4. The *background* clusters are picked by a modality rule and every other cluster is
    foreground (with ``k = 3`` the dim rims and dim nuclei form a cluster of their own, which
    a "single brightest cluster" rule would throw away):
 
    * **fluorescence**: nuclei are bright on a dark background, so the background is the
      cluster with the lowest mean intensity;
-   * **brightfield**: cells and nuclei differ from the flat, bright background by their rims,
-     halos and internal texture, not by a consistent sign of intensity, so the background is
-     the cluster with the lowest mean of (local texture + activation map), both standardised,
-     together with every cluster whose mean is nearer to that lowest one than to the highest
-     (flat background often takes two clusters, and calling one of them foreground covered
-     half the plane: AP@0.5 0.23 on the generated sample, 0.62 with this rule and the
-     illumination correction). Rings closed by that rule are filled in the map itself
-     (greyscale hole filling), so that every cut of the map, not only 0.5, gives filled
-     objects.
+   * **brightfield**: cells and nuclei differ from the flat background by their rims, halos
+     and internal texture, not by a consistent sign of intensity, so each cluster is scored
+     by its mean roughness (the standardised texture features in use plus the activation
+     map) and the clusters are cut in two where the pixels' scores are best separated
+     (Otsu's criterion on whole clusters); the low side is background. Flat background often
+     takes two clusters, and a few very rough specks can take one of their own: the cut
+     keeps the first together and does not push moderately rough cells into the background
+     (an earlier "nearer to the lowest mean than to the highest" rule did, on oblique
+     brightfield). Rings closed by that rule are filled in the map itself (greyscale hole
+     filling), so that every cut of the map, not only 0.5, gives filled objects.
 
 5. The mask is cleaned (small objects, small holes) and touching objects are split by a
    distance-transform watershed.
@@ -58,10 +60,11 @@ from ._psm_cluster import (
     psm_labels_from_map,
     psm_recut,
 )
-from ._psm_config import MIN_SIZE, MODALITIES, PSMConfig
+from ._psm_config import COARSE, MIN_SIZE, MODALITIES, PSMConfig
 from ._result import PseudoMaskResult, cut_plane, plane_names
 
 __all__ = [
+    "COARSE",
     "MIN_SIZE",
     "MODALITIES",
     "PSMConfig",

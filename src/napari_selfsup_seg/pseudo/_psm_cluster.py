@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 from .._errors import InputError
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
-from ._psm_config import PSMConfig
+from ._psm_config import COARSE, PSMConfig
 
 
 def detect_modality(plane: np.ndarray) -> str:
@@ -70,20 +70,35 @@ def cluster_plane(
     inten = ndi.gaussian_filter(plane, config.sigma) if config.sigma > 0 else plane
     if modality == "brightfield":
         inten = inten - ndi.gaussian_filter(plane, max(plane.shape) / 8)
-    mean = ndi.gaussian_filter(plane, config.texture_sigma)
-    texture = np.sqrt(
-        np.clip(ndi.gaussian_filter(plane * plane, config.texture_sigma) - mean**2, 0, None)
-    )
+    texture = local_std(plane, config.texture_sigma)
+    coarse = gradient = None
+    if modality == "brightfield":
+        # Object-scale texture: the log compresses the few very rough specks (debris, dead
+        # cells) so that the rough-but-ordinary cell interior stands apart from flat background.
+        coarse = np.log(local_std(plane, COARSE * config.texture_sigma) + 1e-4)
+        grad = ndi.gaussian_gradient_magnitude(plane, 1.0)
+        gradient = np.log(np.sqrt(ndi.gaussian_filter(grad * grad, config.texture_sigma)) + 1e-4)
 
-    def z(a: np.ndarray) -> np.ndarray:
+    def z(a: np.ndarray | None) -> np.ndarray:
+        if a is None:
+            return np.zeros_like(plane)
         sd = a.std()
         return (a - a.mean()) / sd if sd > 0 else np.zeros_like(a)
 
-    feats = {"map": z(act_map), "intensity": z(inten), "texture": z(texture)}
+    feats = {
+        "map": z(act_map),
+        "intensity": z(inten),
+        "texture": z(texture),
+        "coarse": z(coarse),
+        "gradient": z(gradient),
+    }
+    bf = modality == "brightfield"
     weights = {
         "map": config.map_weight,
         "intensity": config.intensity_weight,
-        "texture": config.texture_weight if modality == "brightfield" else 0.0,
+        "texture": config.texture_weight if bf else 0.0,
+        "coarse": config.coarse_texture_weight if bf else 0.0,
+        "gradient": config.gradient_weight if bf else 0.0,
     }
     used = [n for n, w in weights.items() if w > 0]
     if not used:
@@ -97,18 +112,48 @@ def cluster_plane(
     if modality == "fluorescence":
         rule = inten.ravel()
     else:
-        rule = (feats["texture"] + feats["map"]).ravel()
+        # Roughness (every texture feature in use) plus the map: no sign of intensity.
+        used_rough = [n for n in ("texture", "coarse", "gradient", "map") if weights[n] > 0]
+        rule = sum(
+            (feats[n] for n in used_rough or ["texture", "map"]), np.zeros_like(plane)
+        ).ravel()
     score = {c: rule[nearest == c].mean() for c in present}
-    lowest = min(score.values())
     background = [min(score, key=lambda c: score[c])]
     if modality == "brightfield":
-        middle = (lowest + max(score.values())) / 2
-        background = [c for c in present if score[c] < middle] or background
+        background = _split_clusters(score, {c: int(np.sum(nearest == c)) for c in present})
     fg = [c for c in range(config.k) if c not in background]
     d_fg = d[:, fg].min(1)
     d_bg = d[:, background].min(1)
     prob = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(plane.shape).astype(np.float32)
     return _fill_rings(prob) if modality == "brightfield" else prob
+
+
+def _split_clusters(score: dict[int, float], count: dict[int, int]) -> list[int]:
+    """The background clusters: the low-score side of the best cut between clusters.
+
+    Clusters are sorted by their mean score; the cut is the one with the largest
+    between-class variance of the pixels' scores (Otsu's criterion, on whole clusters, each
+    weighted by its pixel count). An earlier rule (every cluster nearer to the lowest mean
+    than to the highest) dropped the moderately rough cells of a confluent oblique
+    brightfield field whenever a few very rough specks took the top cluster.
+    """
+    order = sorted(score, key=lambda c: score[c])
+    n = np.array([count[c] for c in order], np.float64)
+    m = np.array([score[c] for c in order])
+    best, cut = -1.0, 1
+    for i in range(1, len(order)):
+        w0, w1 = n[:i].sum(), n[i:].sum()
+        m0, m1 = (n[:i] * m[:i]).sum() / w0, (n[i:] * m[i:]).sum() / w1
+        between = w0 * w1 * (m0 - m1) ** 2
+        if between > best:
+            best, cut = between, i
+    return order[:cut]
+
+
+def local_std(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """Local standard deviation of ``plane`` in a Gaussian window of ``sigma`` pixels."""
+    mean = ndi.gaussian_filter(plane, sigma)
+    return np.sqrt(np.clip(ndi.gaussian_filter(plane * plane, sigma) - mean**2, 0, None))
 
 
 def _fill_rings(prob: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ from .._errors import InputError
 
 MODALITIES = ("auto", "fluorescence", "brightfield")
 MIN_SIZE = 32
+COARSE = 4.0
+"""The coarse texture window is this many times ``texture_sigma``."""
 """Smallest plane side the activation network accepts, in pixels."""
 
 
@@ -39,6 +41,13 @@ class PSMConfig(ConfigBase):
         Window (Gaussian sigma) of the local standard deviation used as texture feature.
     map_weight, intensity_weight, texture_weight : float
         Weights of the standardised features in the clustering (0 drops a feature).
+    coarse_texture_weight : float
+        Brightfield only: weight of the log local standard deviation in a window
+        :data:`COARSE` times ``texture_sigma`` (texture at the scale of whole cells). Off by
+        default: it helps on confluent oblique brightfield and hurts under strong uneven
+        illumination (see the PSM section of docs/benchmarks.md).
+    gradient_weight : float
+        Brightfield only: weight of the log local gradient energy (window ``texture_sigma``).
     threshold : float or None
         Cut on the soft membership map (0.5 = the k-means boundary); ``None`` chooses it per
         plane with :func:`~napari_selfsup_seg.pseudo._sweep.threshold_sweep`.
@@ -67,6 +76,8 @@ class PSMConfig(ConfigBase):
     map_weight: float = 1.0
     intensity_weight: float = 1.0
     texture_weight: float = 1.0
+    coarse_texture_weight: float = 0.0
+    gradient_weight: float = 0.0
     threshold: float | None = 0.5
     min_size: int = 16
     max_hole: int = 64
@@ -89,7 +100,13 @@ class PSMConfig(ConfigBase):
             )
         _check_range("sigma", self.sigma, 0.0, 50.0)
         _check_range("texture_sigma", self.texture_sigma, 0.5, 50.0)
-        for name in ("map_weight", "intensity_weight", "texture_weight"):
+        for name in (
+            "map_weight",
+            "intensity_weight",
+            "texture_weight",
+            "coarse_texture_weight",
+            "gradient_weight",
+        ):
             _check_range(name, getattr(self, name), 0.0, 100.0)
         if self.threshold is not None:
             _check_range("threshold", self.threshold, 0.0, 1.0)
