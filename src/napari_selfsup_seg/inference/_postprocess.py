@@ -144,6 +144,7 @@ def probabilities_to_instances(
 
     from .._config import PredictConfig
     from .._errors import InputError
+    from ._rods import object_shape, rod_seeds
 
     config = config or PredictConfig()
     probs = np.asarray(probs, dtype=np.float32)
@@ -156,9 +157,13 @@ def probabilities_to_instances(
     foreground = (probs[1] + probs[2]) > config.foreground_threshold
     inner = (interior > config.seed_threshold) & foreground
     # Specks of interior smaller than a quarter of the smallest object are noise, not seeds.
-    markers = split_touching(
-        inner, min_distance=spacing, min_size=max(1, min_size // 4), smoothing=smoothing
-    )
+    shape = object_shape(inner)
+    if shape is not None and shape.elongated:
+        markers = rod_seeds(inner, shape.width, max(1, min_size // 4))
+    else:
+        markers = split_touching(
+            inner, min_distance=spacing, min_size=max(1, min_size // 4), smoothing=smoothing
+        )
     n = int(markers.max())
     # Foreground regions that hold no seed still become objects.
     comps, n_comp = ndi.label(foreground)
