@@ -110,3 +110,35 @@ def test_rod_seeds_split_a_rod_at_its_neck_only():
     seeds = rod_seeds(one, WIDTH)
     assert int(seeds.max()) == 2
     assert int(rod_seeds(capsule(shape, 48, 80, 0.0, length=100), WIDTH).max()) == 1
+
+
+def test_sparse_objects_move_the_normalisation_percentiles_inside_them():
+    from napari_selfsup_seg._config import NormalizationConfig
+    from napari_selfsup_seg.data._normalize import normalization_for_masks, percentile_normalize
+
+    # A few dark rods in a wide field, then the same rods crowded: with the default
+    # percentiles the rods come out at different values in the two planes.
+    sparse = np.zeros((300, 300), np.int32)
+    sparse[100:112, 100:150] = 1
+    crowded = np.zeros((300, 300), np.int32)
+    for k in range(12):
+        crowded[20 + 20 * k : 32 + 20 * k, 40:240] = k + 1
+    rng = np.random.default_rng(0)
+    planes = [
+        np.where(m > 0, 3000.0, 10000.0) + rng.normal(0, 200, m.shape) for m in (sparse, crowded)
+    ]
+    default = NormalizationConfig()
+    assert normalization_for_masks([crowded]) == default
+    adapted = normalization_for_masks([sparse, crowded])
+    assert adapted.lower_percentile < 100 * (sparse > 0).mean() < default.lower_percentile
+
+    def rod_level(norm):
+        return [
+            float(np.median(percentile_normalize(p, norm)[m > 0]))
+            for p, m in zip(planes, (sparse, crowded))
+        ]
+
+    before, after = rod_level(default), rod_level(adapted)
+    assert abs(before[0] - before[1]) > 0.3
+    assert abs(after[0] - after[1]) < 0.1
+    assert normalization_for_masks([np.zeros((8, 8), int)]) == default
