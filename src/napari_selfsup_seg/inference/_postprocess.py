@@ -144,7 +144,7 @@ def probabilities_to_instances(
 
     from .._config import PredictConfig
     from .._errors import InputError
-    from ._rods import object_shape, rod_seeds
+    from ._rods import BRIDGE, object_shape, rod_seeds
 
     config = config or PredictConfig()
     probs = np.asarray(probs, dtype=np.float32)
@@ -159,7 +159,7 @@ def probabilities_to_instances(
     # Specks of interior smaller than a quarter of the smallest object are noise, not seeds.
     shape = object_shape(inner)
     if shape is not None and shape.elongated:
-        markers = rod_seeds(inner, shape.width, max(1, min_size // 4))
+        markers = rod_seeds(inner, shape.width, max(1, min_size // 4), BRIDGE)
     else:
         markers = split_touching(
             inner, min_distance=spacing, min_size=max(1, min_size // 4), smoothing=smoothing

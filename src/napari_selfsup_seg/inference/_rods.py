@@ -25,6 +25,9 @@ from ..data._diameter import MIN_AREA
 ELONGATED = 3.0
 #: A seed of a rod stands this fraction of the rod's half-width above its neighbours' saddle.
 NECK = 0.2
+#: The same for predicted interiors: the boundary class already parts touching rods, so an
+#: interior is only split where it narrows to half its width (a thin bridge between two).
+BRIDGE = 0.5
 
 
 class ObjectShape(NamedTuple):
@@ -84,7 +87,7 @@ def object_shape(mask: np.ndarray) -> ObjectShape | None:
     return ObjectShape(width, weighted_median(ratio, areas[keep]))
 
 
-def rod_seeds(core: np.ndarray, width: float, min_size: int = 1) -> np.ndarray:
+def rod_seeds(core: np.ndarray, width: float, min_size: int = 1, neck: float = NECK) -> np.ndarray:
     """Labelled cores of rods ``(Y, X)``, one label per rod, split only at clear necks.
 
     Parameters
@@ -95,6 +98,8 @@ def rod_seeds(core: np.ndarray, width: float, min_size: int = 1) -> np.ndarray:
         Typical rod width in pixels.
     min_size : int
         Seeds smaller than this many pixels are dropped.
+    neck : float
+        Depth of a neck that splits, as a fraction of the half-width (:data:`NECK`).
 
     Returns
     -------
@@ -113,7 +118,7 @@ def rod_seeds(core: np.ndarray, width: float, min_size: int = 1) -> np.ndarray:
     # dome to ``h`` under its top and fills the bumps shallower than ``h``; its regional
     # maxima are one connected plateau along a rod's ridge, and rods meeting at a neck
     # deeper than ``h`` keep separate plateaus.
-    h = max(0.5, NECK * width / 2)
+    h = max(0.5, neck * width / 2)
     flat = reconstruction(dist - h, dist, method="dilation")
     tops = local_maxima(flat, connectivity=2, allow_borders=True) & core
     peaks, _ = ndi.label(tops, np.ones((3, 3), bool))
