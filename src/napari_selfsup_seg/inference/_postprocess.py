@@ -117,7 +117,10 @@ def probabilities_to_instances(
     Seeds come from the predicted interior (interior probability above
     ``config.seed_threshold``); interiors that still touch through a thin neck are split with
     the same distance-transform watershed used for pseudo-masks (:func:`split_touching`), so
-    one seed stands for one object. The seeds are then flooded over the foreground (interior +
+    one seed stands for one object; elongated interiors (rods, see
+    :func:`~napari_selfsup_seg.inference._rods.object_shape`) are split only where they narrow
+    to half their width (:func:`~napari_selfsup_seg.inference._rods.rod_seeds`), not every
+    seed spacing along their length. The seeds are then flooded over the foreground (interior +
     boundary probability above ``config.foreground_threshold``) along the interior probability,
     so neighbouring objects meet on their predicted boundary. Foreground regions without a seed
     become objects of their own; objects smaller than the smallest size are removed. The
