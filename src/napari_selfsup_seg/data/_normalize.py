@@ -12,7 +12,12 @@ import numpy as np
 from .._config import NormalizationConfig
 from .._errors import InputError
 
-__all__ = ["NormalizationConfig", "check_finite", "percentile_normalize"]
+__all__ = [
+    "NormalizationConfig",
+    "check_finite",
+    "normalization_for_masks",
+    "percentile_normalize",
+]
 
 
 def check_finite(image: np.ndarray, name: str = "image") -> None:
@@ -117,3 +122,43 @@ def scale_to_range(
     if config.clip:
         np.clip(out, -config.clip_margin, 1.0 + config.clip_margin, out=out)
     return out
+
+
+def normalization_for_masks(
+    masks: list[np.ndarray], base: NormalizationConfig | None = None
+) -> NormalizationConfig:
+    """``base`` with percentiles that fall inside the objects of sparse planes.
+
+    A percentile only maps the objects to the same value in every plane when they hold more
+    of each plane's pixels than it leaves out: dark cells covering 0.3 % of one plane lie far
+    below its 1st percentile (the background), while in a crowded plane of the same series
+    they set it, so a network trained on the first sees the second at another intensity. The
+    lower and upper percentiles are therefore moved to at most a quarter of the smallest
+    share of object pixels among the ``masks`` (planes without objects left out); planes
+    whose objects cover 4 % or more keep ``base``.
+
+    Parameters
+    ----------
+    masks : list of numpy.ndarray
+        Instance or binary masks ``(Y, X)``, 0 = background.
+    base : NormalizationConfig, optional
+        The normalisation to adapt (default ``NormalizationConfig()``).
+
+    Returns
+    -------
+    NormalizationConfig
+    """
+    import dataclasses
+
+    base = base or NormalizationConfig()
+    shares = [float((np.asarray(m) > 0).mean()) for m in masks if np.any(m)]
+    if not shares:
+        return base
+    q = 100.0 * min(shares) / 4
+    lower = min(base.lower_percentile, q)
+    upper = max(base.upper_percentile, 100.0 - q)
+    if lower == base.lower_percentile and upper == base.upper_percentile:
+        return base
+    return dataclasses.replace(
+        base, lower_percentile=round(lower, 4), upper_percentile=round(upper, 4)
+    )

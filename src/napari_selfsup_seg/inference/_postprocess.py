@@ -117,7 +117,10 @@ def probabilities_to_instances(
     Seeds come from the predicted interior (interior probability above
     ``config.seed_threshold``); interiors that still touch through a thin neck are split with
     the same distance-transform watershed used for pseudo-masks (:func:`split_touching`), so
-    one seed stands for one object. The seeds are then flooded over the foreground (interior +
+    one seed stands for one object; elongated interiors (rods, see
+    :func:`~napari_selfsup_seg.inference._rods.object_shape`) are split only where they narrow
+    to half their width (:func:`~napari_selfsup_seg.inference._rods.rod_seeds`), not every
+    seed spacing along their length. The seeds are then flooded over the foreground (interior +
     boundary probability above ``config.foreground_threshold``) along the interior probability,
     so neighbouring objects meet on their predicted boundary. Foreground regions without a seed
     become objects of their own; objects smaller than the smallest size are removed. The
@@ -144,6 +147,7 @@ def probabilities_to_instances(
 
     from .._config import PredictConfig
     from .._errors import InputError
+    from ._rods import BRIDGE, object_shape, rod_seeds
 
     config = config or PredictConfig()
     probs = np.asarray(probs, dtype=np.float32)
@@ -156,9 +160,13 @@ def probabilities_to_instances(
     foreground = (probs[1] + probs[2]) > config.foreground_threshold
     inner = (interior > config.seed_threshold) & foreground
     # Specks of interior smaller than a quarter of the smallest object are noise, not seeds.
-    markers = split_touching(
-        inner, min_distance=spacing, min_size=max(1, min_size // 4), smoothing=smoothing
-    )
+    shape = object_shape(inner)
+    if shape is not None and shape.elongated:
+        markers = rod_seeds(inner, shape.width, max(1, min_size // 4), BRIDGE)
+    else:
+        markers = split_touching(
+            inner, min_distance=spacing, min_size=max(1, min_size // 4), smoothing=smoothing
+        )
     n = int(markers.max())
     # Foreground regions that hold no seed still become objects.
     comps, n_comp = ndi.label(foreground)

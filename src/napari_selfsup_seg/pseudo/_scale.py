@@ -16,7 +16,8 @@ into one object each without a per-image setting.
   split into connected components; a compact component (solidity above :data:`SOLID`) is one
   object and gives its equivalent diameter, a clump of touching objects gives twice its largest
   inscribed radius. The median over components is the diameter, the spread is the
-  interquartile range of the log-diameters.
+  interquartile range of the log-diameters. Rods (elongated objects, see :func:`rod_scale`)
+  get a width as well, and their diameter is the area-weighted one of the rods.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..data._diameter import MIN_AREA
 from ..data._normalize import NormalizationConfig, percentile_normalize
 
 POLARITIES = ("auto", "bright", "dark")
@@ -48,12 +50,21 @@ class PlaneScale:
         ``"bright"`` or ``"dark"`` objects.
     corrected : numpy.ndarray of float32
         Shape ``(Y, X)``: the normalised plane, objects made bright, background subtracted.
+    width : float or None
+        Typical width of elongated objects (rods) in pixels; ``None`` for compact objects,
+        as wide as their diameter.
     """
 
     diameter: float
     spread: float
     polarity: str
     corrected: np.ndarray
+    width: float | None = None
+
+    @property
+    def thickness(self) -> float:
+        """The width of rods, else the diameter: the scale of smoothing and background."""
+        return self.diameter if self.width is None else self.width
 
 
 def detect_polarity(x: np.ndarray) -> str:
@@ -145,8 +156,41 @@ def diameter_of_mask(mask: np.ndarray) -> tuple[float, float] | None:
     return max(MIN_DIAMETER, float(np.exp(q2))), float(q3 - q1)
 
 
+def rod_scale(first: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
+    """``(width, diameter)`` of rods in a first foreground, ``None`` when objects are compact.
+
+    The cores of the objects (first-pass values above the Otsu threshold of the foreground's)
+    keep the gaps between touching rods out; when they are elongated
+    (:func:`~napari_selfsup_seg.inference._rods.object_shape`), their width is the rods' and
+    the diameter is the area-weighted median equivalent diameter of the
+    rods the cores grow into (area-weighted, so that specks of debris do not set it).
+    """
+    from skimage import filters
+    from skimage.segmentation import watershed
+
+    from ..inference._rods import object_shape, rod_seeds, weighted_median
+
+    mask = ndi.binary_fill_holes(ndi.binary_opening(mask))
+    if not mask.any() or np.ptp(first[mask]) == 0:
+        return None
+    core = mask & (first > filters.threshold_otsu(first[mask]))
+    shape = object_shape(core)
+    if shape is None or not shape.elongated:
+        return None
+    rods = watershed(-first, rod_seeds(core, shape.width, MIN_AREA), mask=mask)
+    areas = np.bincount(rods.ravel())[1:].astype(float)
+    areas = areas[areas >= MIN_AREA]
+    if areas.size == 0:
+        return None
+    diameter = weighted_median(2.0 * np.sqrt(areas / np.pi), areas)
+    return max(MIN_DIAMETER, shape.width), max(MIN_DIAMETER, diameter)
+
+
 def analyse_plane(
-    image: np.ndarray, diameter: float | None = None, polarity: str = "auto"
+    image: np.ndarray,
+    diameter: float | None = None,
+    polarity: str = "auto",
+    width: float | None = None,
 ) -> PlaneScale:
     """Polarity, background-corrected plane and object diameter of one plane.
 
@@ -158,6 +202,9 @@ def analyse_plane(
         Known object diameter in pixels (``None`` = estimate it).
     polarity : str
         ``"bright"``, ``"dark"`` or ``"auto"`` (detect it).
+    width : float, optional
+        Known width of elongated objects (with a known ``diameter``); estimated with the
+        diameter when that is estimated, else the objects are compact.
 
     Returns
     -------
@@ -176,7 +223,14 @@ def analyse_plane(
         # the estimate.
         halos = polarity == "dark"
         first = ndi.gaussian_filter(subtract_background(x, min(x.shape) / 3, halos), 1.0)
-        found = diameter_of_mask(first > filters.threshold_otsu(first))
+        mask = first > filters.threshold_otsu(first)
+        found = diameter_of_mask(mask)
         diameter, spread = found if found is not None else (float(min(x.shape)) / 10, 0.0)
-    corrected = subtract_background(x, 2.5 * diameter, polarity == "dark")
-    return PlaneScale(float(diameter), spread, polarity, corrected)
+        rods = rod_scale(first, mask)
+        if rods is not None:
+            width, diameter = rods
+    if width is not None and width >= diameter:
+        width = None
+    side = 2.5 * (diameter if width is None else width)
+    corrected = subtract_background(x, side, polarity == "dark")
+    return PlaneScale(float(diameter), spread, polarity, corrected, width)

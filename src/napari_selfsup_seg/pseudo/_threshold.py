@@ -21,6 +21,7 @@ from .._progress import Progress, Stage
 from ..data._diameter import sizes_for_diameter
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
+from ..inference._rods import split_rods
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._scale import POLARITIES, PlaneScale, analyse_plane
 
@@ -60,6 +61,11 @@ class ThresholdConfig(ConfigBase):
         Width of the logistic map, as a fraction of the normalised intensity range.
     bright_objects : bool or None
         Kept for older scripts: ``True``/``False`` force ``polarity`` to bright/dark.
+    width : float or None
+        Width in pixels of elongated objects (rods, e.g. bacteria) whose ``diameter`` is
+        given; ``None`` estimates it with the diameter (compact objects when the diameter is
+        given). Rods are smoothed at their width and split only at their necks and along the
+        dimmer gaps between them.
     target : str
         ``"nuclei"`` (compact objects of the plane) or ``"cells"``: whole cells of a cell
         channel, grown from the nuclei of a seed channel when one is given
@@ -77,6 +83,7 @@ class ThresholdConfig(ConfigBase):
     softness: float = 0.05
     bright_objects: bool | None = None
     target: str = setting("nuclei", choices=TARGETS)
+    width: float | None = setting(None, metavar="PX")
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -87,6 +94,8 @@ class ThresholdConfig(ConfigBase):
             raise InputError(f"polarity must be one of {', '.join(POLARITIES)}")
         if self.diameter is not None:
             _check_range("diameter", self.diameter, 1.0, 10_000.0)
+        if self.width is not None:
+            _check_range("width", self.width, 1.0, 10_000.0)
         if self.sigma is not None:
             _check_range("sigma", self.sigma, 0.0, 50.0)
         if self.threshold is not None:
@@ -141,14 +150,8 @@ def threshold_map(image: np.ndarray, config: ThresholdConfig) -> tuple[np.ndarra
     """
     from skimage import filters
 
-    scale = analyse_plane(image, config.diameter, config.chosen_polarity)
-    x = scale.corrected
-    if not config.background:
-        x = percentile_normalize(image, NormalizationConfig(0.5, 99.9, clip=False))
-        x = -x if scale.polarity == "dark" else x
-    sigma = derived_sizes(config, scale.diameter)[0]
-    if sigma > 0:
-        x = ndi.gaussian_filter(x, sigma)
+    scale = analyse_plane(image, config.diameter, config.chosen_polarity, config.width)
+    x = smoothed_plane(image, scale, config)
     fns: dict[str, Callable[..., Any]] = {
         "otsu": filters.threshold_otsu,
         "li": filters.threshold_li,
@@ -157,6 +160,16 @@ def threshold_map(image: np.ndarray, config: ThresholdConfig) -> tuple[np.ndarra
     t = float(fns[config.method](x))
     z = np.clip((x - t) / config.softness, -50, 50)
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32), scale
+
+
+def smoothed_plane(image: np.ndarray, scale: PlaneScale, config: ThresholdConfig) -> np.ndarray:
+    """The plane the cut is made on: corrected (or only normalised), smoothed at the width."""
+    x = scale.corrected
+    if not config.background:
+        x = percentile_normalize(image, NormalizationConfig(0.5, 99.9, clip=False))
+        x = -x if scale.polarity == "dark" else x
+    sigma = derived_sizes(config, scale.thickness)[0]
+    return ndi.gaussian_filter(x, sigma) if sigma > 0 else x
 
 
 def threshold_pseudo_mask(
@@ -181,7 +194,7 @@ def threshold_pseudo_mask(
     if np.ndim(image) != 2:
         raise InputError(f"expected one 2D plane, got shape {np.shape(image)}")
     prob, scale = threshold_map(image, config)
-    sized = dataclasses.replace(config, diameter=scale.diameter)
+    sized = dataclasses.replace(config, diameter=scale.diameter, width=scale.width)
     labels, _cut, _sweep = cut_plane(prob, image, config.threshold, threshold_recut, sized, "image")
     return labels, prob
 
@@ -232,7 +245,7 @@ def threshold_iter(
         if plane.ndim != 2:
             raise InputError(f"{names[i]}: expected one 2D plane, got shape {plane.shape}")
         prob, scale = threshold_map(plane, config)
-        sized = dataclasses.replace(config, diameter=scale.diameter)
+        sized = dataclasses.replace(config, diameter=scale.diameter, width=scale.width)
         labels, cut, sweep = cut_plane(
             prob, plane, config.threshold, threshold_recut, sized, names[i], sweeps
         )
@@ -256,12 +269,20 @@ def threshold_recut(prob: np.ndarray, plane: np.ndarray, cut: float, config: Any
     """Labels of ``prob >= cut`` with sizes derived from ``config.diameter``.
 
     The threshold method's labelling; a config without a diameter has it estimated from
-    ``plane``.
+    ``plane``. Rods (a config with a ``width``) are split by
+    :func:`~napari_selfsup_seg.inference._rods.split_rods` along the smoothed plane, holes
+    are filled up to half a disc of their width and the smallest object follows the diameter.
     """
-    diameter = config.diameter
+    diameter, width = config.diameter, getattr(config, "width", None)
     if diameter is None:
-        diameter = analyse_plane(plane, None, config.chosen_polarity).diameter
+        scale = analyse_plane(plane, None, config.chosen_polarity)
+        diameter, width = scale.diameter, scale.width
     _sigma, min_size, min_distance, max_hole = derived_sizes(config, diameter)
+    if width is not None and width < diameter:
+        scale = analyse_plane(plane, diameter, config.chosen_polarity, width)
+        hole = derived_sizes(config, width)[3]
+        mask = clean_mask(prob >= cut, min_size=min_size, max_hole=hole)
+        return split_rods(mask, smoothed_plane(plane, scale, config), width, min_size)
     mask = clean_mask(prob >= cut, min_size=min_size, max_hole=max_hole)
     return split_touching(mask, min_distance, min_size, smoothing=max(1.0, diameter / 12))
 

@@ -42,7 +42,10 @@ def label_free_iter(
     threshold_config : ThresholdConfig, optional
         Pseudo-mask recipe (default: everything estimated from each plane).
     train_config, model_config, config, stop, train_kwargs
-        As for :func:`self_train_iter`.
+        As for :func:`self_train_iter`. Without a ``normalization`` (or ``init`` model) in
+        ``train_kwargs``, the percentiles follow the pseudo-masks'
+        :func:`~napari_selfsup_seg.data._normalize.normalization_for_masks` (unchanged unless
+        the objects cover under 4 % of a plane).
     names : sequence of str, optional
         One name per plane for messages.
 
@@ -51,6 +54,7 @@ def label_free_iter(
     LabelFreeResult
         With ``teacher`` set to the threshold pseudo-masks.
     """
+    from ..data._normalize import normalization_for_masks
     from ..pseudo._threshold import ThresholdConfig, threshold_iter
 
     tcfg = threshold_config or ThresholdConfig()
@@ -58,6 +62,11 @@ def label_free_iter(
     keep = [i for i, lab in enumerate(teacher.labels) if lab.any()]
     if not keep:
         raise InputError("the pseudo-masks hold no object in any plane")
+    labels = [teacher.labels[i] for i in keep]
+    extra = dict(train_kwargs or {})
+    if extra.get("normalization") is None and extra.get("init") is None:
+        # Sparse objects (a few cells in a wide field) need percentiles inside them.
+        extra["normalization"] = normalization_for_masks(labels)
     provenance = {
         "pseudo_mask": "threshold",
         "threshold": dataclasses.asdict(tcfg),
@@ -66,14 +75,14 @@ def label_free_iter(
     }
     result = yield from self_train_iter(
         [teacher.planes[i] for i in keep],
-        [teacher.labels[i] for i in keep],
+        labels,
         [teacher.maps[i] for i in keep],
         train_config,
         model_config,
         config,
         provenance,
         stop,
-        train_kwargs,
+        extra,
     )
     result.teacher = teacher
     return result
