@@ -1,10 +1,17 @@
-"""Per-tile parts of the correction queue's score that look at objects rather than pixels."""
+"""The correction queue's signals: the student's maps over test-time flips, and the parts of a
+tile's score that look at objects (disagreement with the teacher, odd-sized objects), ranked."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .._config import PredictConfig
+
+if TYPE_CHECKING:
+    from ..models._factory import LoadedModel
 
 #: Student objects smaller than this fraction of the typical object area count as fragments.
 SMALL_AREA = 0.4
@@ -62,3 +69,47 @@ def unit_ranks(values: Sequence[float]) -> np.ndarray:
     if len(values) <= 1:
         return np.ones(len(values))
     return (rankdata(values) - 1.0) / (len(values) - 1)
+
+
+def student_maps(
+    model: LoadedModel, image: np.ndarray, flips: int = 4, device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities averaged over test-time flips, and the flips' disagreement.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    image : numpy.ndarray
+        ``(Y, X)`` or ``(C, Y, X)`` plane.
+    flips : int
+        How many flips to average (1, 2 or 4; the flips of ``PredictConfig.flips``).
+    device : str
+
+    Returns
+    -------
+    probabilities : numpy.ndarray of float32
+        ``(classes, Y, X)`` mean softmax.
+    spread : numpy.ndarray of float32
+        ``(Y, X)``: twice the standard deviation of the foreground probability over the flips
+        (0 for one flip).
+    """
+    from .._progress import drain
+    from ..inference._input import prepare_input
+    from ..inference._predict import FLIP_AXES, probabilities_iter
+
+    config = PredictConfig(device=device)
+    x = prepare_input(model, image)
+    total, fg_sum, fg_sq = None, None, None
+    for axes in FLIP_AXES[:flips]:  # the flips of segmentation's test-time augmentation
+        xf = np.ascontiguousarray(np.flip(x, axes)) if axes else x
+        probs = drain(probabilities_iter(model, xf, config))
+        assert probs is not None  # no stop callback
+        probs = np.flip(probs, axes) if axes else probs
+        fg = probs[1:].sum(0)
+        total = probs.copy() if total is None else total + probs
+        fg_sum = fg.copy() if fg_sum is None else fg_sum + fg
+        fg_sq = fg * fg if fg_sq is None else fg_sq + fg * fg
+    assert total is not None and fg_sum is not None and fg_sq is not None
+    mean_fg = fg_sum / flips
+    spread = 2.0 * np.sqrt(np.clip(fg_sq / flips - mean_fg**2, 0.0, None))
+    return (total / flips).astype(np.float32), spread.astype(np.float32)
