@@ -18,10 +18,13 @@ from .._progress import drain
 from ..io._image import ImageStack, image_stem, read_image
 from ..io._output_guard import OutputPlan
 from ..io._tiff_write import write_float, write_labels
+from ..pseudo._cam import CAM_LAYERS
 from ..pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ..pseudo._psm_config import MODALITIES, PSMConfig
+from ..pseudo._refine import AUTO_CUTS, REFINEMENTS
 from ..pseudo._result import scale_record
 from ..pseudo._threshold import ThresholdConfig
+from ..pseudo._weak import ScoreCAMConfig
 from ._common import (
     ProgressBar,
     add_config_arguments,
@@ -104,6 +107,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         min_size={"help": "smallest object kept, in pixels (default: from the diameter)"},
     )
     add_config_arguments(p, PSMConfig, ["seed"], seed={"help": "random seed (psm, scorecam)"})
+    add_config_arguments(
+        p, ScoreCAMConfig, ["cam_layers", "refine", "auto_cut"],
+        cam_layers={"help": "scorecam: classifier stage of the map", "choices": CAM_LAYERS},
+        refine={"help": "scorecam: image-guided refinement of the map", "choices": REFINEMENTS},
+        auto_cut={"help": "scorecam: how --threshold auto cuts the map", "choices": AUTO_CUTS},
+    )  # fmt: skip
     p.add_argument(
         "--cache-dir",
         default=None,
