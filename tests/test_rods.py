@@ -142,3 +142,24 @@ def test_sparse_objects_move_the_normalisation_percentiles_inside_them():
     assert abs(before[0] - before[1]) > 0.3
     assert abs(after[0] - after[1]) < 0.1
     assert normalization_for_masks([np.zeros((8, 8), int)]) == default
+
+
+def test_cli_width_and_diameter_give_the_teacher_rods(tmp_path, capsys):
+    """``pseudo-mask --diameter D --width W`` on a file: the rods the API gives with both
+    (a given diameter alone keeps compact objects); a width out of range is one clear line."""
+    import tifffile
+
+    from napari_selfsup_seg.cli.main import main
+
+    image, _labels = rods(seed=1)
+    path = tmp_path / "rods.tif"
+    tifffile.imwrite(path, image)
+    args = ["pseudo-mask", "--method", "threshold", str(path), "--diameter", "28"]
+    assert main([*args, "--width", "12", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    cli = tifffile.imread(tmp_path / "out" / "rods_pseudo.tif")
+    api = drain(threshold_iter(image, ThresholdConfig(diameter=28.0, width=12.0))).labels[0]
+    np.testing.assert_array_equal(cli, api)
+    capsys.readouterr()
+    assert main([*args, "--width", "0.5", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "width" in err[0]

@@ -96,11 +96,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(
         p,
         ThresholdConfig,
-        ["target", "diameter", "polarity", "background", "sigma", "min_size"],
+        ["target", "diameter", "width", "polarity", "background", "sigma", "min_size"],
         target={
             "help": "threshold: nuclei, or whole cells of --channel (seeded by --seed-channel)"
         },
         diameter=diameter_override("threshold", "estimated per plane"),
+        width={"help": "threshold: width of rod-shaped objects in pixels (default: estimated)"},
         polarity={"help": "threshold: objects bright (fluorescence), dark (phase) or auto"},
         background={"help": "threshold: subtract the uneven background first"},
         sigma={"help": "smoothing in pixels (default: from the diameter)"},
