@@ -15,9 +15,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._progress import drain
-from ..io._image import ImageStack, image_stem, read_image
-from ..io._output_guard import OutputPlan
-from ..io._tiff_write import write_float, write_labels
+from ..io._image import ImageStack, read_image
 from ..pseudo._cam import CAM_LAYERS
 from ..pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ..pseudo._psm_config import MODALITIES, PSMConfig
@@ -35,7 +33,13 @@ from ._common import (
 )
 from ._flags import diameter_override, split_length
 from ._pseudo_inputs import check_target, diameter_px, file_config, seed_planes
-from ._weak_labels import classifier_report, read_weak_labels
+from ._pseudo_outputs import (
+    plan_outputs,
+    plane_labels,
+    stack_planes,
+    summary,
+    write_outputs,
+)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -140,27 +144,6 @@ def _parse_threshold(value: str | None) -> tuple[float, bool]:
     return t, False
 
 
-def _planes(stack: ImageStack, channel: int | None) -> np.ndarray:
-    data = stack.channel(channel)
-    return data.reshape(-1, *data.shape[-2:])
-
-
-def _write(out_dir: Path, stack: ImageStack, labels: np.ndarray, prob: np.ndarray) -> dict:
-    axes = stack.plane_axes + "YX"
-    lab_path = write_labels(
-        output_path(out_dir, stack.stem, "pseudo"), stack.restack(labels), axes, stack.pixel_size
-    )
-    prob_path = write_float(
-        output_path(out_dir, stack.stem, "prob"),
-        np.clip(stack.restack(prob), 0, 1),
-        axes,
-        stack.pixel_size,
-    )
-    n_objects = int(sum(len(np.unique(p)) - 1 for p in labels))
-    return {"path": str(stack.path), "labels": str(lab_path), "prob": str(prob_path),
-            "n_objects": n_objects}  # fmt: skip
-
-
 def _config(method: PseudoMaskMethod, args, t: float, auto: bool):
     """The method's config from the flags it has fields for (``--steps``: its own default).
 
@@ -175,10 +158,6 @@ def _config(method: PseudoMaskMethod, args, t: float, auto: bool):
     return config_from_args(method.config, args, threshold=None if auto else t, **steps)
 
 
-def _names(stack: ImageStack, n: int) -> list[str]:
-    return [f"{stack.name} plane {i}" if stack.plane_shape else stack.name for i in range(n)]
-
-
 def run(args: argparse.Namespace) -> dict:
     t, auto = _parse_threshold(args.threshold)
     method = get_method(args.method)
@@ -190,7 +169,9 @@ def run(args: argparse.Namespace) -> dict:
     um = split_length(args)  # converted per file with its pixel size
     cfg = _config(method, args, t, auto)
     if method.weak_labels:
-        return _run_scorecam(args, cfg, auto)
+        from ._pseudo_scorecam import run_scorecam
+
+        return run_scorecam(args, cfg, auto)
     plan_outputs(args.images, args.images, Path(args.out))
     out_dir = ensure_out_dir(args.out)
     multi = len(args.images) > 1
@@ -208,7 +189,7 @@ def run(args: argparse.Namespace) -> dict:
     for path in args.images:
         try:
             stack = read_image(path, scene=args.scene)
-            planes = _planes(stack, args.channel)
+            planes = stack_planes(stack, args.channel)
             configs[str(stack.path)] = file_config(cfg, um, stack)
             seeds[str(stack.path)] = seed_planes(stack, args)
             if method.joint:
@@ -221,7 +202,7 @@ def run(args: argparse.Namespace) -> dict:
     if method.joint and good:
         cache = Path(args.cache_dir) if args.cache_dir else out_dir / ".psm-cache"
         every = [p for _, ps in good for p in ps]
-        names = [n for stack, ps in good for n in _names(stack, len(ps))]
+        names = [n for stack, ps in good for n in plane_labels(stack, len(ps))]
         with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
             whole = drain(method.run_iter(every, cfg, cache_dir=cache, names=names), bar)
         pos = 0
@@ -230,7 +211,7 @@ def run(args: argparse.Namespace) -> dict:
             pos += len(ps)
     for stack, ps in good if not method.joint else []:
         try:
-            names = _names(stack, len(ps))
+            names = plane_labels(stack, len(ps))
             key = str(stack.path)
             one = drain(method.run_iter(ps, configs[key], names=names, **seeds[key]))
         except InputError as exc:
@@ -243,10 +224,10 @@ def run(args: argparse.Namespace) -> dict:
         labels, maps = np.stack(result.labels[part]), np.stack(result.maps[part])
         scale = {k: v[part] for k, v in scale_record(result).items()}
         used = diameter_px(configs[str(stack.path)], scale.get("diameters"))
-        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": cuts, **scale,
+        outputs.append({**write_outputs(out_dir, stack, labels, maps), "thresholds": cuts, **scale,
                         "diameter_px": used})  # fmt: skip
         cuts_by_image[stack.stem] = cuts
-    return _summary(method.name, out_dir, outputs, failed, cuts_by_image if auto else None)
+    return summary(method.name, out_dir, outputs, failed, cuts_by_image if auto else None)
 
 
 def _check_planes(method: PseudoMaskMethod, stack: ImageStack, planes: np.ndarray) -> None:
@@ -260,76 +241,3 @@ def _check_planes(method: PseudoMaskMethod, stack: ImageStack, planes: np.ndarra
         )
     for i, plane in enumerate(planes):
         percentile_normalize(plane, name=f"{stack.name} plane {i}")
-
-
-def output_path(out: Path, stem: str, kind: str) -> Path:
-    """``OUT/<stem>_<kind>.tif`` for ``kind`` ``"pseudo"`` (labels) or ``"prob"`` (the map)."""
-    return out / f"{stem}_{kind}.tif"
-
-
-def plan_outputs(targets: list, inputs: list, out: Path) -> None:
-    """Refuse a run whose outputs would overwrite an input or each other (nothing written)."""
-    plan = OutputPlan(inputs)
-    for path in targets:
-        for kind in ("pseudo", "prob"):
-            plan.claim(output_path(out, image_stem(path), kind), path)
-
-
-def _run_scorecam(args, cfg, auto: bool) -> dict:
-    """Score-CAM from a weak-label CSV: train on its images, map the targets one by one."""
-    from ..pseudo._scorecam import scorecam_map_iter, train_weak_classifier_iter
-    from ..pseudo._weak_check import ChanceClassifierError
-
-    rows = read_weak_labels(args.weak_labels)
-    targets = args.images or [str(p) for p, label in rows if label == 1]
-    inputs = [args.weak_labels, *targets, *(p for p, _ in rows)]
-    plan_outputs(targets, inputs, Path(args.out))
-    out_dir = ensure_out_dir(args.out)
-    train_images: list[np.ndarray] = []
-    train_labels: list[int] = []
-    names: list[str] = []
-    for path, label in rows:
-        stack = read_image(path, scene=args.scene)
-        planes = _planes(stack, args.channel)
-        train_images.extend(planes)
-        train_labels.extend([label] * len(planes))
-        names.extend(_names(stack, len(planes)))
-    try:
-        with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
-            trained = drain(
-                train_weak_classifier_iter(train_images, train_labels, cfg, names=names), bar
-            )
-    except ChanceClassifierError as exc:
-        raise InputError(exc.line("--allow-chance", str(args.weak_labels))) from None
-    extra, note = classifier_report(trained, args.weak_labels)
-    multi = len(targets) > 1
-    outputs, failed, cuts_by_image = [], [], {}
-    for target in targets:
-        try:
-            stack = read_image(target, scene=args.scene)
-            planes = _planes(stack, args.channel)
-            names = _names(stack, len(planes))
-            result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names))
-        except InputError as exc:
-            exc = name_file(exc, target)
-            if not multi:
-                raise exc from None
-            failed.append({"path": str(target), "reason": str(exc)})
-            continue
-        labels, maps = np.stack(result.labels), np.stack(result.maps)
-        outputs.append({**_write(out_dir, stack, labels, maps), "thresholds": result.thresholds})
-        cuts_by_image[stack.stem] = result.thresholds
-    return _summary("scorecam", out_dir, outputs, failed, cuts_by_image if auto else None,
-                    extra, note)  # fmt: skip
-
-
-def _summary(method, out_dir, outputs, failed, cuts, extra=None, note="") -> dict:
-    """The JSON summary of a run (and its one-line report on stdout)."""
-    summary = {"command": "pseudo-mask", "method": method, "out": str(out_dir), **(extra or {}),
-               "outputs": outputs, "failed": failed}  # fmt: skip
-    if cuts is not None:
-        summary["chosen_thresholds"] = cuts
-    print(
-        f"pseudo-mask ({method}): {len(outputs)} written to {out_dir}, {len(failed)} failed{note}"
-    )
-    return summary

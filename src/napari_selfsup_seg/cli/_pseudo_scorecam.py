@@ -1,0 +1,65 @@
+"""``pseudo-mask --method scorecam``: a weak-label classifier trained on the CSV's images, then
+the Score-CAM masks of the targets, one file at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import InputError
+from .._progress import drain
+from ..io._image import read_image
+from ._common import ProgressBar, ensure_out_dir, name_file
+from ._pseudo_outputs import plan_outputs, plane_labels, stack_planes, summary, write_outputs
+from ._weak_labels import classifier_report, read_weak_labels
+
+
+def run_scorecam(args, cfg, auto: bool) -> dict:
+    """Score-CAM from a weak-label CSV: train on its images, map the targets one by one."""
+    from ..pseudo._scorecam import scorecam_map_iter, train_weak_classifier_iter
+    from ..pseudo._weak_check import ChanceClassifierError
+
+    rows = read_weak_labels(args.weak_labels)
+    targets = args.images or [str(p) for p, label in rows if label == 1]
+    inputs = [args.weak_labels, *targets, *(p for p, _ in rows)]
+    plan_outputs(targets, inputs, Path(args.out))
+    out_dir = ensure_out_dir(args.out)
+    train_images: list[np.ndarray] = []
+    train_labels: list[int] = []
+    names: list[str] = []
+    for path, label in rows:
+        stack = read_image(path, scene=args.scene)
+        planes = stack_planes(stack, args.channel)
+        train_images.extend(planes)
+        train_labels.extend([label] * len(planes))
+        names.extend(plane_labels(stack, len(planes)))
+    try:
+        with ProgressBar("pseudo-mask", quiet=args.quiet) as bar:
+            trained = drain(
+                train_weak_classifier_iter(train_images, train_labels, cfg, names=names), bar
+            )
+    except ChanceClassifierError as exc:
+        raise InputError(exc.line("--allow-chance", str(args.weak_labels))) from None
+    extra, note = classifier_report(trained, args.weak_labels)
+    multi = len(targets) > 1
+    outputs, failed, cuts_by_image = [], [], {}
+    for target in targets:
+        try:
+            stack = read_image(target, scene=args.scene)
+            planes = stack_planes(stack, args.channel)
+            names = plane_labels(stack, len(planes))
+            result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names))
+        except InputError as exc:
+            exc = name_file(exc, target)
+            if not multi:
+                raise exc from None
+            failed.append({"path": str(target), "reason": str(exc)})
+            continue
+        labels, maps = np.stack(result.labels), np.stack(result.maps)
+        outputs.append(
+            {**write_outputs(out_dir, stack, labels, maps), "thresholds": result.thresholds}
+        )
+        cuts_by_image[stack.stem] = result.thresholds
+    return summary("scorecam", out_dir, outputs, failed, cuts_by_image if auto else None,
+                    extra, note)  # fmt: skip
