@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._labels import drop_small
+
 
 def clean_mask(mask: np.ndarray, min_size: int = 16, max_hole: int = 16) -> np.ndarray:
     """Remove small objects and fill small holes in a binary mask.
@@ -60,7 +62,7 @@ def split_touching(
         Shape ``(Y, X)`` instance labels, 0 = background, numbered 1..N.
     """
     from skimage.feature import peak_local_max
-    from skimage.segmentation import relabel_sequential, watershed
+    from skimage.segmentation import watershed
 
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
@@ -82,12 +84,7 @@ def split_touching(
         for k, (y, x) in enumerate(centres, start=markers.max() + 1):
             markers[y, x] = k
     labels = watershed(-dist, markers, mask=mask)
-    if min_size > 0:
-        sizes = np.bincount(labels.ravel())
-        small = sizes < min_size
-        small[0] = False
-        labels[small[labels]] = 0
-    return relabel_sequential(labels)[0].astype(np.int32)
+    return drop_small(labels, min_size)
 
 
 def post_sizes(config) -> tuple[int, int, float]:
@@ -143,7 +140,7 @@ def probabilities_to_instances(
     numpy.ndarray of int32
         Shape ``(Y, X)`` instance labels, 0 = background, numbered 1..N.
     """
-    from skimage.segmentation import relabel_sequential, watershed
+    from skimage.segmentation import watershed
 
     from .._config import PredictConfig
     from .._errors import InputError
@@ -178,9 +175,4 @@ def probabilities_to_instances(
             extra, _ = ndi.label(orphan)
             markers[orphan] = extra[orphan] + n
     labels = watershed(-interior, markers, mask=foreground)
-    if min_size > 0:
-        sizes = np.bincount(labels.ravel())
-        small = sizes < min_size
-        small[0] = False
-        labels[small[labels]] = 0
-    return relabel_sequential(labels)[0].astype(np.int32)
+    return drop_small(labels, min_size)

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..data._diameter import MIN_AREA
+from ._labels import drop_small
 
 #: Objects whose typical area is at least this many times their inscribed disc's are rods.
 ELONGATED = 3.0
@@ -107,7 +108,7 @@ def rod_seeds(core: np.ndarray, width: float, min_size: int = 1, neck: float = N
         Shape ``(Y, X)``, 0 outside the cores.
     """
     from skimage.morphology import local_maxima, reconstruction
-    from skimage.segmentation import relabel_sequential, watershed
+    from skimage.segmentation import watershed
 
     core = np.asarray(core, bool)
     if not core.any():
@@ -123,12 +124,7 @@ def rod_seeds(core: np.ndarray, width: float, min_size: int = 1, neck: float = N
     tops = local_maxima(flat, connectivity=2, allow_borders=True) & core
     peaks, _ = ndi.label(tops, np.ones((3, 3), bool))
     seeds = watershed(-dist, peaks, mask=core)
-    if min_size > 1:
-        sizes = np.bincount(seeds.ravel())
-        small = sizes < min_size
-        small[0] = False
-        seeds[small[seeds]] = 0
-    return relabel_sequential(seeds)[0].astype(np.int32)
+    return drop_small(seeds, min_size)
 
 
 def split_rods(mask: np.ndarray, landscape: np.ndarray, width: float, min_size: int) -> np.ndarray:
@@ -145,7 +141,7 @@ def split_rods(mask: np.ndarray, landscape: np.ndarray, width: float, min_size: 
         Shape ``(Y, X)`` instance labels, 0 = background.
     """
     from skimage import filters
-    from skimage.segmentation import relabel_sequential, watershed
+    from skimage.segmentation import watershed
 
     mask = np.asarray(mask, bool)
     if not mask.any():
@@ -161,8 +157,4 @@ def split_rods(mask: np.ndarray, landscape: np.ndarray, width: float, min_size: 
         orphan = ~has_seed[comps] & mask
         seeds[orphan] = ndi.label(orphan)[0][orphan] + seeds.max()
     labels = watershed(-landscape, seeds, mask=mask)
-    sizes = np.bincount(labels.ravel())
-    small = sizes < min_size
-    small[0] = False
-    labels[small[labels]] = 0
-    return relabel_sequential(labels)[0].astype(np.int32)
+    return drop_small(labels, min_size)
