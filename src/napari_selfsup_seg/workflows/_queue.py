@@ -116,12 +116,20 @@ class QueueConfig(ConfigBase):
         _check_range("ignore_high", self.ignore_high, self.ignore_low, 1.0)
 
     @property
+    def part_weights(self) -> dict[str, float]:
+        """The weight of each part of the score, by the part's name in ``QueueTile.parts``."""
+        return {
+            "disagreement": self.disagreement_weight,
+            "entropy": self.entropy_weight,
+            "flips": self.flip_weight,
+            "teacher_uncertain": self.teacher_weight,
+            "size_outliers": self.size_weight,
+        }
+
+    @property
     def top_score(self) -> float:
         """The score of a tile ranked first on every part (the sum of the weights)."""
-        return float(
-            self.disagreement_weight + self.entropy_weight + self.flip_weight
-            + self.teacher_weight + self.size_weight
-        )  # fmt: skip
+        return float(sum(self.part_weights.values()))
 
 
 @dataclass(frozen=True)
@@ -226,13 +234,7 @@ def correction_queue(
         "teacher_uncertain": box_means(uncertain, boxes),
         "size_outliers": np.minimum(box_means(odd, boxes) * typical_area, 1.0),
     }
-    weights = {
-        "disagreement": cfg.disagreement_weight,
-        "entropy": cfg.entropy_weight,
-        "flips": cfg.flip_weight,
-        "teacher_uncertain": cfg.teacher_weight,
-        "size_outliers": cfg.size_weight,
-    }
+    weights = cfg.part_weights
     found = []
     for k, box in enumerate(boxes):
         covered = max((box_overlap(box, b) for b in done), default=0.0)
