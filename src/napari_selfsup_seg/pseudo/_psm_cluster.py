@@ -72,10 +72,12 @@ def cluster_plane(
         inten = inten - ndi.gaussian_filter(plane, max(plane.shape) / 8)
     texture = local_std(plane, config.texture_sigma)
     coarse = gradient = None
-    if modality == "brightfield":
+    # The optional brightfield features are only computed when they weigh in.
+    if modality == "brightfield" and config.coarse_texture_weight > 0:
         # Object-scale texture: the log compresses the few very rough specks (debris, dead
         # cells) so that the rough-but-ordinary cell interior stands apart from flat background.
         coarse = np.log(local_std(plane, COARSE * config.texture_sigma) + 1e-4)
+    if modality == "brightfield" and config.gradient_weight > 0:
         grad = ndi.gaussian_gradient_magnitude(plane, 1.0)
         gradient = np.log(np.sqrt(ndi.gaussian_filter(grad * grad, config.texture_sigma)) + 1e-4)
 
