@@ -16,10 +16,8 @@ import numpy as np
 from .._errors import InputError
 from .._progress import drain
 from ..io._image import ImageStack, read_image
-from ..pseudo._cam import CAM_LAYERS
 from ..pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ..pseudo._psm_config import MODALITIES, PSMConfig
-from ..pseudo._refine import AUTO_CUTS, REFINEMENTS
 from ..pseudo._result import scale_record
 from ..pseudo._threshold import ThresholdConfig
 from ..pseudo._weak import ScoreCAMConfig
@@ -114,9 +112,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(p, PSMConfig, ["seed"], seed={"help": "random seed (psm, scorecam)"})
     add_config_arguments(
         p, ScoreCAMConfig, ["cam_layers", "refine", "auto_cut"],
-        cam_layers={"help": "scorecam: classifier stage of the map", "choices": CAM_LAYERS},
-        refine={"help": "scorecam: image-guided refinement of the map", "choices": REFINEMENTS},
-        auto_cut={"help": "scorecam: how --threshold auto cuts the map", "choices": AUTO_CUTS},
+        cam_layers={"help": "scorecam: classifier stage of the map"},
+        refine={"help": "scorecam: image-guided refinement of the map"},
+        auto_cut={"help": "scorecam: how --threshold auto cuts the map"},
     )  # fmt: skip
     p.add_argument(
         "--cache-dir",

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._config import ConfigBase, _check_range
+from .._config import ConfigBase, _check_range, setting
 from .._errors import InputError
 from ..data._normalize import check_finite
 from ._cam import CAM_LAYERS, WEIGHTINGS
@@ -90,9 +90,9 @@ class ScoreCAMConfig(ConfigBase):
     chunk_size: int = 32
     top_n: int | None = None
     weighting: str = "softmax"
-    cam_layers: str = "stride2"
-    refine: str = "guided"
-    auto_cut: str = "map"
+    cam_layers: str = setting("stride2", choices=CAM_LAYERS)
+    refine: str = setting("guided", choices=REFINEMENTS)
+    auto_cut: str = setting("map", choices=AUTO_CUTS)
     threshold: float | None = 0.5
     min_size: int = 16
     min_distance: int = 4
