@@ -231,6 +231,6 @@ def analyse_plane(
             width, diameter = rods
     if width is not None and width >= diameter:
         width = None
-    side = 2.5 * (diameter if width is None else width)
-    corrected = subtract_background(x, side, polarity == "dark")
-    return PlaneScale(float(diameter), spread, polarity, corrected, width)
+    scale = PlaneScale(float(diameter), spread, polarity, x, width)
+    scale.corrected = subtract_background(x, 2.5 * scale.thickness, polarity == "dark")
+    return scale
