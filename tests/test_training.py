@@ -200,6 +200,19 @@ def test_bad_training_input(sample, case, match):
         drain(train_iter(images, masks, cfg, TINY))
 
 
+def test_image_without_objects_trains_as_background(sample):
+    """A plane with no objects (an empty well, a negative weak-label tile) is background to learn
+    from, as long as some other plane holds objects; all-foreground stays refused."""
+    img, mask = sample.fluorescence.astype(np.float32), sample.labels.astype(np.int32)
+    empty = np.zeros_like(mask)
+    model = drain(train_iter([img, img], [mask, empty], tiny_config(), TINY))
+    assert model.log and np.isfinite(model.log[-1]["loss"])
+    with pytest.raises(InputError, match="mask 1: is all foreground"):
+        drain(train_iter([img, img], [mask, np.ones_like(mask)], tiny_config(), TINY))
+    with pytest.raises(InputError, match="all 2 masks are all background"):
+        drain(train_iter([img, img], [empty, empty], tiny_config(), TINY))
+
+
 def test_finetune_from_saved_and_pretrained(sample, tmp_path):
     from napari_selfsup_seg._config import ModelBundleConfig
     from napari_selfsup_seg.models._factory import build_model, load_model, save_model

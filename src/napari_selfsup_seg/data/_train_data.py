@@ -96,9 +96,10 @@ def prepare_training_data(
         target = make_targets(mask, config.boundary_width, config.ignore_value)
         if (target == IGNORE).all():
             raise InputError(f"mask {i}: every pixel is marked 'not reviewed' (ignore value)")
-        if not (target == 0).any() or (target == 0).all():
-            what = "background" if (target == 0).all() else "foreground"
-            raise InputError(f"mask {i}: is all {what}; nothing to learn from")
+        if not (target == 0).any():
+            # An image without objects (an empty well, a tile without the thing) teaches what
+            # background looks like; one without background teaches nothing.
+            raise InputError(f"mask {i}: is all foreground; nothing to learn from")
         x = percentile_normalize(x, normalization, f"image {i}")
         h, w = target.shape
         py, px = max(0, t - h), max(0, t - w)
@@ -108,5 +109,6 @@ def prepare_training_data(
         xs.append(np.ascontiguousarray(x, np.float32))
         ts.append(target)
     if not any(((tt == 1) | (tt == 2)).any() for tt in ts):
-        raise InputError("masks hold no objects; nothing to learn from")
+        where = "mask 0: is" if len(ts) == 1 else f"all {len(ts)} masks are"
+        raise InputError(f"{where} all background; no objects to learn from")
     return xs, ts
