@@ -16,14 +16,21 @@ matching of ``../shared/tools/score_instances.py`` (AP = TP/(TP+FP+FN), Hungaria
 IoU >= 0.5 or 0.75), pooled over the scored frames; pixel F1 is the Dice of the foreground,
 pooled.
 
-Usage: python benchmarks/bench_suite.py [--data DIR] [--sets NAME...] [--rounds N] [--no-report]
+Usage: python benchmarks/bench_suite.py [--data DIR] [--sets NAME...] [--rounds N] [--jobs N]
+[--no-report]
+
+``--jobs N`` runs N sets at a time, each in its own process with its share of the CPU cores as
+torch threads (the sets are independent; the figures do not depend on it beyond thread count).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -166,28 +173,44 @@ def table(figures: dict) -> str:
     return "\n".join(rows + rounds)
 
 
+def _run_named(job: tuple) -> tuple[str, dict]:
+    """One set of the suite (a process of ``--jobs``): ``(name, figures)``."""
+    name, data, rounds, threads = job
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    print(f"{name}:", file=sys.stderr)
+    return name, run_set(data, rounds, _match())
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SHARED_DATA), help="the development suite")
     parser.add_argument("--sets", nargs="*", default=None, help="only these sets")
     parser.add_argument("--rounds", type=int, default=None, help="self-training rounds")
+    parser.add_argument("--jobs", type=int, default=1, help="sets run at a time (processes)")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
 
     import torch
 
-    match = _match()
     t0 = time.perf_counter()
-    figures = {}
-    for name, data in suite(Path(args.data)).items():
-        if args.sets and name not in args.sets:
-            continue
-        print(f"{name}:", file=sys.stderr)
-        figures[name] = run_set(data, args.rounds, match)
+    chosen = {n: d for n, d in suite(Path(args.data)).items() if not args.sets or n in args.sets}
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else 0
+    jobs = [(name, data, args.rounds, threads) for name, data in chosen.items()]
+    if args.jobs > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            done = dict(pool.map(_run_named, jobs))
+    else:
+        done = dict(_run_named(job) for job in jobs)
+    figures = {name: done[name] for name in chosen}
     result = {
         "sets": figures,
         "total_seconds": round(time.perf_counter() - t0, 1),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads or torch.get_num_threads(),
+        "jobs": args.jobs,
     }
     markdown = (
         "The label-free pipeline with default settings on every set of the development suite "
@@ -197,8 +220,8 @@ def main(argv=None) -> dict:
         "`../shared/tools/score_instances.py`, pooled over the scored frames. Diameter: "
         "median of the teacher's per-plane estimates on the training frames vs the median "
         "equivalent diameter of the reference objects. Seconds: pseudo-masks + training + "
-        f"self-training on the CPU. Whole run: {result['total_seconds'] / 60:.1f} min.\n\n"
-        + table(figures)
+        f"self-training on the CPU. Whole run: {result['total_seconds'] / 60:.1f} min, "
+        f"{args.jobs} set(s) at a time.\n\n" + table(figures)
     )
     if args.no_report or args.sets:
         import json
