@@ -54,7 +54,8 @@ def test_one_button_trains_a_brightfield_model_from_the_stain(viewer, qtbot, err
     config = read_model_config(model_dir)
     assert config.input_channels == [0]
     assert config.provenance["brightfield_layer"] == "bf"
-    assert "found on brightfield" in recipe.controls.status.value
+    assert recipe.controls.status.value.startswith("Done after 2 steps, saved to")
+    assert "found on brightfield" in recipe.summary.value
     assert recipe.live.loss_plot.series["loss"][0].size >= 1
 
 
@@ -84,3 +85,22 @@ def test_bad_input_gives_one_line_in_the_status(viewer, errors):
     assert "both Source and Brightfield" in status.value
     assert len(errors) == 3 and not recipe.controls.running
     assert not [ly for ly in viewer.layers if "prediction" in ly.name or "pseudo" in ly.name]
+
+
+def test_stop_keeps_the_model_trained_so_far(viewer, qtbot, errors):
+    _add_sample(viewer, n=1, size=64)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    recipe = widget.recipe
+    recipe.steps.value = 10_000
+    stages: list[str] = []
+    worker = recipe.start()
+    worker.yielded.connect(lambda r: stages.append(str(r.stage)))
+    qtbot.waitUntil(lambda: "train" in stages, timeout=120000)
+    click(qtbot, recipe.controls.stop_button)
+    with qtbot.waitSignal(worker.finished, timeout=120000):
+        pass
+    qtbot.waitUntil(lambda: not recipe.controls.running, timeout=5000)
+    assert errors == []
+    assert recipe.model is not None and 0 < len(recipe.model.log) < 10_000
+    assert read_model_config(recipe.model.path).provenance["stain_layer"] == "fluo"
+    assert "bf prediction" in viewer.layers and "fluo pseudo (brightfield recipe)" in viewer.layers

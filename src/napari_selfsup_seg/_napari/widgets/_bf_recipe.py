@@ -100,7 +100,10 @@ class BrightfieldRecipe(Container):
             "masks, save it next to the data and segment every brightfield plane"
         )
         self.live = LiveTraining(viewer, self.controls)
-        super().__init__(widgets=[self.title, self.brightfield, self.steps, self.controls])
+        self.summary = Label(value="")
+        super().__init__(
+            widgets=[self.title, self.brightfield, self.steps, self.controls, self.summary]
+        )
         self.margins = (0, 0, 0, 0)
         self.native.layout().addWidget(self.live.loss_plot)
         self.controls.run_button.changed.connect(self.start)
@@ -192,6 +195,7 @@ class BrightfieldRecipe(Container):
             report_error(exc, "Brightfield model")
             return None
         self.live.begin(target)
+        self.summary.value = ""
         self.controls.started()
         self.controls.worker = run_job(
             job,
@@ -232,7 +236,4 @@ class BrightfieldRecipe(Container):
         self.live.on_done(result)
         n_pseudo = int(sum(p.max() for p in np.asarray(result.pseudo_masks)))
         n_pred = int(sum(p.max() for p in result.labels))
-        self.controls.status.value = (
-            f"{n_pseudo} stained nuclei → {n_pred} found on brightfield. "
-            + self.controls.status.value
-        )
+        self.summary.value = f"{n_pseudo} nuclei in the stain → {n_pred} found on brightfield"
