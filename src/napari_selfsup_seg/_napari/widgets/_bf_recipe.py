@@ -107,7 +107,6 @@ class BrightfieldRecipe(Container):
         self.margins = (0, 0, 0, 0)
         self.native.layout().addWidget(self.live.loss_plot)
         self.controls.run_button.changed.connect(self.start)
-        self._pseudo_name: str | None = None
 
     @property
     def model(self):
@@ -219,7 +218,7 @@ class BrightfieldRecipe(Container):
         """The pseudo-masks layer, then the prediction and the model (shown by LiveTraining)."""
         layers = self.viewer.layers
         src = layers[context["source"]] if context["source"] in layers else None
-        pseudo = put_labels(
+        put_labels(
             self.viewer,
             f"{context['source']} pseudo ({RECIPE_NAME})",
             np.asarray(result.pseudo_masks).reshape(target.shape),
@@ -232,7 +231,6 @@ class BrightfieldRecipe(Container):
                 "path": src.metadata.get("path") if src is not None else None,
             },
         )
-        self._pseudo_name = pseudo.name
         self.live.on_done(result)
         n_pseudo = int(sum(p.max() for p in np.asarray(result.pseudo_masks)))
         n_pred = int(sum(p.max() for p in result.labels))
