@@ -27,6 +27,7 @@ PLUGIN = "napari-selfsup-seg"
 WINDOW = (1500, 980)
 RIGHT_WIDTH, LEFT_WIDTH = 470, 300
 STEPS = ("data", "pseudo", "correct", "train", "folder", "psm", "scorecam")
+PARTS = ("loop", "recipe", "psm", "scorecam")
 
 
 # -- what a user does ------------------------------------------------------------------------
@@ -169,9 +170,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=("loop", "psm", "scorecam"),
-        default=["loop", "psm", "scorecam"],
-        help="parts to run: the loop (steps 1-5), PSM, Score-CAM",
+        choices=PARTS,
+        default=list(PARTS),
+        help="parts to run: the loop (steps 1-5), the brightfield recipe, PSM, Score-CAM",
     )
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -185,6 +186,8 @@ def main(argv=None) -> int:
 
     if "loop" in args.only:
         loop(viewer, app, shot, work, args.steps, last)
+    if "recipe" in args.only:
+        recipe(viewer, app, shot, args.steps)
     if "psm" in args.only:
         psm(viewer, app, shot)
     if "scorecam" in args.only:
@@ -296,6 +299,22 @@ def fresh(viewer, app, key: str):
     viewer.reset_view()
     settle(app)
     return pseudo
+
+
+def recipe(viewer, app, shot, steps: int) -> None:
+    """2b. One button: the stain's pseudo-masks train a brightfield model on the sample stack."""
+    pseudo = fresh(viewer, app, "stack")
+    section = pseudo.recipe
+    assert pseudo.source.value == "fluorescence", pseudo.source.value
+    assert section.brightfield.value == "brightfield", section.brightfield.value
+    section.steps.value = steps
+    pseudo.native.verticalScrollBar().setValue(pseudo.native.verticalScrollBar().maximum())
+    click(section.controls.run_button)
+    wait(app, lambda: not section.controls.running)
+    settle(app, 1.0)
+    pseudo.native.verticalScrollBar().setValue(pseudo.native.verticalScrollBar().maximum())
+    only_visible(viewer, {"brightfield", "brightfield prediction"})
+    shot("02b_brightfield_recipe")
 
 
 def psm(viewer, app, shot) -> None:

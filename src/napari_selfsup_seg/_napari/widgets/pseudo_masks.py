@@ -28,6 +28,7 @@ from ...data._diameter import sizes_for_diameter
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ...pseudo._result import PseudoMaskResult
+from ._bf_recipe import BrightfieldRecipe
 from ._cell_target import CellTarget
 from ._choices import FollowingChoice, default_image, on_state_changed
 from ._common import JobControls
@@ -80,6 +81,9 @@ class PseudoMasksWidget(DockContainer):
         self.controls = JobControls("Make pseudo-masks")
         self.cut = CutPreview(viewer, self._set_status)
         self.threshold, self.plot = self.cut.threshold, self.cut.plot
+        self.recipe = BrightfieldRecipe(
+            viewer, self._source_layer, lambda: self._config(get_method("threshold"))
+        )
         self._method_widgets: dict[str, list[Widget]] = {
             "threshold": [self.auto_method, *self.circle.widgets, self.auto_sizes, self.sigma],
             "psm": [self.psm_steps, self.psm_modality],
@@ -109,10 +113,13 @@ class PseudoMasksWidget(DockContainer):
             ]
         )
         self.add_native(self.plot)
+        self.add_native(self.recipe.native)  # below the plot: a second job, its own Run/Stop
+        self._method_widgets["threshold"].append(self.recipe)
         self.method.changed.connect(self._on_method)
         self.auto_sizes.changed.connect(self._on_sizes)
         self.controls.run_button.changed.connect(self.run)
         self.source.changed.connect(self._show_hint)
+        self.source.changed.connect(self.recipe.refresh)
         viewer.layers.events.inserted.connect(self._refresh)
         viewer.layers.events.removed.connect(self._refresh)
         on_state_changed(self, self._refresh)
@@ -136,6 +143,7 @@ class PseudoMasksWidget(DockContainer):
     def _refresh(self, _event=None) -> None:
         self._source_choice.refresh()
         self.cells.refresh()
+        self.recipe.refresh()
         self._show_hint()
 
     def _show_hint(self, _value=None) -> None:
