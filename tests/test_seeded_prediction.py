@@ -101,3 +101,41 @@ def test_training_records_the_seed_channel_and_fine_tuning_keeps_it(cells):
         1,
         first.config.seed_diameter,
     )
+
+
+def test_cli_train_records_the_seed_channel_and_segment_uses_it(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import json
+
+    import tifffile
+
+    from napari_selfsup_seg.cli.main import main
+
+    cyto, nuc, truth = make_cells(n_side=2, spacing=32, seed=4)
+    tifffile.imwrite(tmp_path / "cells.tif", np.stack([cyto, nuc]), metadata={"axes": "CYX"},
+                     imagej=True)  # fmt: skip
+    tifffile.imwrite(tmp_path / "mask.tif", truth.astype(np.uint16))
+    fast = ["--steps", "2", "--batch-size", "2", "--tile-size", "64", "--device", "cpu", "--quiet"]
+    train = ["train", "--images", str(tmp_path / "cells.tif"), "--out"]
+    assert (
+        main(
+            [
+                *train,
+                str(tmp_path / "m"),
+                "--masks",
+                str(tmp_path / "mask.tif"),
+                "--seed-channel",
+                "-1",
+                *fast,
+            ]
+        )
+        == 0
+    )
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["seed_channel"] == 1 and cfg["seed_diameter"] > 1
+    capsys.readouterr()
+    args = ["segment", "--model", str(tmp_path / "m"), str(tmp_path / "cells.tif")]
+    assert main([*args, "--out", str(tmp_path / "seg"), "--device", "cpu", "--quiet"]) == 0
+    # Without masks the pseudo-masks are nuclei: no seed channel to record.
+    assert main([*train, str(tmp_path / "m2"), "--seed-channel", "1", *fast]) == 2
+    assert "--seed-channel needs --masks" in capsys.readouterr().err
