@@ -92,6 +92,7 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
     """Teacher, student after every round, diameters and seconds of one set."""
     from napari_selfsup_seg._config import PredictConfig
     from napari_selfsup_seg._progress import RoundProgress, drain
+    from napari_selfsup_seg.data._diameter import diameter_of_labels
     from napari_selfsup_seg.inference._predict import predict_labels
     from napari_selfsup_seg.pseudo._cells import cell_pseudo_masks
     from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
@@ -126,8 +127,12 @@ def run_set(data: dict, rounds: int | None, match) -> dict:
     if cells:
         pseudo = cell_pseudo_masks([p[0] for p in data["train"]], [p[1] for p in data["train"]],
                                    CELLS)  # fmt: skip
+        # The Hoechst channel (network input 1) seeded the cells: the model records it, so its
+        # predictions grow cells from the nuclei of that channel.
+        seeding = {"seed_channel": 1, "seed_diameter": diameter_of_labels(pseudo.seeds)}
         result = drain(self_train_iter(data["train"], pseudo.labels, pseudo.maps, config=config,
-                                       provenance={"pseudo_mask": "cells"}), on_record)  # fmt: skip
+                                       provenance={"pseudo_mask": "cells"},
+                                       train_kwargs=seeding), on_record)  # fmt: skip
         result.teacher = pseudo
     else:
         result = drain(label_free_iter(data["train"], config=config), on_record)

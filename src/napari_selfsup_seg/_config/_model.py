@@ -156,6 +156,13 @@ class ModelBundleConfig(ConfigBase):
     diameter : float or None
         Median equivalent diameter in pixels of the objects in the training masks; prediction
         sizes its post-processing from it (``None``: not recorded, fixed sizes).
+    seed_channel : int or None
+        Position among the network's input channels of a nuclear stain whose nuclei seeded the
+        training cells: prediction grows each cell from a nucleus found in that channel (see
+        :mod:`napari_selfsup_seg.inference._seeded`). ``None``: the predicted interiors are
+        split by their shape.
+    seed_diameter : float or None
+        Median diameter in pixels of those nuclei (``None``: half the cell diameter).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -168,12 +175,22 @@ class ModelBundleConfig(ConfigBase):
     package_version: str = ""
     format_version: int = 1
     diameter: float | None = None
+    seed_channel: int | None = None
+    seed_diameter: float | None = None
 
     def __post_init__(self) -> None:
         if self.diameter is not None:
             _check_range("diameter", self.diameter, 1.0, 1e5)
             self.diameter = float(self.diameter)
         n_in = self.model.in_channels
+        if self.seed_channel is not None:
+            if n_in < 2:
+                raise InputError("a seed channel needs a network with at least two inputs")
+            _check_range("seed_channel", self.seed_channel, 0, n_in - 1)
+            self.seed_channel = int(self.seed_channel)
+        if self.seed_diameter is not None:
+            _check_range("seed_diameter", self.seed_diameter, 1.0, 1e5)
+            self.seed_diameter = float(self.seed_diameter)
         if self.input_channels is not None:
             chans = list(self.input_channels)
             if len(chans) != n_in or not all(isinstance(c, Integral) for c in chans):

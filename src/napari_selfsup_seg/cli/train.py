@@ -60,6 +60,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(p, ModelConfig, ["encoder", "encoder_depth"])
     add_config_arguments(p, SelfTrainingConfig, ["rounds"])
     p.add_argument(
+        "--seed-channel",
+        type=int,
+        default=None,
+        metavar="C",
+        help="with --masks of whole cells grown from nuclei (pseudo-mask --target cells): the "
+        "nuclear channel of the images that seeded them; the model records it and grows the "
+        "cells it predicts from that channel's nuclei",
+    )
+    p.add_argument(
         "--init",
         default=None,
         metavar="MODEL_DIR",
@@ -195,6 +204,24 @@ def _label_free_planes(images, channel_names, tc):
     )
 
 
+def _seeding(images: list, args: argparse.Namespace) -> dict:
+    """``seed_channel`` (a network input) and ``seed_diameter`` (of the nuclei the threshold
+    teacher finds in it) of ``--seed-channel`` (``{}`` without one)."""
+    from ..data._diameter import diameter_of_labels
+    from ..pseudo._cells import nuclei_of
+
+    c = args.seed_channel
+    if c is None:
+        return {}
+    if args.masks is None or args.input_channel is not None:
+        raise InputError("--seed-channel needs --masks of cells and images read whole")
+    n = images[0].shape[0] if all(np.ndim(im) == 3 for im in images) else 1
+    if n < 2 or not -n <= c < n:
+        raise InputError(f"--seed-channel {c} is not a channel of the images ({n} channel(s))")
+    nuclei = [nuclei_of(im[c % n]) for im in images]
+    return {"seed_channel": c % n, "seed_diameter": diameter_of_labels(nuclei)}
+
+
 def run(args: argparse.Namespace) -> dict:
     from .._progress import drain
     from ..models._factory import describe_device
@@ -208,7 +235,7 @@ def run(args: argparse.Namespace) -> dict:
     images, masks, maps, names, channel_names = _load_pairs(args)
     out = model_out_dir(args.out)
     provenance = {"images": [str(p) for p in args.images], "masks": args.masks}
-    kwargs = {"init": args.init, "input_channel_names": channel_names}
+    kwargs = {"init": args.init, "input_channel_names": channel_names, **_seeding(images, args)}
     t0 = time.perf_counter()
     gen: Generator[Progress, None, Any]
     if masks is None:
@@ -252,5 +279,6 @@ def run(args: argparse.Namespace) -> dict:
         "seconds": round(time.perf_counter() - t0, 2),
         "input_channels": model.config.input_channels,
         "input_channel_names": model.config.input_channel_names,
+        "seed_channel": model.config.seed_channel,
         "failed": [],
     }

@@ -120,12 +120,12 @@ def predict_block(model: LoadedModel, x: np.ndarray, config: PredictConfig) -> n
     """Instance labels ``(h, w)`` of one normalised block ``(C, h, w)``."""
     from .._progress import drain
     from ._input import model_predict_config
-    from ._postprocess import probabilities_to_instances
     from ._predict import probabilities_iter
+    from ._seeded import plane_instances
 
     probs = drain(probabilities_iter(model, x, config))
     assert probs is not None  # only a stop callback ends the generator early
-    return probabilities_to_instances(probs, model_predict_config(model, config))
+    return plane_instances(model, probs, x, model_predict_config(model, config))
 
 
 def owned(labels: np.ndarray, core: tuple[int, int, int, int]) -> np.ndarray:

@@ -24,7 +24,7 @@ from ._input import (
     segmenting_model,
     stack_planes,
 )
-from ._postprocess import probabilities_to_instances
+from ._seeded import plane_instances
 from ._tiling import tile_grid
 
 if TYPE_CHECKING:
@@ -163,7 +163,8 @@ def predict_labels(
     image: np.ndarray,
     config: PredictConfig | None = None,
 ) -> np.ndarray:
-    """Instance labels of one plane: :func:`predict_probabilities`, then instances.
+    """Instance labels of one plane: :func:`predict_probabilities`, then instances
+    (:func:`~napari_selfsup_seg.inference._seeded.plane_instances`).
 
     Parameters
     ----------
@@ -178,8 +179,10 @@ def predict_labels(
     """
     config = config or PredictConfig()
     model = segmenting_model(model, config.device)
-    probs = predict_probabilities(model, image, config)
-    return probabilities_to_instances(probs, model_predict_config(model, config))
+    x = prepare_input(model, image, channels=config.input_channels)
+    probs = drain(probabilities_iter(model, x, config))
+    assert probs is not None  # only a stop callback ends the generator early
+    return plane_instances(model, probs, x, model_predict_config(model, config))
 
 
 def predict_iter(
@@ -228,7 +231,7 @@ def predict_iter(
         probs = yield from probabilities_iter(model, x, config, stop, (i * per_plane, total))
         if probs is None:
             return labels[:i], fg[:i]
-        labels[i] = probabilities_to_instances(probs, config)
+        labels[i] = plane_instances(model, probs, x, config)
         fg[i] = probs[1:].sum(0)
         yield Progress("predict", (i + 1) * per_plane, total, f"plane {i + 1}/{len(planes)}")
     return labels, fg

@@ -112,6 +112,11 @@ def _seed_nuclei(seed_plane: np.ndarray, config: Any, name: str) -> tuple[np.nda
     return labels, scale.diameter
 
 
+def nuclei_of(seed_plane: np.ndarray, config: Any = None) -> np.ndarray:
+    """The nuclei ``(Y, X)`` of a nuclear-stain plane that seed the cells of :func:`cells_iter`."""
+    return _seed_nuclei(seed_plane, config or ThresholdConfig(target="cells"), "seed plane")[0]
+
+
 def cells_iter(
     cell_planes: np.ndarray | Sequence[np.ndarray],
     seed_planes: np.ndarray | Sequence[np.ndarray] | None,

@@ -29,16 +29,16 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..data._normalize import NormalizationConfig, percentile_normalize
+
+# The propagation and its constants are shared with the prediction of seeded cells.
+from ..inference._seeded import LAMBDA as LAMBDA
+from ..inference._seeded import REACH as REACH
+from ..inference._seeded import RIDGE as RIDGE
+from ..inference._seeded import propagate as propagate
 from ._scale import plane_trend
 
-#: Cost of a step's length next to the gradient (CellProfiler's regularisation factor).
-LAMBDA = 0.02
-#: A cell reaches at most this many cell diameters beyond its seed's edge.
-REACH = 0.75
 #: Width of the background Gaussian, in cell diameters.
 BACKGROUND = 2.5
-#: Width of the ridge filter that finds the lines between cells, in cell diameters (>= 1 px).
-RIDGE = 1 / 16
 #: Both histogram tails at least this close in size (smaller / larger) make a relief image.
 RELIEF_RATIO = 0.5
 CONTRASTS = ("auto", "bright", "dark", "relief")
@@ -128,49 +128,3 @@ def propagation_cost(plane: np.ndarray, diameter: float, contrast: str = "auto")
     ridges = sato(x, sigmas=[max(1.0, RIDGE * diameter)], black_ridges=contrast != "dark")
     scale = float(np.percentile(ridges, 99))
     return (LAMBDA + ridges / (scale if scale > 0 else 1.0)).astype(np.float64)
-
-
-def propagate(cost: np.ndarray, seeds: np.ndarray, mask: np.ndarray, reach: float) -> np.ndarray:
-    """Grow labelled seeds over ``mask`` along the cheapest paths of ``cost``.
-
-    Parameters
-    ----------
-    cost : numpy.ndarray of float
-        Shape ``(Y, X)``, positive cost of a unit step at each pixel.
-    seeds : numpy.ndarray of int
-        Shape ``(Y, X)``, seed objects (0 = none); every seed pixel keeps its label.
-    mask : numpy.ndarray of bool
-        Shape ``(Y, X)``, where cells may grow.
-    reach : float
-        No pixel farther than this (Euclidean, in pixels) from every seed is labelled.
-
-    Returns
-    -------
-    numpy.ndarray of int32
-        Shape ``(Y, X)``, each pixel the label of the seed that reaches it most cheaply.
-    """
-    from skimage.graph import MCP_Geometric
-
-    seeds = np.asarray(seeds)
-    if not seeds.any():
-        return np.zeros(seeds.shape, np.int32)
-    near = ndi.distance_transform_edt(seeds == 0) <= reach
-    allowed = (np.asarray(mask, bool) & near) | (seeds > 0)
-    c = np.where(allowed, cost, np.inf)
-    mcp = MCP_Geometric(c, fully_connected=True)
-    cumulative, traceback = mcp.find_costs(np.argwhere(seeds > 0))
-    # Each pixel's predecessor on its cheapest path; pointer jumping finds the seed at the
-    # path's start for every pixel at once.
-    offsets = np.asarray(mcp.offsets)
-    reached = (traceback >= 0) & np.isfinite(cumulative)
-    step = offsets[np.maximum(traceback, 0)] * reached[..., None]
-    yy, xx = np.indices(seeds.shape)
-    parent = ((yy - step[..., 0]) * seeds.shape[1] + (xx - step[..., 1])).ravel()
-    for _ in range(64):
-        nxt = parent[parent]
-        if np.array_equal(nxt, parent):
-            break
-        parent = nxt
-    out = seeds.ravel()[parent].reshape(seeds.shape).astype(np.int32)
-    out[~np.isfinite(cumulative)] = 0
-    return out

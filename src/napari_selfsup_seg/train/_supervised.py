@@ -98,6 +98,8 @@ def train_iter(
     input_channel_names: Sequence[str] | None = None,
     preferred_boxes: Sequence[tuple[int, Sequence[int]]] = (),
     preferred_fraction: float = 0.5,
+    seed_channel: int | None = None,
+    seed_diameter: float | None = None,
 ) -> Generator[TrainProgress, None, LoadedModel]:
     """Train (or fine-tune) the instance U-Net, yielding one record per step.
 
@@ -145,6 +147,11 @@ def train_iter(
         Regions (image index, box) that training tiles cover more often, e.g. reviewed tiles.
     preferred_fraction : float
         Fraction of the tiles drawn over ``preferred_boxes`` (when there are any).
+    seed_channel, seed_diameter : optional
+        The network input channel holding the nuclear stain whose nuclei seeded the cell masks,
+        and their diameter, recorded so that prediction grows cells from nuclei (see
+        :class:`~napari_selfsup_seg._config.ModelBundleConfig`); by default the ``init``
+        model's.
 
     Yields
     ------
@@ -195,6 +202,8 @@ def train_iter(
     prov = dict(provenance or {})
     if base is not None and base.path is not None:
         prov.setdefault("init", str(base.path))
+    if base is not None and seed_channel is None:
+        seed_channel, seed_diameter = base.config.seed_channel, base.config.seed_diameter
     bundle = ModelBundleConfig(
         model=mcfg,
         normalization=norm,
@@ -204,6 +213,8 @@ def train_iter(
         provenance=prov,
         task="instances",
         diameter=diameter_of_labels(masks, tc.ignore_value),
+        seed_channel=seed_channel,
+        seed_diameter=seed_diameter,
     )
     result = LoadedModel(net=net, config=bundle, device=device)
     sampler = TileSampler(

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._config import ConfigBase, ModelConfig, PredictConfig, TrainConfig, _check_range, setting
 from .._errors import InputError
-from .._progress import Progress, RoundProgress, Stage
+from .._progress import Progress, RoundProgress, Stage, drain
 from ..data._targets import UNCERTAIN_HIGH, UNCERTAIN_LOW
 
 if TYPE_CHECKING:
@@ -186,9 +186,9 @@ def self_train_iter(
     -------
     LabelFreeResult
     """
-    from ..inference._input import model_predict_config
-    from ..inference._postprocess import probabilities_to_instances
-    from ..inference._predict import predict_probabilities
+    from ..inference._input import model_predict_config, prepare_input
+    from ..inference._predict import probabilities_iter
+    from ..inference._seeded import plane_instances
     from ..train._supervised import train_iter
 
     cfg = config or SelfTrainingConfig()
@@ -222,8 +222,10 @@ def self_train_iter(
         post = model_predict_config(model, PredictConfig(device=tc.device))
         new, kept = [], 0
         for image, before in zip(images, masks):
-            probs = predict_probabilities(model, image, post)
-            mask = _targets(probabilities_to_instances(probs, post), probs[1] + probs[2], cfg,
+            x = prepare_input(model, image)
+            probs = drain(probabilities_iter(model, x, post))
+            assert probs is not None  # only a stop callback ends the generator early
+            mask = _targets(plane_instances(model, probs, x, post), probs[1] + probs[2], cfg,
                             ignore)  # fmt: skip
             if not _usable(mask, ignore):
                 # A network that predicts all background or all foreground here would teach
