@@ -107,3 +107,18 @@ def describe_channels(config: ModelBundleConfig) -> str | None:
         nm = names[i] if names is not None else None
         items.append(f"{ch} ({nm})" if ch is not None and nm else str(ch if ch is not None else nm))
     return ("channel " if n == 1 else "channels ") + ", ".join(items)
+
+
+def describe_seeds(config: ModelBundleConfig) -> str | None:
+    """``"grows cells from the nuclei of channel 0 (DAPI)"``, or ``None`` without a seed channel.
+
+    The channel is the source file's when the model records it, else the network input's.
+    """
+    k = config.seed_channel
+    if k is None:
+        return None
+    chans, names = config.input_channels, config.input_channel_names
+    what = str(chans[k]) if chans is not None and k < len(chans) else f"input {k}"
+    if names is not None and k < len(names) and names[k]:
+        what += f" ({names[k]})"
+    return f"grows cells from the nuclei of channel {what}"

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._progress import Progress, Stage
-from ..data._diameter import sizes_for_diameter
+from ..data._diameter import diameter_of_labels, sizes_for_diameter
 from ..inference._postprocess import clean_mask, split_touching
 from ._cell_map import cell_diameter_from_seeds, cell_diameter_unseeded, cell_map
 from ._propagate import (
@@ -151,7 +151,9 @@ def cells_iter(
     PseudoMaskResult
         ``diameters`` holds each plane's cell diameter, ``polarities`` the cell channel's
         contrast (``"bright"``, ``"dark"`` or ``"relief"``), ``seeds`` the nuclei (or
-        ``None``).
+        ``None``); with seed planes, ``record["seed_diameter"]`` is the nuclei's median
+        diameter (recorded by a model trained on these cells, see
+        :class:`~napari_selfsup_seg._config.ModelBundleConfig`).
 
     Raises
     ------
@@ -189,6 +191,9 @@ def cells_iter(
         out.polarities.append(contrast)
         out.seeds.append(nuclei)
         yield Progress(Stage.THRESHOLD, i + 1, len(cells), f"plane {i + 1}")
+    nuclei_found = [s for s in out.seeds if s is not None]
+    if nuclei_found:
+        out.record["seed_diameter"] = diameter_of_labels(nuclei_found)
     return out
 
 

@@ -94,6 +94,9 @@ class ReviewLoop:
         Recipe of the bursts (default: the one recorded in the model).
     device : str
         Where the queue and the prediction after a burst run.
+    seeds : numpy.ndarray, optional
+        ``(N, Y, X)`` nuclear stain of a model that records a seed channel: read as the
+        second input beside ``images`` (the cell channel).
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class ReviewLoop:
         fine_tune_config: FineTuneConfig | None = None,
         train_config: TrainConfig | None = None,
         device: str = "auto",
+        seeds: Any = None,
     ) -> None:
         from ..inference._input import segmenting_model
 
@@ -123,6 +127,11 @@ class ReviewLoop:
                 f"probability map of shape {self.maps.shape} does not match images "
                 f"{self.images.shape}"
             )
+        if seeds is not None:  # the nuclear stain of a model with a seed channel
+            seeds = _planes(seeds, "seeds").astype(np.float32, copy=False)
+            if seeds.shape != self.images.shape:
+                raise InputError(f"seeds {seeds.shape} do not match images {self.images.shape}")
+            self.images = np.stack([self.images, seeds], axis=1)  # (N, 2, Y, X)
         self.device = device
         self.model = segmenting_model(model, device)
         self.queue_config = queue_config or QueueConfig(device=device)

@@ -108,6 +108,8 @@ def train_and_predict_iter(
     preview_every: int = 0,
     input_channels: Sequence[int] | None = None,
     input_channel_names: Sequence[str] | None = None,
+    seeds: np.ndarray | None = None,
+    seed_diameter: float | None = None,
 ) -> Generator[Progress, None, TrainPredictResult]:
     """Train the instance U-Net on some frames, save it, then predict all frames.
 
@@ -146,7 +148,16 @@ def train_and_predict_iter(
     preview_every : int
         Steps between previews and validations (0: none).
     input_channels, input_channel_names : sequence, optional
-        Channel of the source file the frames come from (recorded in the model).
+        Channel of the source file the frames come from (recorded in the model); with
+        ``seeds``, one per network input: the cell channel's, then the seeds'.
+    seeds : numpy.ndarray, optional
+        Shape ``(N, Y, X)``: a nuclear stain whose nuclei seeded the (whole-cell) masks. It
+        becomes the network's second input channel, recorded as its ``seed_channel``, so that
+        prediction grows one cell per nucleus (see
+        :mod:`~napari_selfsup_seg.inference._seeded`).
+    seed_diameter : float, optional
+        Diameter of those nuclei in pixels; by default that of the threshold teacher's nuclei
+        of the training frames' seeds (:func:`~napari_selfsup_seg.pseudo._cells.nuclei_of`).
 
     Yields
     ------
@@ -170,6 +181,13 @@ def train_and_predict_iter(
             f"masks of shape {masks.shape} do not match images of shape {images.shape} "
             "(both must be (N, Y, X))"
         )
+    if seeds is not None:
+        seeds = np.asarray(seeds, dtype=np.float32)
+        if seeds.shape != images.shape:
+            raise InputError(
+                f"seeds of shape {seeds.shape} do not match images of shape {images.shape}"
+            )
+        images = np.stack([images, seeds], axis=1)  # (N, 2, Y, X): cells, nuclei
     n = images.shape[0]
     train_idx, val_idx = split_frames(range(n) if frames is None else frames, reviewed, hold_out)
     if init is not None:
@@ -199,6 +217,11 @@ def train_and_predict_iter(
         from ..inference._predict import predict_iter
         from ..train._supervised import train_iter
 
+        seeding: dict[str, Any] = {}
+        if seeds is not None:
+            seeding = {"seed_channel": 1, "seed_diameter": seed_diameter}
+            if seed_diameter is None:
+                seeding["seed_diameter"] = _nucleus_diameter([seeds[k] for k in train_idx])
         validation = (
             ([images[k] for k in val_idx], [masks[k] for k in val_idx]) if val_idx else None
         )
@@ -216,6 +239,7 @@ def train_and_predict_iter(
             input_channels=input_channels,
             input_channel_names=input_channel_names,
             preferred_boxes=preferred,
+            **seeding,
         )
         if save_dir is not None:
             model.save(save_dir)
@@ -224,3 +248,11 @@ def train_and_predict_iter(
         return TrainPredictResult(model, np.asarray(labels, np.int32), train_idx, val_idx)
 
     return run()
+
+
+def _nucleus_diameter(seed_planes: list[np.ndarray]) -> float | None:
+    """Median diameter of the threshold teacher's nuclei in nuclear-stain planes."""
+    from ..data._diameter import diameter_of_labels
+    from ..pseudo._cells import nuclei_of
+
+    return diameter_of_labels([nuclei_of(plane) for plane in seed_planes])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...pseudo._result import PseudoMaskResult, scale_record
+from ._choices import STATE_EVENTS
 from ._layers import PLANES_KEY, SOURCE_KEY, put_image, put_labels
 
 
@@ -55,10 +56,12 @@ def put_result_layers(viewer, result: PseudoMaskResult, context: dict):
         visible=False,
         metadata=dict(meta),
     )
-    return put_labels(
+    labels = put_labels(
         viewer,
         f"{name} pseudo ({method})",
         lab_full.reshape(context["stack_shape"]),
         like=src,
         metadata=dict(meta),
     )
+    STATE_EVENTS.changed.emit()  # a layer updated in place: e.g. the Train widget's seed layer
+    return labels

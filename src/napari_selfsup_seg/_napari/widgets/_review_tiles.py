@@ -36,6 +36,7 @@ from ._choices import (
 )
 from ._common import JobControls, folder_edit
 from ._layers import EDITED_KEY, as_planes, chosen_planes, layer_kind, put_labels
+from ._train_seeds import model_seed_planes
 from ._workers import report_error, run_job
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ class ReviewTiles(Container):
             planes=chosen_planes(labels),
             queue_config=self.queue_config,
             fine_tune_config=self.fine_tune_config,
+            seeds=model_seed_planes(self.viewer, text, image),  # a seed channel's nuclei
         )
         self._loop_key, self._loop_source = key, text
         return self._loop

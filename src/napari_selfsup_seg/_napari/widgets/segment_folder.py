@@ -111,7 +111,7 @@ class SegmentFolderWidget(DockContainer):
 
     def _show_model_channels(self, _value=None) -> None:
         """Say which channel the chosen model reads and offer the channels to choose from."""
-        from ...models._channels import describe_channels
+        from ...models._channels import describe_channels, describe_seeds
         from ...models._factory import read_model_config
 
         choices: list = [("as trained", AS_TRAINED)]
@@ -136,6 +136,8 @@ class SegmentFolderWidget(DockContainer):
                     info = f"Model reads all {n_in} channels of each file"
                 if n_in == 1:
                     choices += [(str(c), c) for c in range(MAX_CHANNEL_CHOICE)]
+                seeds = describe_seeds(cfg)
+                info += f"; {seeds}" if seeds else ""
         self.channel_info.value = info
         self.input_channel.choices = choices
         self.input_channel.value = AS_TRAINED

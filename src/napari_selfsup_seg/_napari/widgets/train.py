@@ -25,6 +25,7 @@ from ._common import JobControls, chosen_path, folder_edit
 from ._dock import DockContainer
 from ._layers import as_planes, chosen_planes, current_plane, layer_kind
 from ._train_live import LiveTraining, TrainTarget
+from ._train_seeds import TrainSeeds
 from ._workers import report_error, run_job
 
 #: Encoders offered, the default first.
@@ -52,6 +53,7 @@ class TrainWidget(DockContainer):
         self.image = ComboBox(label="Image", choices=self._names("image"))
         self.masks = ComboBox(label="Masks", choices=self._names("labels"), nullable=True)
         self.masks_info = Label(value="")
+        self.seeding = TrainSeeds(viewer, self.image, self.masks)
         self._image_choice = FollowingChoice(
             self.image, lambda: default_image(self.viewer, ("brightfield", "fluorescent"))
         )
@@ -100,6 +102,7 @@ class TrainWidget(DockContainer):
                 self.image,
                 self.masks,
                 self.masks_info,
+                *self.seeding.widgets,
                 self.encoder,
                 self.depth,
                 self.steps,
@@ -160,6 +163,7 @@ class TrainWidget(DockContainer):
         self._show_default_save()
 
     def _show_masks_info(self, _value=None) -> None:
+        self.seeding.refresh()
         name = self.masks.value
         if name is None or name not in self.viewer.layers:
             self.masks_info.value = "No masks: make pseudo-masks first."
@@ -231,9 +235,8 @@ class TrainWidget(DockContainer):
                 f"{image_layer.name} {image_layer.data.shape}"
             )
         recipe, architecture = self.configs()
-        # The model records which channel of the source file it reads (see ``_layers``).
-        channel = image_layer.metadata.get("channel")
-        channel_name = image_layer.metadata.get("channel_name")
+        # A seed layer is the second input; the model records the source channels it reads.
+        inputs, seeded = self.seeding.job_inputs(image_layer)
         target = TrainTarget(
             image_layer.name,
             tuple(image_layer.data.shape),
@@ -254,12 +257,12 @@ class TrainWidget(DockContainer):
             provenance={
                 "masks_layer": labels_layer.name,
                 "pseudo": labels_layer.metadata.get("provenance", {}),
+                **seeded,
             },
             stop=self.controls.stop_event.is_set,
             preview_frame=target.preview_plane,
             preview_every=int(self.preview_every.value),
-            input_channels=None if channel is None else [int(channel)],
-            input_channel_names=[str(channel_name)] if channel_name else None,
+            **inputs,
         )
         return job, target
 
