@@ -6,8 +6,9 @@ network fills them in from what it learned elsewhere), and the network is traine
 round predicts the training images with the current network, keeps its confident pixels as the
 next masks (foreground probability outside the band, instances from the predicted interiors),
 and fine-tunes the same network on them. Rounds stop after ``rounds`` or earlier when the masks
-stop changing. Every round logs a label-free score of its masks, the fraction of intensity
-variance the foreground explains (:func:`~napari_selfsup_seg.pseudo._sweep.explained_variance`,
+stop changing: a round whose targets hold the same objects as the round before is not
+trained. Every round logs a label-free score of its masks, the fraction of intensity variance
+the foreground explains (:func:`~napari_selfsup_seg.pseudo._sweep.explained_variance`,
 the automatic cut's own score), never a score against ground truth.
 """
 
