@@ -11,7 +11,11 @@ from napari_selfsup_seg._progress import RoundProgress, Stage, drain
 from napari_selfsup_seg.data._synthetic import make_sample
 from napari_selfsup_seg.pseudo._threshold import ThresholdConfig, threshold_iter
 from napari_selfsup_seg.workflows._label_free import label_free_iter
-from napari_selfsup_seg.workflows._self_training import SelfTrainingConfig, self_train_iter
+from napari_selfsup_seg.workflows._self_training import (
+    SelfTrainingConfig,
+    objects_changed,
+    self_train_iter,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,7 +37,7 @@ def test_rounds_log_label_free_scores_and_keep_the_model():
             teacher.maps,
             TC,
             ModelConfig.tiny(),
-            SelfTrainingConfig(rounds=2, min_change=0.0),
+            SelfTrainingConfig(rounds=2, min_change=0.0, min_objects_changed=0),
         ),
         records.append,
     )
@@ -49,6 +53,7 @@ def test_rounds_log_label_free_scores_and_keep_the_model():
         assert 0.0 <= h["score"] <= 1.0
     for h in result.rounds[1:]:
         assert 0.0 <= h["change"] <= 1.0
+        assert h["objects_changed"] >= 0
     # Each record carries its own network (the next round fine-tunes a copy).
     assert rounds[0].model is not rounds[1].model
     assert rounds[-1].model is result.model
@@ -79,14 +84,49 @@ def test_uncertain_pixels_of_the_teacher_are_ignored():
 
 
 def test_rounds_stop_when_the_masks_stop_changing():
-    _teacher, result = _one_plane(SelfTrainingConfig(rounds=5, min_change=1.0))
+    _teacher, result = _one_plane(
+        SelfTrainingConfig(rounds=5, min_change=1.0, min_objects_changed=0)
+    )
     # Any change is below 100 %, so the first round after the pseudo-masks is the last.
     assert [h["round"] for h in result.rounds] == [0, 1]
 
 
+def test_no_round_trains_on_the_same_objects_again():
+    # No prediction changes a million objects: the first training is the only one, and its
+    # targets stay those of the pseudo-masks.
+    config = SelfTrainingConfig(rounds=3, min_change=0.0, min_objects_changed=10**6)
+    teacher, result = _one_plane(config)
+    assert [h["round"] for h in result.rounds] == [0]
+    assert result.model.config.provenance["self_training_rounds"] == 0
+    sure = (teacher.maps[0] <= 0.25) | (teacher.maps[0] >= 0.75)
+    assert np.array_equal(result.masks[0][sure], teacher.labels[0][sure])
+
+
+def test_objects_changed_counts_found_lost_split_and_merged_objects():
+    before = np.zeros((40, 40), np.uint32)
+    before[2:10, 2:10] = 1
+    before[2:10, 20:30] = 2
+    before[20:30, 2:20] = 3
+    assert objects_changed(before, before, IGNORE_LABEL) == 0
+    # Renumbered, outlines moved by a pixel, ignored pixels on the rim: the same objects.
+    same = np.zeros_like(before)
+    same[2:11, 2:10] = 5
+    same[3:10, 20:30] = 6
+    same[20:30, 2:19] = 4
+    same[20, 2:19] = IGNORE_LABEL
+    assert objects_changed(same, before, IGNORE_LABEL) == 0
+    new = before.copy()
+    new[20:30, 11:20] = 4  # object 3 split in two
+    new[2:10, 2:10] = 0  # object 1 lost
+    new[32:38, 32:38] = 7  # an object found
+    # 3 and its two halves, 1, and 7.
+    assert objects_changed(new, before, IGNORE_LABEL) == 5
+    assert objects_changed(new, before, IGNORE_LABEL) == objects_changed(before, new, IGNORE_LABEL)
+
+
 def test_label_free_pipeline_from_raw_planes():
     planes = _planes()
-    config = SelfTrainingConfig(rounds=1, min_change=0.0)
+    config = SelfTrainingConfig(rounds=1, min_change=0.0, min_objects_changed=0)
     result = drain(
         label_free_iter(planes, train_config=TC, model_config=ModelConfig.tiny(), config=config)
     )
@@ -104,6 +144,8 @@ def test_bad_requests_are_refused():
         drain(label_free_iter([np.zeros((64, 64), np.float32)], train_config=TC))
     with pytest.raises(InputError, match="rounds"):
         SelfTrainingConfig(rounds=-1)
+    with pytest.raises(InputError, match="min_objects_changed"):
+        SelfTrainingConfig(min_objects_changed=-1)
 
 
 FAST = ["--steps", "6", "--batch-size", "2", "--tile-size", "64", "--encoder-depth", "3"]

@@ -6,8 +6,9 @@ network fills them in from what it learned elsewhere), and the network is traine
 round predicts the training images with the current network, keeps its confident pixels as the
 next masks (foreground probability outside the band, instances from the predicted interiors),
 and fine-tunes the same network on them. Rounds stop after ``rounds`` or earlier when the masks
-stop changing. Every round logs a label-free score of its masks, the fraction of intensity
-variance the foreground explains (:func:`~napari_selfsup_seg.pseudo._sweep.explained_variance`,
+stop changing: a round whose targets hold the same objects as the round before is not
+trained. Every round logs a label-free score of its masks, the fraction of intensity variance
+the foreground explains (:func:`~napari_selfsup_seg.pseudo._sweep.explained_variance`,
 the automatic cut's own score), never a score against ground truth.
 """
 
@@ -49,6 +50,12 @@ class SelfTrainingConfig(ConfigBase):
     min_change : float
         Stop early when a round changes fewer than this fraction of the foreground
         (``1 - Dice`` of successive foregrounds, over all planes).
+    min_objects_changed : int
+        A later round is trained only when its targets change at least this many objects
+        (objects of either round without a partner at IoU > 0.5 in the other, over all
+        planes). Targets that hold the same objects only redraw their outlines, and training
+        further on them fits the few objects of a small training set ever more closely
+        (0 = always train).
     """
 
     rounds: int = setting(2, "self-training rounds after the first training", metavar="N")
@@ -56,6 +63,7 @@ class SelfTrainingConfig(ConfigBase):
     ignore_high: float = UNCERTAIN_HIGH
     round_steps: float = 0.5
     min_change: float = 0.01
+    min_objects_changed: int = 1
 
     def __post_init__(self) -> None:
         _check_range("rounds", self.rounds, 0, 20)
@@ -63,6 +71,7 @@ class SelfTrainingConfig(ConfigBase):
         _check_range("ignore_high", self.ignore_high, self.ignore_low, 1.0)
         _check_range("round_steps", self.round_steps, 0.01, 10.0)
         _check_range("min_change", self.min_change, 0.0, 1.0)
+        _check_range("min_objects_changed", self.min_objects_changed, 0, 10**9)
 
 
 @dataclass
@@ -80,8 +89,9 @@ class LabelFreeResult:
         ``change`` (fraction of the foreground that changed from the round before),
         ``objects``, ``ignored`` (fraction of pixels ignored), ``seconds`` and, for later
         rounds, ``planes_kept`` (planes whose prediction was all background or all foreground,
-        so they kept the targets of the round before). Rounds end early when every plane
-        would keep its targets.
+        so they kept the targets of the round before) and ``objects_changed`` (see
+        :func:`objects_changed`). Rounds end early when every plane would keep its targets
+        or when the new targets change fewer than ``min_objects_changed`` objects.
     teacher : PseudoMaskResult or None
         The pseudo-masks the first round trained on (from :func:`label_free_iter`).
     """
@@ -102,6 +112,23 @@ def _usable(mask: np.ndarray, ignore: int) -> bool:
     """Whether ``mask`` has both foreground and background among its reviewed pixels."""
     seen = mask[mask != ignore]
     return bool((seen == 0).any() and (seen > 0).any())
+
+
+def objects_changed(new: np.ndarray, before: np.ndarray, ignore: int) -> int:
+    """Objects of ``new`` or ``before`` (ignored pixels left out) without a partner at
+    IoU > 0.5 in the other: objects found, lost, split, merged or redrawn past that overlap."""
+    a = np.where(new == ignore, 0, new).ravel().astype(np.int64)
+    b = np.where(before == ignore, 0, before).ravel().astype(np.int64)
+    ids_a, area_a = np.unique(a[a > 0], return_counts=True)
+    ids_b, area_b = np.unique(b[b > 0], return_counts=True)
+    both = (a > 0) & (b > 0)
+    pairs, inter = np.unique(np.stack([a[both], b[both]]), axis=1, return_counts=True)
+    union = (
+        area_a[np.searchsorted(ids_a, pairs[0])] + area_b[np.searchsorted(ids_b, pairs[1])] - inter
+    )
+    # IoU above 0.5 pairs every object with at most one partner.
+    matched = int((inter > 0.5 * union).sum())
+    return len(ids_a) + len(ids_b) - 2 * matched
 
 
 def _score_planes(images: Sequence[np.ndarray], tc: TrainConfig) -> list[np.ndarray]:
@@ -234,8 +261,13 @@ def self_train_iter(
             new.append(mask)
         if kept == len(images):
             break
+        changed = sum(objects_changed(a, b, ignore) for a, b in zip(new, masks))
+        if changed < cfg.min_objects_changed:
+            # The same objects again: the round would only train longer on them.
+            break
         record = _round_record(r, steps, planes, new, masks, ignore, 0.0)
         record["planes_kept"] = kept
+        record["objects_changed"] = changed
         masks = new
         prov = {**prov, "self_training_rounds": r}
         model = yield from train_iter(images, masks, round_tc, init=model, provenance=prov,
