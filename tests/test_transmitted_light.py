@@ -84,3 +84,30 @@ def test_recipe_records_it_and_prediction_reproduces_training(tmp_path):
     for m in (model, saved):
         np.testing.assert_allclose(prepare_input(m, image[0, 0]), trained[0], atol=1e-6)
         np.testing.assert_allclose(prepare_input(m, image[0]), trained[0], atol=1e-6)
+
+
+def test_cli_train_transmitted_light_then_segment_brightfield_only(tmp_path):
+    import tifffile
+
+    from napari_selfsup_seg._config import PredictConfig
+    from napari_selfsup_seg.cli.main import main
+    from napari_selfsup_seg.inference._predict import predict_labels
+
+    stack, labels = make_sample_stack(2, (64, 64), seed=3)
+    tifffile.imwrite(tmp_path / "two.tif", stack, metadata={"axes": "ZCYX"}, imagej=True)
+    tifffile.imwrite(tmp_path / "mask.tif", labels, metadata={"axes": "ZYX"}, imagej=True)
+    tifffile.imwrite(tmp_path / "bf.tif", stack[0, 0])
+    out = tmp_path / "m"
+    args = ["train", "--images", str(tmp_path / "two.tif"), "--masks", str(tmp_path / "mask.tif")]
+    args += ["--out", str(out), "--input-channel", "0", "--transmitted-light", "--quiet"]
+    args += ["--steps", "2", "--batch-size", "2", "--tile-size", "64", "--device", "cpu"]
+    assert main(args) == 0
+    model = load_model(out, device="cpu")
+    assert model.config.normalization == transmitted_light_normalization(list(labels))
+    seg = ["segment", "--model", str(out), str(tmp_path / "bf.tif"), "--out", str(tmp_path / "s")]
+    assert main([*seg, "--device", "cpu", "--quiet", "--tile-size", "64"]) == 0
+    written = tifffile.imread(tmp_path / "s" / "bf_labels.tif")
+    expected = predict_labels(model, stack[0, 0], PredictConfig(device="cpu", tile_size=64))
+    np.testing.assert_array_equal(written > 0, expected > 0)
+    no_masks = ["train", "--images", str(tmp_path / "two.tif"), "--out", str(tmp_path / "n")]
+    assert main([*no_masks, "--input-channel", "0", "--transmitted-light", "--quiet"]) != 0
