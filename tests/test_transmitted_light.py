@@ -111,3 +111,34 @@ def test_cli_train_transmitted_light_then_segment_brightfield_only(tmp_path):
     np.testing.assert_array_equal(written > 0, expected > 0)
     no_masks = ["train", "--images", str(tmp_path / "two.tif"), "--out", str(tmp_path / "n")]
     assert main([*no_masks, "--input-channel", "0", "--transmitted-light", "--quiet"]) != 0
+
+
+def test_blockwise_prediction_flattens_like_the_whole_plane(tmp_path, monkeypatch):
+    """Blocks with their halo are fed (nearly) what the whole plane gives the network."""
+    import tifffile
+
+    from napari_selfsup_seg._config import ModelBundleConfig, PredictConfig
+    from napari_selfsup_seg.inference import _blockwise
+    from napari_selfsup_seg.io._lazy import open_lazy
+    from napari_selfsup_seg.models._factory import LoadedModel
+
+    stack, _ = make_sample_stack(1, (192, 192), seed=5)
+    plane = stack[0, 0]
+    tifffile.imwrite(tmp_path / "bf.tif", plane)
+    norm = NormalizationConfig(background_sigma=24.0, contrast_sigma=8.0)
+    model = LoadedModel(net=None, config=ModelBundleConfig(normalization=norm), device="cpu")
+    fed = []
+
+    def keep_input(_model, x, _config):
+        fed.append(x.copy())
+        return np.zeros(x.shape[1:], np.int32)
+
+    monkeypatch.setattr(_blockwise, "predict_block", keep_input)
+    run = _blockwise.segment_blockwise_iter(
+        model, open_lazy(tmp_path / "bf.tif"), tmp_path / "out.zarr", PredictConfig(), 64, 48
+    )
+    list(run)
+    whole = prepare_input(model, plane)
+    # The centre block (64..128) sees its full 48 px halo.
+    centre = fed[4][:, 48:112, 48:112]
+    assert np.abs(centre - whole[:, 64:128, 64:128]).mean() < 0.05
