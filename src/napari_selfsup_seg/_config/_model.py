@@ -28,12 +28,21 @@ class NormalizationConfig(ConfigBase):
         Clip the result to ``[-clip_margin, 1 + clip_margin]``.
     clip_margin : float
         How far outside [0, 1] values may go when clipping.
+    background_sigma : float
+        Transmitted light: each plane is first divided by its Gaussian blur of this width in
+        pixels (a flat field), which evens out uneven illumination; 0 leaves it out.
+    contrast_sigma : float
+        Transmitted light: then the local mean at this Gaussian width (pixels) is subtracted
+        and the result divided by the local standard deviation (local contrast), so faint
+        objects in dim regions reach the same scale as bright ones; 0 leaves it out.
     """
 
     lower_percentile: float = 1.0
     upper_percentile: float = 99.8
     clip: bool = True
     clip_margin: float = 0.5
+    background_sigma: float = 0.0
+    contrast_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         _check_range("lower_percentile", self.lower_percentile, 0.0, 100.0)
@@ -44,6 +53,13 @@ class NormalizationConfig(ConfigBase):
                 f"{self.lower_percentile} and {self.upper_percentile}"
             )
         _check_range("clip_margin", self.clip_margin, 0.0)
+        _check_range("background_sigma", self.background_sigma, 0.0, 1e4)
+        _check_range("contrast_sigma", self.contrast_sigma, 0.0, 1e4)
+
+    @property
+    def flattens(self) -> bool:
+        """Whether planes are flattened (background division or local contrast) first."""
+        return self.background_sigma > 0 or self.contrast_sigma > 0
 
 
 @dataclass

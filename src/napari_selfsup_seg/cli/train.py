@@ -88,6 +88,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "min_delta",
         ],
     )
+    p.add_argument(
+        "--transmitted-light",
+        action="store_true",
+        help=(
+            "the input is transmitted light (brightfield, phase contrast), e.g. a brightfield "
+            "channel trained on masks of a nuclear stain: flatten it (division by a wide "
+            "background, local contrast; widths from the objects of --masks) before the "
+            "percentiles; recorded in the model, so 'segment' does the same"
+        ),
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -224,6 +234,7 @@ def _seeding(images: list, args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     from .._progress import drain
+    from ..data._normalize import transmitted_light_normalization
     from ..models._factory import describe_device
     from ..train._supervised import train_iter
     from ..workflows._label_free import label_free_iter
@@ -235,7 +246,15 @@ def run(args: argparse.Namespace) -> dict:
     images, masks, maps, names, channel_names = _load_pairs(args)
     out = model_out_dir(args.out)
     provenance = {"images": [str(p) for p in args.images], "masks": args.masks}
-    kwargs = {"init": args.init, "input_channel_names": channel_names, **_seeding(images, args)}
+    kwargs: dict[str, Any] = {
+        "init": args.init,
+        "input_channel_names": channel_names,
+        **_seeding(images, args),
+    }
+    if args.transmitted_light:
+        if masks is None:
+            raise InputError("--transmitted-light needs --masks (their objects size it)")
+        kwargs["normalization"] = transmitted_light_normalization(masks)
     t0 = time.perf_counter()
     gen: Generator[Progress, None, Any]
     if masks is None:

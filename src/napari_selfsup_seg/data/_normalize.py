@@ -2,7 +2,9 @@
 
 Training and prediction call the same function with the same
 :class:`~napari_selfsup_seg._config.NormalizationConfig` (saved in the model's ``config.json``),
-so a model sees the same intensity scale in both.
+so a model sees the same intensity scale in both. For transmitted light the config can ask for
+a flattening first (:func:`flatten_planes`): division by a wide background and local contrast,
+at widths derived from the object diameter (:func:`transmitted_light_normalization`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,18 @@ from .._errors import InputError
 __all__ = [
     "NormalizationConfig",
     "check_finite",
+    "flatten_planes",
     "normalization_for_masks",
     "percentile_normalize",
+    "transmitted_light_normalization",
 ]
+
+#: Local contrast divides by the local standard deviation plus this fraction of its median,
+#: so flat, empty regions (pure camera noise) are not blown up to the objects' contrast.
+CONTRAST_FLOOR = 0.5
+#: Widths of the flattening of :func:`transmitted_light_normalization`, in object diameters.
+BACKGROUND_DIAMETERS = 4.0
+CONTRAST_DIAMETERS = 2.0
 
 
 def check_finite(image: np.ndarray, name: str = "image") -> None:
@@ -58,6 +69,8 @@ def percentile_normalize(
     # float32 keeps 24 bits: wider types (e.g. int64 with a large offset) are scaled in float64.
     wide = x.dtype.itemsize > 2 and x.dtype != np.float32
     x = x.astype(np.float64 if wide else np.float32, copy=False)
+    if config.flattens:
+        x = flatten_planes(x, config)
     flat = x.reshape(-1, x.shape[-2] * x.shape[-1])
     lo, span = percentile_range(flat, config, name)
     return scale_to_range(flat, lo, span, config).reshape(x.shape).astype(np.float32, copy=False)
@@ -161,4 +174,76 @@ def normalization_for_masks(
         return base
     return dataclasses.replace(
         base, lower_percentile=round(lower, 4), upper_percentile=round(upper, 4)
+    )
+
+
+def flatten_planes(image: np.ndarray, config: NormalizationConfig) -> np.ndarray:
+    """Background division and local contrast of each ``(Y, X)`` plane, as ``config`` says.
+
+    Parameters
+    ----------
+    image : numpy.ndarray of float
+        Shape ``(..., Y, X)``.
+    config : NormalizationConfig
+        ``background_sigma``: divide by the Gaussian blur of that width (flat field);
+        ``contrast_sigma``: subtract the local mean and divide by the local standard deviation
+        (plus :data:`CONTRAST_FLOOR` times its median) at that width. 0 skips a step.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Same shape; unchanged values when neither width is set.
+    """
+    from scipy import ndimage as ndi
+
+    x = np.asarray(image, np.float32)
+    planes = x.reshape(-1, *x.shape[-2:])
+    out = np.empty_like(planes)
+    for i, p in enumerate(planes):
+        if config.background_sigma > 0:
+            background = ndi.gaussian_filter(p, config.background_sigma, mode="reflect")
+            floor = 1e-6 * max(float(np.abs(background).max()), 1e-30)
+            p = p / np.maximum(background, floor)
+        if config.contrast_sigma > 0:
+            residual = p - ndi.gaussian_filter(p, config.contrast_sigma, mode="reflect")
+            spread = np.sqrt(ndi.gaussian_filter(residual * residual, config.contrast_sigma))
+            floor = CONTRAST_FLOOR * float(np.median(spread)) + 1e-12
+            p = residual / (spread + floor)
+        out[i] = p
+    return out.reshape(x.shape)
+
+
+def transmitted_light_normalization(
+    masks: list[np.ndarray], base: NormalizationConfig | None = None
+) -> NormalizationConfig:
+    """``base`` with the flattening for transmitted light sized from the objects of ``masks``.
+
+    The background is a Gaussian :data:`BACKGROUND_DIAMETERS` object diameters wide (wider
+    than any object, so objects do not dim themselves) and the local contrast
+    :data:`CONTRAST_DIAMETERS` diameters wide (an object and its surroundings).
+
+    Parameters
+    ----------
+    masks : list of numpy.ndarray
+        Instance masks ``(Y, X)`` of the training planes.
+    base : NormalizationConfig, optional
+        Percentiles and clipping to keep (default ``NormalizationConfig()``).
+
+    Returns
+    -------
+    NormalizationConfig
+        ``base`` unchanged when the masks hold no object.
+    """
+    import dataclasses
+
+    from ._diameter import diameter_of_labels
+
+    base = base or NormalizationConfig()
+    diameter = diameter_of_labels(masks)
+    if diameter is None:
+        return base
+    return dataclasses.replace(
+        base,
+        background_sigma=round(BACKGROUND_DIAMETERS * diameter, 2),
+        contrast_sigma=round(CONTRAST_DIAMETERS * diameter, 2),
     )

@@ -208,7 +208,8 @@ def export_bioimageio(
     InputError
         Bad target, name, licence or authors, an unreadable test image.
     ModelError
-        Not a model folder, or a model that does not segment (a pretrained one).
+        Not a model folder, a model that does not segment (a pretrained one), or one whose
+        input normalisation flattens transmitted light.
     """
     _check_libraries()
     from bioimageio.spec import InvalidDescr, save_bioimageio_package
@@ -225,6 +226,11 @@ def export_bioimageio(
         raise ModelError(
             f"{model_dir}: a {model.config.task} model does not segment; fine-tune it first "
             "(train --init) and export that"
+        )
+    if model.config.normalization.flattens:
+        raise ModelError(
+            f"{model_dir}: its input is flattened for transmitted light (background division, "
+            "local contrast), which the bioimage.io pre-processing cannot express"
         )
     raw = sample_input(model, test_image)
     x = normalised(raw, model.config.normalization)

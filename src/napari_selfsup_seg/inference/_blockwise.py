@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._config import PredictConfig
-from ..data._normalize import NormalizationConfig, check_finite, percentile_range, scale_to_range
+from ..data._normalize import (
+    NormalizationConfig,
+    check_finite,
+    flatten_planes,
+    percentile_range,
+    scale_to_range,
+)
 from ..io._atomic import atomic_folder
 from ..io._lazy import LazyImage
 from ..models._channels import model_channels
@@ -109,6 +115,8 @@ def global_range(
         # Start each block on the global sampling grid so the subsample is regular.
         oy, ox = (-y0) % step, (-x0) % step
         block = image.read(plane, slice(y0, y1), slice(x0, x1))[chans]
+        if norm.flattens:
+            block = flatten_planes(block.astype(np.float32), norm)
         samples.append(block[:, oy::step, ox::step].reshape(len(chans), -1))
     flat = np.concatenate(samples, axis=1).astype(np.float32)
     check_finite(flat, image.name)
@@ -217,7 +225,10 @@ def segment_blockwise_iter(
                 py0, py1 = max(0, y0 - halo), min(h, y1 + halo)
                 px0, px1 = max(0, x0 - halo), min(w, x1 + halo)
                 block = image.read(plane, slice(py0, py1), slice(px0, px1))
-                x = scale_to_range(block[chans].astype(np.float32), lo, span, norm)
+                x = block[chans].astype(np.float32)
+                if norm.flattens:  # local filters: the halo gives them the block's context
+                    x = flatten_planes(x, norm)
+                x = scale_to_range(x, lo, span, norm)
                 labels = predict_block(model, x, config)
                 del x
                 keep = owned(labels, (y0 - py0, y1 - py0, x0 - px0, x1 - px0))

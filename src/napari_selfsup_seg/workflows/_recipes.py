@@ -3,7 +3,10 @@
 :func:`fluorescence_to_brightfield` follows Fishman et al. 2021 (J. Microscopy, doi
 10.1111/jmi.13038): nuclei in a DNA-stained fluorescent channel are segmented by a classical
 threshold pipeline, and those masks train a U-Net whose input is the *brightfield* channel of
-the same fields, so the model then segments plates that were never stained.
+the same fields, so the model then segments plates that were never stained. The brightfield
+input is flattened for transmitted light by default (division by a wide background, local
+contrast; widths from the diameter of the fluorescence masks), recorded in the model so that
+prediction does the same.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._config import ModelConfig, TrainConfig
+from .._config import ModelConfig, NormalizationConfig, TrainConfig
 from .._errors import InputError
 from .._progress import Progress, drain
 from ..io._image import ImageStack
@@ -55,6 +58,7 @@ def fluorescence_to_brightfield_iter(
     train_config: TrainConfig | None = None,
     model_config: ModelConfig | None = None,
     stop: Callable[[], bool] | None = None,
+    normalization: NormalizationConfig | None = None,
 ) -> Generator[Progress, None, tuple[LoadedModel, list[np.ndarray]]]:
     """Masks from the fluorescent channel train a brightfield model (progress generator).
 
@@ -75,6 +79,10 @@ def fluorescence_to_brightfield_iter(
         Architecture of the new network.
     stop : callable, optional
         Checked every plane and every training step.
+    normalization : NormalizationConfig, optional
+        Input scaling of the brightfield; by default
+        :func:`~napari_selfsup_seg.data._normalize.transmitted_light_normalization` of the
+        masks (flat field and local contrast sized from the nuclei, then percentiles).
 
     Yields
     ------
@@ -92,6 +100,7 @@ def fluorescence_to_brightfield_iter(
     InputError
         Missing channel axis, channels out of range or equal, no plane with any nucleus.
     """
+    from ..data._normalize import transmitted_light_normalization
     from ..train._supervised import train_iter
 
     planes = _channel_planes(stack_or_images)
@@ -125,8 +134,15 @@ def fluorescence_to_brightfield_iter(
         "planes": len(planes),
         "planes_without_nuclei": empty,
     }
+    norm = normalization or transmitted_light_normalization(masks)
     model = yield from train_iter(
-        images, masks, tc, model_config=model_config, provenance=provenance, stop=stop
+        images,
+        masks,
+        tc,
+        model_config=model_config,
+        normalization=norm,
+        provenance=provenance,
+        stop=stop,
     )
     return model, masks
 
@@ -141,13 +157,14 @@ def fluorescence_to_brightfield(
     model_dir: str | os.PathLike | None = None,
     callback: Callable[[Progress], Any] | None = None,
     stop: Callable[[], bool] | None = None,
+    normalization: NormalizationConfig | None = None,
 ) -> LoadedModel:
     """One call: threshold masks from the fluorescent channel train a brightfield U-Net.
 
     Parameters
     ----------
     stack_or_images, fluorescence_channel, brightfield_channel, threshold_config, train_config,
-    model_config, stop
+    model_config, stop, normalization
         As for :func:`fluorescence_to_brightfield_iter`.
     model_dir : path-like, optional
         Save the trained model there.
@@ -176,6 +193,7 @@ def fluorescence_to_brightfield(
             train_config,
             model_config,
             stop,
+            normalization,
         ),
         callback,
     )
