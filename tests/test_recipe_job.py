@@ -11,7 +11,6 @@ from napari_selfsup_seg._progress import drain
 from napari_selfsup_seg.data._synthetic import make_sample_stack
 from napari_selfsup_seg.models._factory import read_model_config
 from napari_selfsup_seg.workflows._recipe_job import (
-    _planes_with_masks,
     brightfield_from_stain_iter,
     stack_channels,
 )
@@ -50,10 +49,19 @@ def test_bad_stacks_are_refused_at_once():
     assert stack_channels(a, a + 1, (2, 0)).shape == (1, 3, 8, 8)
 
 
-def test_masks_are_placed_on_the_planes_that_had_nuclei():
-    from napari_selfsup_seg._progress import Progress
-
-    recs = [Progress("pseudo-mask", i + 1, 3, f"{n} nuclei") for i, n in enumerate((4, 0, 2))]
-    assert _planes_with_masks(recs, 2, 3) == [0, 2]
-    assert _planes_with_masks(recs, 3, 3) == [0, 1, 2]
-    assert _planes_with_masks([], 1, 3) == [0]
+def test_masks_are_placed_on_the_planes_they_came_from(one_torch_thread):
+    """Training on some frames: their pseudo-masks land on those frames, the others stay empty,
+    and every frame is predicted."""
+    image, truth = make_sample_stack(3, (64, 64), seed=6, n_nuclei=5, radius=(5.0, 8.0))
+    job = brightfield_from_stain_iter(
+        image[:, 1],
+        image[:, 0],
+        train_config=TrainConfig(steps=2, batch_size=2, tile_size=64, device="cpu"),
+        model_config=TINY,
+        frames=[2, 0],
+    )
+    result = drain(job)
+    assert result.pseudo_masks[1].max() == 0
+    for k in (0, 2):
+        assert result.pseudo_masks[k].max() >= 0.5 * (len(np.unique(truth[k])) - 1)
+    assert result.labels.shape == truth.shape

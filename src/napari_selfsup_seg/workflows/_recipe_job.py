@@ -17,7 +17,7 @@ import numpy as np
 
 from .._config import ModelConfig, PredictConfig, TrainConfig
 from .._errors import InputError
-from .._progress import Progress, Stage
+from .._progress import Progress
 from ..pseudo._threshold import ThresholdConfig
 from ._recipes import fluorescence_to_brightfield_iter
 from ._train_and_predict import MIN_PREDICT_TILE, TrainPredictResult
@@ -71,22 +71,6 @@ def stack_channels(
     out = np.zeros((fluorescence.shape[0], max(fl, bf) + 1, *fluorescence.shape[1:]), dtype)
     out[:, fl], out[:, bf] = fluorescence, brightfield
     return out
-
-
-def _planes_with_masks(records: list[Progress], n_masks: int, n_planes: int) -> list[int]:
-    """Planes the recipe's masks belong to, from its per-plane ``pseudo-mask`` records.
-
-    The recipe keeps only planes with a nucleus; its records say ``"<count> nuclei"`` per plane.
-    When they cannot be read, the masks are taken to be those of the first planes.
-    """
-    if n_masks == n_planes:
-        return list(range(n_planes))
-    found = []
-    for rec in records:
-        head = str(rec.message).split(" ", 1)[0]
-        if head.isdigit() and int(head) > 0:
-            found.append(int(rec.done) - 1)
-    return found if len(found) == n_masks else list(range(n_masks))
 
 
 def brightfield_from_stain_iter(
@@ -155,23 +139,14 @@ def brightfield_from_stain_iter(
         job = fluorescence_to_brightfield_iter(
             stack[use], channels[0], channels[1], threshold_config, tc, model_config, stop
         )
-        per_plane: list[Progress] = []
-        while True:
-            try:
-                record = next(job)
-            except StopIteration as done:
-                model, masks = done.value
-                break
-            if record.stage == Stage.PSEUDO_MASK:
-                per_plane.append(record)
-            yield record
+        model, masks = yield from job
         model.config.provenance.update(provenance or {})
         if save_dir is not None:
             model.save(save_dir)
             yield Progress("save", 1, 1, str(save_dir))
         pseudo = np.zeros(brightfield.shape, np.int32)
-        for k, mask in zip(_planes_with_masks(per_plane, len(masks), len(use)), masks):
-            pseudo[use[k]] = mask
+        for k, mask in zip(use, masks):
+            pseudo[k] = mask
         labels, _ = yield from predict_iter(model, brightfield, predict)
         return BrightfieldRecipeResult(model, np.asarray(labels, np.int32), pseudo_masks=pseudo)
 

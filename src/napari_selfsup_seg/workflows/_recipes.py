@@ -93,7 +93,8 @@ def fluorescence_to_brightfield_iter(
     -------
     (LoadedModel, list of numpy.ndarray)
         The brightfield model (its config records input channel and provenance) and the
-        fluorescence pseudo-masks ``(Y, X)`` it was trained on, one per plane.
+        fluorescence pseudo-masks ``(Y, X)``, one per plane read (in order; all background
+        where the stain showed no nucleus: such planes are not trained on).
 
     Raises
     ------
@@ -111,12 +112,15 @@ def fluorescence_to_brightfield_iter(
     if fluorescence_channel % n_channels == brightfield_channel % n_channels:
         raise InputError("fluorescence_channel and brightfield_channel must differ")
     tcfg = threshold_config or ThresholdConfig()
-    masks, images, empty = [], [], 0
+    every, masks, images, empty = [], [], [], 0
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break
         labels, _ = threshold_pseudo_mask(plane[fluorescence_channel], tcfg)
+        every.append(labels)
         if labels.any():
+            # A stain plane without nuclei is more likely a failed stain than an empty field:
+            # it does not teach the brightfield model "background".
             masks.append(labels)
             images.append(plane)
         else:
@@ -144,7 +148,7 @@ def fluorescence_to_brightfield_iter(
         provenance=provenance,
         stop=stop,
     )
-    return model, masks
+    return model, every
 
 
 def fluorescence_to_brightfield(
