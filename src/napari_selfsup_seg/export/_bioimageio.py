@@ -230,7 +230,8 @@ def export_bioimageio(
     if model.config.normalization.flattens:
         raise ModelError(
             f"{model_dir}: its input is flattened for transmitted light (background division, "
-            "local contrast), which the bioimage.io pre-processing cannot express"
+            "local contrast), which the bioimage.io pre-processing cannot express; train it "
+            "without --transmitted-light (normalization=NormalizationConfig()) to export it"
         )
     raw = sample_input(model, test_image)
     x = normalised(raw, model.config.normalization)
