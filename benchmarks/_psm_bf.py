@@ -31,7 +31,8 @@ SCORER = ROOT.parent / "shared" / "tools" / "score_instances.py"
 FRAMES = (0, 2, 4)  # later frames are 50-80 % cells: "everything foreground" scores 0.7-0.9
 
 VARIANTS = {
-    "psm default (map + intensity + texture)": {},
+    "psm default (map + intensity + texture, window chosen per plane)": {},
+    "psm, fixed texture window 2 px (previous default)": dict(texture_sigma=2.0),
     "psm, intensity only": dict(map_weight=0, texture_weight=0),
     "psm, map only": dict(intensity_weight=0, texture_weight=0),
     "psm, map + texture + gradient (no intensity)": dict(intensity_weight=0, gradient_weight=1),
