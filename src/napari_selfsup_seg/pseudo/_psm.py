@@ -7,9 +7,11 @@
 3. Per-pixel features ``[map, intensity]`` (plus, in brightfield, local texture: the local
    standard deviation, and optionally its log at a window :data:`COARSE` times wider and the
    log gradient energy), each scaled to unit variance, are clustered with k-means (``k``
-   clusters, default 3). In brightfield the intensity feature is taken relative to its smooth
-   background (Gaussian over an eighth of the plane side), so uneven illumination does not
-   split the background into clusters of its own.
+   clusters, default 3). The texture window is chosen per brightfield plane: the clustering
+   runs at a few candidate windows and keeps the mask that explains most of the plane's
+   texture across scales (:mod:`._psm_texture`). In brightfield the intensity feature is
+   taken relative to its smooth background (Gaussian over an eighth of the plane side), so
+   uneven illumination does not split the background into clusters of its own.
 4. The *background* clusters are picked by a modality rule and every other cluster is
    foreground (with ``k = 3`` the dim rims and dim nuclei form a cluster of their own, which
    a "single brightest cluster" rule would throw away):
@@ -54,6 +56,7 @@ from .._progress import Progress, Stage, drain
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..io._atomic import atomic_write
 from ._psm_cluster import (
+    choose_texture_window,
     cluster_plane,
     detect_modality,
     mask_to_labels,
@@ -68,6 +71,7 @@ __all__ = [
     "MIN_SIZE",
     "MODALITIES",
     "PSMConfig",
+    "choose_texture_window",
     "cluster_plane",
     "detect_modality",
     "psm_iter",
@@ -195,7 +199,9 @@ def psm_iter(
         if stop is not None and stop():
             break
         modality = detect_modality(raw[i]) if config.modality == "auto" else config.modality
-        prob = cluster_plane(plane, shallow_activation_map(net, plane), config, modality)
+        act = shallow_activation_map(net, plane)
+        prob, window, scores = choose_texture_window(plane, act, config, modality)
+        tex = f", texture {window:g} px" if scores else ""
 
         def recut(p, _plane, t, c, modality=modality):
             return mask_to_labels(p, t, c, modality)
@@ -204,7 +210,9 @@ def psm_iter(
             prob, raw[i], config.threshold, recut, config, names[i], sweeps
         )
         out.add(raw[i], labels, prob, t, sweep)
-        yield Progress(Stage.PSM, i + 1, len(normed), f"plane {i + 1} ({modality}, cut {t:.2f})")
+        yield Progress(
+            Stage.PSM, i + 1, len(normed), f"plane {i + 1} ({modality}{tex}, cut {t:.2f})"
+        )
     return out
 
 

@@ -12,6 +12,13 @@ from .._errors import InputError
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
 from ._psm_config import COARSE, PSMConfig
+from ._psm_texture import (
+    FIXED_SIGMA,
+    candidate_sigmas,
+    local_std,
+    log_roughness,
+    texture_scale_scores,
+)
 
 
 def detect_modality(plane: np.ndarray) -> str:
@@ -52,6 +59,10 @@ def cluster_plane(
 ) -> np.ndarray:
     """Soft foreground membership of one plane from k-means on per-pixel features.
 
+    With ``config.texture_sigma = None`` (brightfield), the clustering runs at every
+    candidate texture window and keeps the one whose mask explains most of the plane's
+    texture (see :mod:`._psm_texture`).
+
     Parameters
     ----------
     plane : numpy.ndarray
@@ -67,19 +78,50 @@ def cluster_plane(
     numpy.ndarray of float32
         Shape ``(Y, X)`` in [0, 1]; >= 0.5 where the nearest centroid is a foreground one.
     """
+    return choose_texture_window(plane, act_map, config, modality)[0]
+
+
+def choose_texture_window(
+    plane: np.ndarray, act_map: np.ndarray, config: PSMConfig, modality: str
+) -> tuple[np.ndarray, float, dict[float, float]]:
+    """:func:`cluster_plane` with the texture window used and every candidate's score.
+
+    Returns
+    -------
+    (prob, sigma, scores)
+        The membership map, its texture window and ``{window: score}`` (empty when the
+        window was given or the plane is fluorescence, where texture is not used).
+    """
+    textured = max(config.texture_weight, config.coarse_texture_weight, config.gradient_weight)
+    if config.texture_sigma is not None or modality != "brightfield" or textured == 0:
+        fixed = config.texture_sigma or FIXED_SIGMA
+        return _cluster_at(plane, act_map, config, modality, fixed), fixed, {}
+    probs = {
+        s: _cluster_at(plane, act_map, config, modality, s) for s in candidate_sigmas(plane.shape)
+    }
+    scores = texture_scale_scores(plane, {s: p >= 0.5 for s, p in probs.items()})
+    best = max(scores, key=lambda s: scores[s])
+    return probs[best], best, scores
+
+
+def _cluster_at(
+    plane: np.ndarray, act_map: np.ndarray, config: PSMConfig, modality: str, tex: float
+) -> np.ndarray:
+    """The clustering of :func:`cluster_plane` with texture window ``tex``."""
     inten = ndi.gaussian_filter(plane, config.sigma) if config.sigma > 0 else plane
     if modality == "brightfield":
         inten = inten - ndi.gaussian_filter(plane, max(plane.shape) / 8)
-    texture = local_std(plane, config.texture_sigma)
+    bf = modality == "brightfield"
+    texture = local_std(plane, tex) if bf else None  # also the rule's fallback roughness
     coarse = gradient = None
     # The optional brightfield features are only computed when they weigh in.
-    if modality == "brightfield" and config.coarse_texture_weight > 0:
+    if bf and config.coarse_texture_weight > 0:
         # Object-scale texture: the log compresses the few very rough specks (debris, dead
         # cells) so that the rough-but-ordinary cell interior stands apart from flat background.
-        coarse = np.log(local_std(plane, COARSE * config.texture_sigma) + 1e-4)
-    if modality == "brightfield" and config.gradient_weight > 0:
+        coarse = log_roughness(plane, COARSE * tex)
+    if bf and config.gradient_weight > 0:
         grad = ndi.gaussian_gradient_magnitude(plane, 1.0)
-        gradient = np.log(np.sqrt(ndi.gaussian_filter(grad * grad, config.texture_sigma)) + 1e-4)
+        gradient = np.log(np.sqrt(ndi.gaussian_filter(grad * grad, tex)) + 1e-4)
 
     def z(a: np.ndarray | None) -> np.ndarray:
         if a is None:
@@ -94,7 +136,6 @@ def cluster_plane(
         "coarse": z(coarse),
         "gradient": z(gradient),
     }
-    bf = modality == "brightfield"
     weights = {
         "map": config.map_weight,
         "intensity": config.intensity_weight,
@@ -150,12 +191,6 @@ def _split_clusters(score: dict[int, float], count: dict[int, int]) -> list[int]
         if between > best:
             best, cut = between, i
     return order[:cut]
-
-
-def local_std(plane: np.ndarray, sigma: float) -> np.ndarray:
-    """Local standard deviation of ``plane`` in a Gaussian window of ``sigma`` pixels."""
-    mean = ndi.gaussian_filter(plane, sigma)
-    return np.sqrt(np.clip(ndi.gaussian_filter(plane * plane, sigma) - mean**2, 0, None))
 
 
 def _fill_rings(prob: np.ndarray) -> np.ndarray:

@@ -9,9 +9,9 @@ from .._errors import InputError
 
 MODALITIES = ("auto", "fluorescence", "brightfield")
 MIN_SIZE = 32
-COARSE = 4.0
-"""The coarse texture window is this many times ``texture_sigma``."""
 """Smallest plane side the activation network accepts, in pixels."""
+COARSE = 4.0
+"""The coarse texture window is this many times the texture window."""
 
 
 @dataclass
@@ -37,8 +37,12 @@ class PSMConfig(ConfigBase):
         :func:`detect_modality`).
     sigma : float
         Gaussian smoothing of the intensity feature, in pixels.
-    texture_sigma : float
-        Window (Gaussian sigma) of the local standard deviation used as texture feature.
+    texture_sigma : float or None
+        Window (Gaussian sigma, pixels) of the local standard deviation used as texture
+        feature. ``None`` (default) chooses it per brightfield plane among
+        :data:`~napari_selfsup_seg.pseudo._psm_texture.TEXTURE_SIGMAS`: the window whose
+        mask explains most of the plane's texture across scales (see
+        :func:`~napari_selfsup_seg.pseudo._psm_cluster.choose_texture_window`).
     map_weight, intensity_weight, texture_weight : float
         Weights of the standardised features in the clustering (0 drops a feature).
     coarse_texture_weight : float
@@ -72,7 +76,7 @@ class PSMConfig(ConfigBase):
     k: int = 3
     modality: str = "auto"
     sigma: float = 1.0
-    texture_sigma: float = 2.0
+    texture_sigma: float | None = None
     map_weight: float = 1.0
     intensity_weight: float = 1.0
     texture_weight: float = 1.0
@@ -99,7 +103,8 @@ class PSMConfig(ConfigBase):
                 f"modality must be one of {', '.join(MODALITIES)}, got {self.modality!r}"
             )
         _check_range("sigma", self.sigma, 0.0, 50.0)
-        _check_range("texture_sigma", self.texture_sigma, 0.5, 50.0)
+        if self.texture_sigma is not None:
+            _check_range("texture_sigma", self.texture_sigma, 0.5, 50.0)
         for name in (
             "map_weight",
             "intensity_weight",
