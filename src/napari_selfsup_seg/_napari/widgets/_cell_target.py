@@ -13,7 +13,7 @@ from magicgui.widgets import ComboBox
 
 from ..._errors import InputError
 from ...pseudo._threshold import TARGETS
-from ._layers import as_planes, layer_kind
+from ._layers import layer_kind, seed_planes_like
 
 NO_SEEDS = "(none)"
 
@@ -93,9 +93,4 @@ class CellTarget:
             raise InputError(
                 f"{name}: the seed layer is the cell layer; choose the nuclear stain's layer"
             )
-        if tuple(layer.data.shape) != tuple(source.data.shape):
-            raise InputError(
-                f"{name}: seed layer shape {tuple(layer.data.shape)} differs from the cell "
-                f"layer {source.name}: {tuple(source.data.shape)}"
-            )
-        return {"seeds": as_planes(layer.data)[planes]}
+        return {"seeds": seed_planes_like(layer, source, "cell layer")[planes]}

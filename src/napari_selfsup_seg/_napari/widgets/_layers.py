@@ -48,6 +48,24 @@ def as_planes(data: Any) -> np.ndarray:
     return arr.reshape(-1, *arr.shape[-2:])
 
 
+def seed_planes_like(layer, reference, reference_role: str) -> np.ndarray:
+    """The planes of the seed (nuclear) ``layer``, which must have ``reference``'s shape.
+
+    Raises
+    ------
+    InputError
+        The shapes differ (the message names both layers).
+    """
+    from ..._errors import InputError
+
+    if tuple(layer.data.shape) != tuple(reference.data.shape):
+        raise InputError(
+            f"{layer.name}: seed layer shape {tuple(layer.data.shape)} differs from the "
+            f"{reference_role} {reference.name}: {tuple(reference.data.shape)}"
+        )
+    return as_planes(layer.data)
+
+
 def chosen_planes(layer) -> list[int]:
     """Plane indices chosen in the Data widget (all planes when none were chosen)."""
     n = int(np.prod(layer.data.shape[:-2])) if layer.data.ndim > 2 else 1

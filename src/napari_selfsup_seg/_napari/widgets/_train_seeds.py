@@ -22,7 +22,7 @@ from magicgui.widgets import ComboBox, Label
 
 from ..._errors import InputError
 from ._choices import FollowingChoice
-from ._layers import CHANNEL_KEY, CHANNEL_NAME_KEY, as_planes, layer_kind
+from ._layers import CHANNEL_KEY, CHANNEL_NAME_KEY, as_planes, layer_kind, seed_planes_like
 
 NO_SEEDS = "(none)"
 
@@ -181,9 +181,4 @@ def model_seed_planes(viewer, model_dir, image_layer):
         raise InputError(
             f"the model also reads the nuclear layer {name!r} (its seed channel): open it"
         )
-    if tuple(layer.data.shape) != tuple(image_layer.data.shape):
-        raise InputError(
-            f"{layer.name}: seed layer shape {tuple(layer.data.shape)} differs from the "
-            f"image {image_layer.name}: {tuple(image_layer.data.shape)}"
-        )
-    return as_planes(layer.data)
+    return seed_planes_like(layer, image_layer, "image")
