@@ -47,6 +47,9 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .data._diameter import diameter_of_labels as diameter_of_labels
     from .data._diameter import sizes_for_diameter as sizes_for_diameter
     from .data._normalize import percentile_normalize as percentile_normalize
+    from .data._normalize import (
+        transmitted_light_normalization as transmitted_light_normalization,
+    )
     from .data._synthetic import make_sample as make_sample
     from .data._synthetic import make_sample_stack as make_sample_stack
     from .data._targets import make_targets as make_targets
@@ -116,7 +119,12 @@ if TYPE_CHECKING:  # the public names; ``as`` marks each as re-exported
     from .workflows._queue import QueueConfig as QueueConfig
     from .workflows._queue import QueueTile as QueueTile
     from .workflows._queue import correction_queue as correction_queue
+    from .workflows._recipe_job import BrightfieldRecipeResult as BrightfieldRecipeResult
+    from .workflows._recipe_job import brightfield_from_stain_iter as brightfield_from_stain_iter
     from .workflows._recipes import fluorescence_to_brightfield as fluorescence_to_brightfield
+    from .workflows._recipes import (
+        fluorescence_to_brightfield_iter as fluorescence_to_brightfield_iter,
+    )
     from .workflows._review import BurstResult as BurstResult
     from .workflows._review import ReviewLoop as ReviewLoop
     from .workflows._self_training import LabelFreeResult as LabelFreeResult
