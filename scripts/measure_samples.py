@@ -60,7 +60,8 @@ def main() -> None:
             widget.weak.mark(bool(truth[k].any()))
     t0 = time.perf_counter()
     job, context = widget.make_job()
-    labels, _maps, sweeps = drain(job)
+    result = drain(job)
+    labels = np.asarray(result.labels)
     seconds = time.perf_counter() - t0
     planes = context["planes"]
     truth = truth.reshape(-1, *truth.shape[-2:])[planes]
@@ -74,7 +75,7 @@ def main() -> None:
         "pixel_f1": round(scores["pixel_f1"], 3),
         "n_true": scores["n_true"],
         "n_pred": scores["n_pred"],
-        "cuts": [None if s is None else round(float(s.best_threshold), 2) for s in sweeps],
+        "cuts": [round(float(t), 2) for t in result.thresholds],
         "seconds": round(seconds),
     }
     if args.method == "scorecam":
