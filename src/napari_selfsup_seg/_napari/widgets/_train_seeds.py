@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import napari.viewer
 from magicgui.widgets import ComboBox, Label
 
 from ..._errors import InputError
@@ -68,7 +69,7 @@ class TrainSeeds:
         The Train widget's image and masks boxes.
     """
 
-    def __init__(self, viewer, image: ComboBox, masks: ComboBox) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, image: ComboBox, masks: ComboBox) -> None:
         self.viewer, self.image, self.masks = viewer, image, masks
         self.seeds = ComboBox(label="Seeds (nuclei)", choices=self._choices)
         self.seeds.tooltip = (
