@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import napari.viewer
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, SpinBox
 
@@ -82,7 +83,7 @@ class BrightfieldRecipe(Container):
 
     def __init__(
         self,
-        viewer,
+        viewer: napari.viewer.Viewer,
         source: Callable[[], Any],
         threshold_config: Callable[[], ThresholdConfig],
     ) -> None:
