@@ -46,8 +46,7 @@ from ._threshold import (
     ThresholdConfig,
     as_plane_list,
     threshold_iter,
-    threshold_map,
-    threshold_recut,
+    threshold_plane,
 )
 
 
@@ -106,9 +105,7 @@ def _seed_nuclei(seed_plane: np.ndarray, config: Any, name: str) -> tuple[np.nda
         config, target="nuclei", diameter=None, threshold=0.5, polarity="auto",
         bright_objects=None, sigma=None, min_size=None, min_distance=None,
     )  # fmt: skip
-    prob, scale = threshold_map(seed_plane, nuclei_config)
-    sized = dataclasses.replace(nuclei_config, diameter=scale.diameter)
-    labels, _cut, _sweep = cut_plane(prob, seed_plane, 0.5, threshold_recut, sized, name)
+    labels, _prob, _cut, _sweep, scale, _inputs = threshold_plane(seed_plane, nuclei_config, name)
     return labels, scale.diameter
 
 

@@ -54,6 +54,10 @@ class PseudoMaskResult:
     seeds : list of numpy.ndarray or None
         Seed objects ``(Y, X)`` of each plane where the method grows its objects from seeds
         (whole cells from nuclei); :meth:`recut` passes them to the labelling as ``seeds=``.
+    recut_inputs : list of dict
+        Further per-plane inputs of the method's labelling, which :meth:`recut` passes to it
+        as keywords (the threshold method's global map and smoothed plane, from which every
+        object gets its own edge).
     record : dict
         Further figures of the run for its provenance (Score-CAM: ``{"classifier": ...}``,
         the classifier's training and held-out accuracy).
@@ -70,6 +74,7 @@ class PseudoMaskResult:
     diameters: list[float] = field(default_factory=list)
     polarities: list[str] = field(default_factory=list)
     seeds: list[np.ndarray | None] = field(default_factory=list)
+    recut_inputs: list[dict[str, Any]] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -116,6 +121,8 @@ class PseudoMaskResult:
         labelling: Callable[..., Any] = self.labelling
         if index < len(self.seeds) and self.seeds[index] is not None:
             labelling = functools.partial(labelling, seeds=self.seeds[index])
+        if index < len(self.recut_inputs):
+            labelling = functools.partial(labelling, **self.recut_inputs[index])
         labels = labelling(self.maps[index], self.planes[index], cut, config)
         return np.asarray(labels, np.int32)
 

@@ -22,6 +22,7 @@ from ..data._diameter import sizes_for_diameter
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
 from ..inference._rods import split_rods
+from ._edges import EDGE_FRACTION, own_edges
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._scale import POLARITIES, PlaneScale, analyse_plane
 
@@ -61,6 +62,9 @@ class ThresholdConfig(ConfigBase):
         Width of the logistic map, as a fraction of the normalised intensity range.
     bright_objects : bool or None
         Kept for older scripts: ``True``/``False`` force ``polarity`` to bright/dark.
+    edge_fraction : float
+        Each object's edge lies this fraction of the way from the background around it to its
+        peak (:mod:`~napari_selfsup_seg.pseudo._edges`); ``0`` keeps the global cut's edges.
     width : float or None
         Width in pixels of elongated objects (rods, e.g. bacteria) whose ``diameter`` is
         given; ``None`` estimates it with the diameter (compact objects when the diameter is
@@ -84,6 +88,7 @@ class ThresholdConfig(ConfigBase):
     bright_objects: bool | None = None
     target: str = setting("nuclei", choices=TARGETS)
     width: float | None = setting(None, metavar="PX")
+    edge_fraction: float = EDGE_FRACTION
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -105,6 +110,7 @@ class ThresholdConfig(ConfigBase):
         if self.min_distance is not None:
             _check_range("min_distance", self.min_distance, 1, 1000)
         _check_range("softness", self.softness, 1e-4, 1.0)
+        _check_range("edge_fraction", self.edge_fraction, 0.0, 0.9)
 
     @property
     def chosen_polarity(self) -> str:
@@ -142,11 +148,12 @@ def threshold_probability(image: np.ndarray, config: ThresholdConfig | None = No
 
 
 def threshold_map(image: np.ndarray, config: ThresholdConfig) -> tuple[np.ndarray, PlaneScale]:
-    """The map of :func:`threshold_probability` and the plane's scale, polarity and background.
+    """The global map of :func:`threshold_probability` and the plane's scale and polarity.
 
     The plane is normalised, turned so that objects are bright, its background subtracted
     (when ``config.background``), smoothed at the diameter's scale, and mapped through a
-    logistic centred on the automatic threshold.
+    logistic centred on the automatic threshold. (Every object's own edge,
+    ``config.edge_fraction``, moves the map later, in :func:`threshold_plane`.)
     """
     from skimage import filters
 
@@ -190,13 +197,31 @@ def threshold_pseudo_mask(
     probability : numpy.ndarray of float32
         Shape ``(Y, X)`` in [0, 1].
     """
-    config = config or ThresholdConfig()
-    if np.ndim(image) != 2:
-        raise InputError(f"expected one 2D plane, got shape {np.shape(image)}")
-    prob, scale = threshold_map(image, config)
-    sized = dataclasses.replace(config, diameter=scale.diameter, width=scale.width)
-    labels, _cut, _sweep = cut_plane(prob, image, config.threshold, threshold_recut, sized, "image")
+    labels, prob, *_ = threshold_plane(image, config or ThresholdConfig(), "image")
     return labels, prob
+
+
+def threshold_plane(
+    plane: np.ndarray, config: ThresholdConfig, name: str, sweeps: bool = False
+) -> tuple[np.ndarray, np.ndarray, float, Any, PlaneScale, dict]:
+    """``(labels, map, cut, sweep, scale, recut inputs)`` of one plane.
+
+    The global map is cut (:func:`~napari_selfsup_seg.pseudo._result.cut_plane`), then every
+    object's edge and the map around it move to its own cut unless ``config.edge_fraction`` is 0.
+    """
+    if np.ndim(plane) != 2:
+        raise InputError(f"{name}: expected one 2D plane, got shape {np.shape(plane)}")
+    prob, scale = threshold_map(plane, config)
+    sized = dataclasses.replace(config, diameter=scale.diameter, width=scale.width)
+    labels, cut, sweep = cut_plane(
+        prob, plane, config.threshold, threshold_recut, sized, name, sweeps
+    )
+    if config.edge_fraction <= 0:
+        return labels, prob, cut, sweep, scale, {}
+    x, thickness = smoothed_plane(plane, scale, config), scale.thickness
+    inputs: dict[str, Any] = {"global_map": prob, "smoothed": x, "thickness": thickness}
+    labels, local = own_edges(labels, sized, **inputs)
+    return labels, local, cut, sweep, scale, inputs
 
 
 def threshold_iter(
@@ -242,14 +267,9 @@ def threshold_iter(
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break
-        if plane.ndim != 2:
-            raise InputError(f"{names[i]}: expected one 2D plane, got shape {plane.shape}")
-        prob, scale = threshold_map(plane, config)
-        sized = dataclasses.replace(config, diameter=scale.diameter, width=scale.width)
-        labels, cut, sweep = cut_plane(
-            prob, plane, config.threshold, threshold_recut, sized, names[i], sweeps
-        )
+        labels, prob, cut, sweep, scale, inputs = threshold_plane(plane, config, names[i], sweeps)
         out.add(plane, labels, prob, cut, sweep)
+        out.recut_inputs.append(inputs)
         out.diameters.append(scale.diameter)
         out.polarities.append(scale.polarity)
         yield Progress(Stage.THRESHOLD, i + 1, len(planes), f"plane {i + 1}")
@@ -265,14 +285,20 @@ def as_plane_list(planes: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]
     return [np.asarray(p) for p in planes]
 
 
-def threshold_recut(prob: np.ndarray, plane: np.ndarray, cut: float, config: Any) -> np.ndarray:
+def threshold_recut(
+    prob: np.ndarray, plane: np.ndarray, cut: float, config: Any, **edges: Any
+) -> np.ndarray:
     """Labels of ``prob >= cut`` with sizes derived from ``config.diameter``.
 
     The threshold method's labelling; a config without a diameter has it estimated from
-    ``plane``. Rods (a config with a ``width``) are split by
-    :func:`~napari_selfsup_seg.inference._rods.split_rods` along the smoothed plane, holes
-    are filled up to half a disc of their width and the smallest object follows the diameter.
+    ``plane``. Rods (a config with a ``width``) are split by :func:`~napari_selfsup_seg.
+    inference._rods.split_rods` along the smoothed plane, their holes filled up to half a disc
+    of their width. Given ``edges`` (the recut inputs of :func:`threshold_plane`) the global
+    map is cut instead and every object gets its own edge.
     """
+    if edges:
+        found = threshold_recut(edges["global_map"], plane, cut, config)
+        return own_edges(found, config, **edges)[0]
     diameter, width = config.diameter, getattr(config, "width", None)
     if diameter is None:
         scale = analyse_plane(plane, None, config.chosen_polarity)
