@@ -98,7 +98,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_config_arguments(
         p,
         ThresholdConfig,
-        ["target", "diameter", "width", "polarity", "background", "sigma", "min_size"],
+        [
+            "target",
+            "diameter",
+            "width",
+            "polarity",
+            "background",
+            "sigma",
+            "min_size",
+            "edge_fraction",
+        ],
         target={
             "help": "threshold: nuclei, or whole cells of --channel (seeded by --seed-channel)"
         },
@@ -108,6 +117,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
         background={"help": "threshold: subtract the uneven background first"},
         sigma={"help": "smoothing in pixels (default: from the diameter)"},
         min_size={"help": "smallest object kept, in pixels (default: from the diameter)"},
+        edge_fraction={
+            "help": "threshold: each object's edge lies this fraction of the way from the "
+            "background around it to its peak; 0 keeps the global cut's edges"
+        },
     )
     add_config_arguments(p, PSMConfig, ["seed"], seed={"help": "random seed (psm, scorecam)"})
     add_config_arguments(
