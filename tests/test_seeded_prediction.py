@@ -136,6 +136,37 @@ def test_cli_train_records_the_seed_channel_and_segment_uses_it(tmp_path, capsys
     capsys.readouterr()
     args = ["segment", "--model", str(tmp_path / "m"), str(tmp_path / "cells.tif")]
     assert main([*args, "--out", str(tmp_path / "seg"), "--device", "cpu", "--quiet"]) == 0
-    # Without masks the pseudo-masks are nuclei: no seed channel to record.
+    # Without masks, the seed channel needs the cells' channel beside it.
     assert main([*train, str(tmp_path / "m2"), "--seed-channel", "1", *fast]) == 2
-    assert "--seed-channel needs --masks" in capsys.readouterr().err
+    assert "--seed-channel without --masks needs" in capsys.readouterr().err
+
+
+def test_cli_label_free_cells_grow_from_the_seed_channel(tmp_path, capsys):
+    """``train`` without masks: whole cells of --input-channel grown from --seed-channel's nuclei
+    train a two-input network that records its seeds, and ``segment`` reads both channels."""
+    pytest.importorskip("torch")
+    import json
+
+    import tifffile
+
+    from napari_selfsup_seg.cli.main import main
+
+    cyto, nuc, _truth = make_cells(n_side=3, spacing=32, seed=5)
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, np.stack([nuc, cyto]), metadata={"axes": "CYX"}, imagej=True)
+    fast = ["--steps", "2", "--batch-size", "2", "--tile-size", "64", "--device", "cpu", "--quiet"]
+    args = ["train", "--images", str(path), "--out", str(tmp_path / "m"), "--input-channel", "1"]
+    assert main([*args, "--seed-channel", "0", "--rounds", "0", *fast]) == 0
+    assert "cells grown from nuclei" in capsys.readouterr().out
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["input_channels"] == [1, 0]
+    assert cfg["seed_channel"] == 1 and cfg["seed_diameter"] > 1
+    assert cfg["model"]["in_channels"] == 2
+    assert cfg["provenance"]["pseudo_mask"] == "threshold cells"
+    seg = ["segment", "--model", str(tmp_path / "m"), str(path), "--out", str(tmp_path / "seg")]
+    assert main([*seg, "--device", "cpu", "--quiet"]) == 0
+    assert tifffile.imread(next((tmp_path / "seg").glob("*.tif"))).shape == cyto.shape
+    # The seed channel must be another channel than the cells'.
+    bad = [*args[:-2], "--input-channel", "0", "--seed-channel", "0", *fast]
+    assert main(bad) == 2
+    assert "another channel of the images as seeds" in capsys.readouterr().err

@@ -32,6 +32,7 @@ def label_free_iter(
     stop: Callable[[], bool] | None = None,
     names: Sequence[str] | None = None,
     train_kwargs: dict[str, Any] | None = None,
+    seed_planes: Sequence[np.ndarray] | None = None,
 ) -> Generator[Progress, None, LabelFreeResult]:
     """Threshold pseudo-masks of ``planes``, then :func:`self_train_iter` (generator).
 
@@ -40,7 +41,13 @@ def label_free_iter(
     planes : sequence of numpy.ndarray
         Planes ``(Y, X)`` of the objects' stain (bright or dark objects, any scale).
     threshold_config : ThresholdConfig, optional
-        Pseudo-mask recipe (default: everything estimated from each plane).
+        Pseudo-mask recipe (default: everything estimated from each plane). With
+        ``target="cells"`` the pseudo-masks are whole cells of ``planes``
+        (:func:`~napari_selfsup_seg.pseudo._cells.cells_iter`).
+    seed_planes : sequence of numpy.ndarray, optional
+        A nuclear stain of the same planes, for ``target="cells"``: its nuclei seed the cells,
+        the network reads it as its second input, and the model records it as its seed channel
+        (prediction grows every cell from a nucleus, as the pseudo-masks did).
     train_config, model_config, config, stop, train_kwargs
         As for :func:`self_train_iter`. Without a ``normalization`` (or ``init`` model) in
         ``train_kwargs``, the percentiles follow the pseudo-masks'
@@ -55,26 +62,33 @@ def label_free_iter(
         With ``teacher`` set to the threshold pseudo-masks.
     """
     from ..data._normalize import normalization_for_masks
-    from ..pseudo._threshold import ThresholdConfig, threshold_iter
+    from ..pseudo._cells import threshold_or_cells_iter
+    from ..pseudo._threshold import ThresholdConfig
 
     tcfg = threshold_config or ThresholdConfig()
-    teacher = yield from threshold_iter(planes, tcfg, stop=stop, names=names)
+    teacher = yield from threshold_or_cells_iter(
+        planes, tcfg, stop=stop, names=names, seeds=seed_planes
+    )
     keep = [i for i, lab in enumerate(teacher.labels) if lab.any()]
     if not keep:
         raise InputError("the pseudo-masks hold no object in any plane")
     labels = [teacher.labels[i] for i in keep]
+    inputs = list(teacher.planes)
     extra = dict(train_kwargs or {})
+    if seed_planes is not None:
+        inputs = [np.stack([c, n]).astype(np.float32) for c, n in zip(inputs, seed_planes)]
+        extra.update(seed_channel=1, seed_diameter=teacher.record.get("seed_diameter"))
     if extra.get("normalization") is None and extra.get("init") is None:
         # Sparse objects (a few cells in a wide field) need percentiles inside them.
         extra["normalization"] = normalization_for_masks(labels)
     provenance = {
-        "pseudo_mask": "threshold",
+        "pseudo_mask": "threshold" if tcfg.target == "nuclei" else "threshold cells",
         "threshold": dataclasses.asdict(tcfg),
         "diameters": [round(float(d), 2) for d in teacher.diameters],
         "polarities": list(teacher.polarities),
     }
     result = yield from self_train_iter(
-        [teacher.planes[i] for i in keep],
+        [inputs[i] for i in keep],
         labels,
         [teacher.maps[i] for i in keep],
         train_config,
