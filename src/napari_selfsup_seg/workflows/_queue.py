@@ -191,8 +191,8 @@ def correction_queue(
     list of QueueTile
         Non-overlapping tiles (see ``max_overlap``), best first, each inside the plane.
     """
-    from ..inference._input import model_predict_config, segmenting_model
-    from ..inference._postprocess import probabilities_to_instances
+    from ..inference._input import model_predict_config, prepare_input, segmenting_model
+    from ..inference._seeded import plane_instances
 
     cfg = config or QueueConfig()
     model = segmenting_model(model, cfg.device)
@@ -212,7 +212,8 @@ def correction_queue(
 
     probs, spread = student_maps(model, image, cfg.flips, cfg.device)
     post = model_predict_config(model, PredictConfig(device=cfg.device))
-    student = probabilities_to_instances(probs, post)
+    # The student's objects as prediction makes them (cells grown from nuclei for a seeded model).
+    student = plane_instances(model, probs, prepare_input(model, image), post)
     unknown = labels == IGNORE_LABEL
     teacher = np.where(unknown, 0, labels)
     eps = 1e-12
