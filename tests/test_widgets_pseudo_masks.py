@@ -193,3 +193,23 @@ def test_sizes_from_the_diameter_grey_out_the_size_boxes_and_report_it(viewer, e
     assert widget.min_size.value == derived.min_size
     assert widget.min_distance.value == derived.min_distance
     assert widget.sigma.value == pytest.approx(derived.sigma, abs=0.05)
+
+
+def test_own_edges_box_reaches_the_threshold_config(viewer, errors):
+    _add_stack(viewer, n=1, size=96)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-selfsup-seg", "2. Pseudo-masks")
+    assert widget.edge.value == pytest.approx(0.3)
+    widget.run(inline=True)
+    layer = viewer.layers["fluo pseudo (threshold)"]
+    assert layer.metadata["provenance"]["edge_fraction"] == pytest.approx(0.3)
+    own = np.array(layer.data)
+    widget.edge.value = 0.0
+    widget.run(inline=True)
+    layer = viewer.layers["fluo pseudo (threshold)"]
+    assert layer.metadata["provenance"]["edge_fraction"] == 0.0
+    assert not np.array_equal(own, np.array(layer.data))
+    widget.method.value = "psm"  # the box belongs to the threshold method: hidden for PSM
+    assert widget.edge.native.isHidden()
+    widget.method.value = "threshold"
+    assert not widget.edge.native.isHidden()
+    assert errors == []

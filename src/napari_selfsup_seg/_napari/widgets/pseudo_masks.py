@@ -25,6 +25,7 @@ from magicgui.widgets import (
 
 from ..._errors import InputError
 from ...data._diameter import sizes_for_diameter
+from ...pseudo._edges import EDGE_FRACTION
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
 from ...pseudo._result import PseudoMaskResult
@@ -63,6 +64,14 @@ class PseudoMasksWidget(DockContainer):
         self.min_distance = SpinBox(label="Min distance (px)", value=4, min=1, max=200)
         self.circle = DiameterCircle(viewer)
         self.auto_sizes = CheckBox(text="σ and sizes from the object diameter", value=True)
+        self.edge = FloatSpinBox(
+            label="Own edges", value=EDGE_FRACTION, min=0.0, max=0.9, step=0.05
+        )
+        self.edge.tooltip = (
+            "Each object's edge lies this fraction of the way from the background around it to "
+            "its own peak, so bright, dim and small blurred objects keep their size; "
+            "0: the edges of the one automatic cut"
+        )
         self.psm_steps = SpinBox(label="PSM steps", value=200, min=1, max=100000)
         self.psm_modality = ComboBox(
             label="Modality", choices=["auto", "fluorescence", "brightfield"]
@@ -89,6 +98,7 @@ class PseudoMasksWidget(DockContainer):
             "psm": [self.psm_steps, self.psm_modality],
             "scorecam": [self.weak, self.cam_steps, self.cam_input],
         }
+        self._method_widgets["threshold"].append(self.edge)
         super().__init__(
             [
                 self.method,
@@ -99,6 +109,7 @@ class PseudoMasksWidget(DockContainer):
                 *self.circle.widgets,
                 self.auto_sizes,
                 self.sigma,
+                self.edge,
                 self.psm_steps,
                 self.psm_modality,
                 self.weak,
@@ -200,6 +211,7 @@ class PseudoMasksWidget(DockContainer):
                     "sigma": None if derive else float(self.sigma.value),
                     "diameter": self.circle.value(),
                     "target": self.cells.chosen(method.name),
+                    "edge_fraction": float(self.edge.value),
                 },
                 "psm": {"steps": int(self.psm_steps.value), "modality": self.psm_modality.value},
                 "scorecam": {
