@@ -32,7 +32,7 @@ FRAMES = (0, 2, 4)  # later frames are 50-80 % cells: "everything foreground" sc
 
 VARIANTS = {
     "psm default (map + intensity + texture, window chosen per plane)": {},
-    "psm, fixed texture window 2 px (previous default)": dict(texture_sigma=2.0),
+    "psm, fixed texture window 2 px": dict(texture_sigma=2.0),
     "psm, intensity only": dict(map_weight=0, texture_weight=0),
     "psm, map only": dict(intensity_weight=0, texture_weight=0),
     "psm, map + texture + gradient (no intensity)": dict(intensity_weight=0, gradient_weight=1),
@@ -160,7 +160,11 @@ def markdown(results: dict[str, dict[str, dict]], steps: int, load: str = "") ->
         "a plain threshold); the floor row calls every pixel foreground. The default chooses "
         "the texture window per plane (`texture_sigma=None`: candidates 1–8 px, at most a "
         "32nd of the plane's long side, each clustered; the mask explaining most of the "
-        "plane's texture across scales is kept); the fixed 2 px row is the previous default. "
+        "plane's texture across scales is kept), and on halo planes (dark and light structure "
+        "symmetric around each other, one side enclosed by the other: phase contrast, the "
+        "generated brightfield) only the enclosed side's clusters are foreground, so the halo "
+        "is left out (`pseudo/_psm_halo.py`; every brightfield PSM row applies it, the "
+        "intensity-only and fixed-window rows included). "
         "Seconds: the first row of a set includes training, and rows that cluster texture "
         f"include the window choice; load average at the end {load or 'not recorded'} "
         "on 2 shared cores, so seconds are loose.",

@@ -28,6 +28,12 @@
      (an earlier "nearer to the lowest mean than to the highest" rule did, on oblique
      brightfield). Rings closed by that rule are filled in the map itself (greyscale hole
      filling), so that every cut of the map, not only 0.5, gives filled objects.
+   * **brightfield with halos** (phase contrast, defocused brightfield): the foreground then
+     holds a cluster darker and one lighter than the background, and the lighter one is the
+     halo ringed around the objects. When the plane's dark and light structure lie
+     symmetrically around each other (no relief as in oblique brightfield or DIC) and one
+     side lies clearly deeper inside the foreground than the other, only the enclosed side
+     is foreground, at every texture window (:mod:`._psm_halo`).
 
 5. The mask is cleaned (small objects, small holes) and touching objects are split by a
    distance-transform watershed.

@@ -12,6 +12,7 @@ from .._errors import InputError
 from ..data._normalize import NormalizationConfig, percentile_normalize
 from ..inference._postprocess import clean_mask, split_touching
 from ._psm_config import COARSE, PSMConfig
+from ._psm_halo import HALO_ASYMMETRY, HALO_DEPTH, halo_sides, shading_asymmetry
 from ._psm_texture import (
     FIXED_SIGMA,
     candidate_sigmas,
@@ -93,24 +94,72 @@ def choose_texture_window(
         window was given or the plane is fluorescence, where texture is not used).
     """
     textured = max(config.texture_weight, config.coarse_texture_weight, config.gradient_weight)
-    if config.texture_sigma is not None or modality != "brightfield" or textured == 0:
-        fixed = config.texture_sigma or FIXED_SIGMA
-        return _cluster_at(plane, act_map, config, modality, fixed), fixed, {}
-    probs = {
-        s: _cluster_at(plane, act_map, config, modality, s) for s in candidate_sigmas(plane.shape)
+    choose = config.texture_sigma is None and modality == "brightfield" and textured > 0
+    fixed = config.texture_sigma or FIXED_SIGMA
+    windows = candidate_sigmas(plane.shape) if choose else [fixed]
+    runs = {s: _cluster_at(plane, act_map, config, modality, s) for s in windows}
+    # On a halo plane, a window whose clustering did not separate the objects from their
+    # halo would win on texture (the halo is rough too): only those that did compete.
+    probs = _halo_probs(plane, config, modality, runs) or {
+        s: _membership(d, bg, plane.shape, modality) for s, (d, bg, _) in runs.items()
     }
+    if not choose:
+        return probs[fixed], fixed, {}
     scores = texture_scale_scores(plane, {s: p >= 0.5 for s, p in probs.items()})
     best = max(scores, key=lambda s: scores[s])
     return probs[best], best, scores
 
 
-def _cluster_at(
-    plane: np.ndarray, act_map: np.ndarray, config: PSMConfig, modality: str, tex: float
-) -> np.ndarray:
-    """The clustering of :func:`cluster_plane` with texture window ``tex``."""
+def _intensity(plane: np.ndarray, config: PSMConfig, modality: str) -> np.ndarray:
+    """The intensity feature: smoothed, minus its smooth background in brightfield."""
     inten = ndi.gaussian_filter(plane, config.sigma) if config.sigma > 0 else plane
     if modality == "brightfield":
         inten = inten - ndi.gaussian_filter(plane, max(plane.shape) / 8)
+    return inten
+
+
+def _halo_probs(plane, config: PSMConfig, modality: str, runs: dict) -> dict[float, np.ndarray]:
+    """The memberships without the halo, per window, on a halo plane (else empty).
+
+    The side of the objects (darker or lighter than the background) is one per plane: the
+    side lying deeper inside the foreground, by the median over the windows (:mod:`._psm_halo`).
+    """
+    sided = {s: r[2] for s, r in runs.items() if r[2] is not None}
+    if modality != "brightfield" or not sided:
+        return {}
+    if shading_asymmetry(_intensity(plane, config, modality)) >= HALO_ASYMMETRY:
+        return {}
+    depth = float(np.median([ratio for _, _, ratio in sided.values()]))
+    if 1 / HALO_DEPTH < depth < HALO_DEPTH:
+        return {}  # neither side encloses the other: texture or relief, not a halo
+    dark = depth >= HALO_DEPTH
+    out = {}
+    for s, (dark_c, light_c, _) in sided.items():
+        objects = dark_c if dark else light_c
+        background = [c for c in range(config.k) if c not in objects]
+        out[s] = _membership(runs[s][0], background, plane.shape, modality)
+    return out
+
+
+def _membership(d: np.ndarray, background: list[int], shape, modality: str) -> np.ndarray:
+    """Soft membership ``d_bg / (d_bg + d_fg)`` from the pixels' centroid distances ``d``."""
+    fg = [c for c in range(d.shape[1]) if c not in background]
+    d_fg = d[:, fg].min(1)
+    d_bg = d[:, background].min(1)
+    prob = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(shape).astype(np.float32)
+    return _fill_rings(prob) if modality == "brightfield" else prob
+
+
+def _cluster_at(
+    plane: np.ndarray, act_map: np.ndarray, config: PSMConfig, modality: str, tex: float
+) -> tuple[np.ndarray, list[int], tuple[list[int], list[int], float] | None]:
+    """The clustering of :func:`cluster_plane` with texture window ``tex``.
+
+    Returns the pixels' distances to the centroids ``(N, k)``, the background clusters by
+    the modality rule, and the dark and light foreground clusters (:func:`._psm_halo.halo_sides`,
+    brightfield only).
+    """
+    inten = _intensity(plane, config, modality)
     bf = modality == "brightfield"
     texture = local_std(plane, tex) if bf else None  # also the rule's fallback roughness
     coarse = gradient = None
@@ -162,13 +211,11 @@ def _cluster_at(
         ).ravel()
     score = {c: rule[nearest == c].mean() for c in present}
     background = [min(score, key=lambda c: score[c])]
-    if modality == "brightfield":
+    sides = None
+    if texture is not None:  # brightfield
         background = _split_clusters(score, {c: int(np.sum(nearest == c)) for c in present})
-    fg = [c for c in range(config.k) if c not in background]
-    d_fg = d[:, fg].min(1)
-    d_bg = d[:, background].min(1)
-    prob = (d_bg / np.maximum(d_bg + d_fg, 1e-12)).reshape(plane.shape).astype(np.float32)
-    return _fill_rings(prob) if modality == "brightfield" else prob
+        sides = halo_sides(nearest.reshape(plane.shape), inten, texture)
+    return d, background, sides
 
 
 def _split_clusters(score: dict[int, float], count: dict[int, int]) -> list[int]:
