@@ -44,14 +44,18 @@ def test_shading_asymmetry_tells_halo_from_relief():
     assert shading_asymmetry(np.zeros((64, 64))) == 0.0
 
 
-def test_halo_is_left_out_of_the_objects():
-    """The rough halo band used to be foreground too (filled, objects plus halo: F1 ~0.6)."""
-    mask = _discs()
-    plane = _halo_plane(mask)
+def _foreground(plane: np.ndarray) -> np.ndarray:
+    """PSM's brightfield foreground of ``plane`` from texture and intensity (no map)."""
     prob, _window, _ = choose_texture_window(
         plane, np.zeros_like(plane), PSMConfig(), "brightfield"
     )
-    fg = prob >= 0.5
+    return prob >= 0.5
+
+
+def test_halo_is_left_out_of_the_objects():
+    """The rough halo band used to be foreground too (filled, objects plus halo: F1 ~0.6)."""
+    mask = _discs()
+    fg = _foreground(_halo_plane(mask))
     band = ndi.binary_dilation(mask, iterations=4) & ~ndi.binary_dilation(mask, iterations=2)
     assert _f1(fg, mask) > 0.85
     assert fg[band].mean() < 0.2
@@ -60,10 +64,7 @@ def test_halo_is_left_out_of_the_objects():
 def test_relief_keeps_both_flanks():
     mask = _discs()
     plane = _relief_plane(mask)
-    prob, _window, _ = choose_texture_window(
-        plane, np.zeros_like(plane), PSMConfig(), "brightfield"
-    )
-    fg = prob >= 0.5
+    fg = _foreground(plane)
     lit = plane > 0.5 + 0.05
     shadow = plane < 0.5 - 0.05
     assert fg[lit].mean() > 0.8 and fg[shadow].mean() > 0.8
