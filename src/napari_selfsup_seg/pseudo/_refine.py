@@ -133,9 +133,9 @@ def object_pool(
     ``bright``, by default from the map (:func:`polarity_evidence` of this plane; pass the set's
     polarity, the sign of the summed evidence of all planes, where there is a set). Each object
     gets the mean map over it; pixels off every object get 0. The object scores are then mapped
-    piecewise linearly so that :func:`map_cut` of them lands on 0.5 (and the highest on 1), so a
-    fixed cut of 0.5 and the map cut agree, and an uncertainty band around 0.5 (the training's
-    ignore band) is centred on the cut.
+    piecewise linearly so that their cut (:func:`object_cut`) lands on 0.5 (and the highest on
+    1), so a fixed cut of 0.5 and the map cut agree, and an uncertainty band around 0.5 (the
+    training's ignore band) is centred on the cut.
 
     Parameters
     ----------
@@ -176,10 +176,47 @@ def object_pool(
     top = float(scores.max())
     if top <= 0:
         return np.zeros(p.shape, np.float32)
-    cut = min(map_cut(pooled / top) * top, top)
+    sizes = np.bincount(objects.ravel(), minlength=n + 1)[1:]
+    cut = object_cut(scores, sizes)
     low = 0.5 * pooled / max(cut, 1e-12)
     high = 0.5 + 0.5 * (pooled - cut) / max(top - cut, 1e-12)
     return np.clip(np.where(pooled < cut, low, high), 0.0, 1.0).astype(np.float32)
+
+
+def object_cut(scores: np.ndarray, sizes: np.ndarray) -> float:
+    """The cut of :func:`map_cut` for object scores, computed exactly.
+
+    The upper of the two three-class Otsu thresholds of the scores weighted by the objects'
+    sizes (two classes for two distinct scores), placed halfway between the scores it separates.
+    A histogram's bins (as :func:`map_cut` uses) are unreliable for a few distinct values: the
+    thresholds land on bin centres and ties between equally good splits fall to the lowest.
+    More than 400 distinct scores go to :func:`map_cut` of the size-weighted values.
+
+    Returns
+    -------
+    float
+        Objects scoring at or above it are kept (half the top score when all score alike).
+    """
+    v, inverse = np.unique(np.asarray(scores, np.float64), return_inverse=True)
+    w = np.bincount(inverse.ravel(), np.asarray(sizes, np.float64).ravel(), minlength=v.size)
+    if v.size == 1:
+        return 0.5 * float(v[0])
+    if v.size > 400:
+        return map_cut(np.repeat(v / v[-1], np.maximum(w, 1).astype(np.int64))) * float(v[-1])
+    cw, cs = np.cumsum(w), np.cumsum(w * v)
+
+    def term(lo, hi):  # sum over classes of (weighted sum)^2 / weight, for index ranges
+        ww = cw[hi] - np.where(lo > 0, cw[np.maximum(lo - 1, 0)], 0.0)
+        ss = cs[hi] - np.where(lo > 0, cs[np.maximum(lo - 1, 0)], 0.0)
+        return ss**2 / np.maximum(ww, 1e-12)
+
+    n = v.size
+    if n == 2:
+        return float(v.mean())
+    i, j = np.triu_indices(n - 1, 1)  # classes [0, i], [i + 1, j], [j + 1, n - 1]
+    score = term(0, i) + term(i + 1, j) + term(j + 1, np.full_like(j, n - 1))
+    k = int(j[np.argmax(score)])
+    return float(0.5 * (v[k] + v[k + 1]))
 
 
 def _rescaled(m: np.ndarray) -> np.ndarray:

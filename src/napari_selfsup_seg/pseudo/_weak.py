@@ -68,8 +68,8 @@ class ScoreCAMConfig(ConfigBase):
         ``"none"``. Objects are the default: on real HeLa tiles with inserted debris the map
         alone, even cut at each tile's best threshold, reached pixel F1 0.53 (guided filter)
         because the stride-2 map is also mildly high on the bright nuclei and blurs past the
-        artifact's edges; pooled over the image's objects it reached 0.74 at the map cut
-        (``benchmarks/bench_scorecam.py --artifacts``).
+        artifact's edges; pooled over the image's objects it reached 0.76 at cut 0.5 and 0.75
+        at the map cut (``benchmarks/bench_scorecam.py --artifacts``).
     auto_cut : str
         How the cut is chosen when ``threshold`` is ``None`` (:data:`~._refine.AUTO_CUTS`):
         ``"map"`` (default, :func:`~._refine.map_cut`: the upper of the two three-class Otsu
