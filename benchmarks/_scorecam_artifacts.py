@@ -63,7 +63,7 @@ def make_task(folder: Path, n: int = 40, seed: int = 0, shuffle: bool = False):
 
 
 VARIANTS = {
-    "stride 8, intensity sweep": ("stride8", "none", "sweep"),
+    "stride 8, intensity sweep (before)": ("stride8", "none", "sweep"),
     "stride 8, map cut": ("stride8", "none", "map"),
     "stride 8 + guided filter, intensity sweep": ("stride8", "guided", "sweep"),
     "stride 4, map cut": ("stride4", "none", "map"),
@@ -72,9 +72,9 @@ VARIANTS = {
     "stride 2, map cut": ("stride2", "none", "map"),
     "stride 2 + superpixels, map cut": ("stride2", "superpixels", "map"),
     "stride 2 + guided filter, intensity sweep": ("stride2", "guided", "sweep"),
-    "stride 2 + guided filter, map cut (before)": ("stride2", "guided", "map"),
+    "stride 2 + guided filter, map cut (default)": ("stride2", "guided", "map"),
     "stride 2 + objects, intensity sweep": ("stride2", "objects", "sweep"),
-    "stride 2 + objects, map cut (default)": ("stride2", "objects", "map"),
+    "stride 2 + objects, map cut": ("stride2", "objects", "map"),
 }
 """Rows of the map comparison: name -> ``cam_layers``, ``refine``, ``auto_cut`` of the config."""
 
