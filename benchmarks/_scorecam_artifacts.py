@@ -73,6 +73,8 @@ VARIANTS = {
     "stride 2 + superpixels, map cut": ("stride2", "superpixels", "map"),
     "stride 2 + guided filter, intensity sweep": ("stride2", "guided", "sweep"),
     "stride 2 + guided filter, map cut (default)": ("stride2", "guided", "map"),
+    "stride 2 + objects, intensity sweep": ("stride2", "objects", "sweep"),
+    "stride 2 + objects, map cut": ("stride2", "objects", "map"),
 }
 """Rows of the map comparison: name -> ``cam_layers``, ``refine``, ``auto_cut`` of the config."""
 
@@ -90,7 +92,7 @@ def variant_maps(fit, planes, variants=VARIANTS) -> dict:
     The raw map of each layer choice is made once (``refine="none"``) and refined with the
     same :func:`refine_map` call the pipeline makes.
     """
-    from napari_selfsup_seg.pseudo._refine import refine_map
+    from napari_selfsup_seg.pseudo._refine import polarity_evidence, refine_map
     from napari_selfsup_seg.pseudo._scorecam import ScoreCAMConfig, scorecam_map
 
     raw: dict[str, list] = {}
@@ -100,8 +102,10 @@ def variant_maps(fit, planes, variants=VARIANTS) -> dict:
             cfg = ScoreCAMConfig(cam_layers=layers, refine="none")
             raw[layers] = [scorecam_map(fit.net, p, fit.size, fit.scale, cfg) for p in planes]
         stride = fit.net.cam_layers(layers)[1]
+        # One polarity for the set, as scorecam_map_iter decides it.
+        bright = sum(polarity_evidence(m, p) for m, p in zip(raw[layers], planes)) >= 0
         out[name] = [
-            refine_map(m, p, refine, stride * float(np.mean(p.shape)) / fit.size)
+            refine_map(m, p, refine, stride * float(np.mean(p.shape)) / fit.size, bright)
             for m, p in zip(raw[layers], planes)
         ]
     return out
@@ -148,7 +152,7 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def generated_fields(n: int = 16) -> dict:
+def generated_fields(n: int = 16, variants=None) -> dict:
     """The variants on generated debris fields (fluorescence, input 64 px, 150 steps)."""
     from napari_selfsup_seg._progress import drain
     from napari_selfsup_seg.data._synthetic_artifacts import make_artifact_fields
@@ -159,7 +163,8 @@ def generated_fields(n: int = 16) -> dict:
     cfg = ScoreCAMConfig(steps=150, input_size=64, allow_chance=True)
     fit = drain(train_weak_classifier_iter(images, labels, cfg))
     pos = [i for i, y in enumerate(labels) if y]
-    quality = score_variants(fit, [images[i] for i in pos], [f.artifacts[i] > 0 for i in pos])
+    truths = [f.artifacts[i] > 0 for i in pos]
+    quality = score_variants(fit, [images[i] for i in pos], truths, variants or VARIANTS)
     check = fit.check.summary() if fit.check else "no held-out check"
     return {"fields": n, "check": check, "quality": quality}
 

@@ -32,6 +32,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", default=str(SHARED_DATA / "hela_ctc"))
     parser.add_argument("--tiles", type=int, default=40)
     parser.add_argument("--steps", type=int, default=None, help="U-Net steps (default: recipe's)")
+    parser.add_argument("--refine", default=None, help="ScoreCAMConfig.refine (default: its own)")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
 
@@ -49,7 +50,7 @@ def main(argv=None) -> dict:
     folder = Path(args.data)
     images, labels, truth = make_task(folder, args.tiles, seed=0)
     new_images, new_labels, new_truth = make_task(folder, args.tiles, seed=7)
-    cfg = ScoreCAMConfig()
+    cfg = ScoreCAMConfig() if args.refine is None else ScoreCAMConfig(refine=args.refine)
 
     t0 = time.perf_counter()
     fit = drain(train_weak_classifier_iter(images, labels, cfg))
@@ -104,10 +105,11 @@ def main(argv=None) -> dict:
     md = f"""
 The weak-label task of `bench_scorecam.py --artifacts` ({args.tiles} tiles of 128×128 from the
 HeLa frames, half with an inserted fibre or debris clump, labelled only "has / has not"), with
-the defaults of `pseudo-mask --method scorecam` and then `train --masks` (uncertain pixels of the
-maps ignored, {tc.steps} steps and the self-training rounds): classifier {check}; Score-CAM
-masks of the training tiles and classifier in {cam_s:.0f} s, U-Net in {unet_s:.0f} s (CPU, one
-torch thread, load average {start_load} at the start, {load()} at the end).
+the defaults of `pseudo-mask --method scorecam` (map refinement `{cfg.refine}`) and then
+`train --masks` (uncertain pixels of the maps ignored, {tc.steps} steps and the self-training
+rounds): classifier {check}; Score-CAM masks of the training tiles and classifier in
+{cam_s:.0f} s, U-Net in {unet_s:.0f} s (CPU, one torch thread, load average {start_load} at
+the start, {load()} at the end).
 
 Scored on {len(new_images)} **new** tiles cut with another seed ({len(pos)} with an artifact),
 against the drawn artifacts, pixel F1 pooled (first row: the training tiles themselves):

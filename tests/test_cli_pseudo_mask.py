@@ -96,16 +96,20 @@ def test_scorecam_from_csv(tmp_path, capsys):
 
 def test_scorecam_map_settings_from_the_command_line(tmp_path, capsys):
     """--cam-layers, --refine and --auto-cut reach the maps: the old stride-8 map, unrefined,
-    is coarser than the default's (fewer distinct values), and a bad choice exits 2."""
+    is coarser than the default's guided map (fewer distinct values), the object-pooled map
+    holds one value per object, and a bad choice exits 2."""
     csv = _weak_csv(tmp_path)
     base = ["pseudo-mask", "--method", "scorecam", "--weak-labels", str(csv), "--steps", "20",
             "--threshold", "auto", "--quiet"]  # fmt: skip
     maps = {}
-    for name, extra in [("default", []), ("old", ["--cam-layers", "stride8", "--refine", "none",
-                                                  "--auto-cut", "sweep"])]:  # fmt: skip
+    for name, extra in [("default", []), ("objects", ["--refine", "objects"]),
+                        ("old", ["--cam-layers", "stride8", "--refine", "none",
+                                 "--auto-cut", "sweep"])]:  # fmt: skip
         assert main([*base, "--out", str(tmp_path / name), *extra]) == 0
         maps[name] = tifffile.imread(tmp_path / name / "t1_prob.tif")
     assert len(np.unique(maps["old"])) < len(np.unique(maps["default"]))
+    assert len(np.unique(maps["objects"])) < len(np.unique(maps["default"]))
+    assert (maps["objects"] == 0).any()
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         main([*base, "--out", str(tmp_path / "bad"), "--refine", "crf"])

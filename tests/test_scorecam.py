@@ -59,6 +59,27 @@ def test_scorecam_matches_naive_reference_for_any_chunk_size():
         np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
+def test_scorecam_runs_masked_inputs_on_a_channels_last_copy():
+    """The masked forward passes use a channels-last copy of the model (faster on the CPU):
+    the caller's model keeps its layout, and a model that cannot be copied runs as it is."""
+    import threading
+
+    from napari_selfsup_seg.pseudo import _cam
+
+    model, layer = _tiny_model()
+    x = torch.rand(1, 2, 32, 32)
+    fast = _cam._channels_last(model, x)
+    assert fast is not model
+    assert fast[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert model[0][0].weight.is_contiguous()
+    ref = _naive_scorecam(model, layer, x, 1)
+    np.testing.assert_allclose(scorecam(model, layer, x, 1), ref, atol=1e-5)
+    assert model[0][0].weight.is_contiguous()
+    model.lock = threading.Lock()  # deepcopy fails on it
+    assert _cam._channels_last(model, x) is model
+    np.testing.assert_allclose(scorecam(model, layer, x, 1), ref, atol=1e-5)
+
+
 def test_scorecam_softmax_weighting_is_chunk_independent():
     model, layer = _tiny_model()
     x = torch.rand(1, 2, 32, 32)

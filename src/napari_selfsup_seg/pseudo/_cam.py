@@ -66,6 +66,26 @@ def _capture(model, layer, x):
     return logits, torch.cat(acts, 1)
 
 
+def _channels_last(model: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
+    """A copy of ``model`` with its weights in channels-last layout, for the masked inputs.
+
+    On the CPU, convolutions in that layout ran 1.3-1.4× faster (one thread; the weak-label
+    classifier and the 512-channel probe of ``benchmarks/bench_scorecam.py``), with logits equal
+    to about 1e-6. The caller's model is left as it is; on other devices, or when the model
+    cannot be copied, it is used unchanged.
+    """
+    import copy
+
+    import torch
+
+    if x.device.type != "cpu":
+        return model
+    try:
+        return copy.deepcopy(model).to(memory_format=torch.channels_last)
+    except (TypeError, RuntimeError, copy.Error):  # a model that cannot be copied runs as it is
+        return model
+
+
 def _minmax_channels(t: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each map of ``(K, H, W)`` (maps must not be constant)."""
     lo = t.amin((1, 2), keepdim=True)
@@ -130,6 +150,7 @@ def scorecam(
     b, _, h, w = x.shape
     model.eval()
     out = np.zeros((b, h, w), np.float32)
+    fast = _channels_last(model, x)
     with torch.inference_mode():
         logits, acts = _capture(model, layer, x)
         if not 0 <= target_class < logits.shape[1]:
@@ -147,7 +168,7 @@ def scorecam(
                 sel = idx[start : start + chunk_size]
                 up = F.interpolate(a[sel][None], size=(h, w), mode="bilinear", align_corners=False)
                 up = _minmax_channels(up[0])
-                out_c = model(x[i][None] * up[:, None])
+                out_c = fast(x[i][None] * up[:, None])
                 if weighting == "softmax":
                     # exp(z - max) summed chunk by chunk, rescaled when the max grows; the
                     # common factor cancels in the final normalisation.

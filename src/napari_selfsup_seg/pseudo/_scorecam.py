@@ -21,7 +21,7 @@ import numpy as np
 from .._errors import InputError
 from .._progress import Progress, Stage, drain
 from ._cam import gradcam, scorecam
-from ._refine import map_cut, refine_map
+from ._refine import map_cut, polarity_evidence, refine_map
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._threshold import split_recut
 from ._weak import (
@@ -60,6 +60,7 @@ def scorecam_map(
     scale: tuple[float, float],
     config: ScoreCAMConfig,
     name: str = "image",
+    bright: bool | None = None,
 ) -> np.ndarray:
     """Score-CAM map of the positive class on one plane, at the plane's size.
 
@@ -79,6 +80,8 @@ def scorecam_map(
     config : ScoreCAMConfig
     name : str
         Used in error messages.
+    bright : bool, optional
+        Polarity of the objects for ``refine="objects"`` (``None``: from this plane's map).
 
     Returns
     -------
@@ -90,6 +93,12 @@ def scorecam_map(
     InputError
         The plane is too small or constant, or its Score-CAM map is constant.
     """
+    cam, cell = _raw_map(net, plane, size, scale, config, name)
+    return refine_map(cam, plane, config.refine, cell, bright)
+
+
+def _raw_map(net, plane, size, scale, config, name) -> tuple[np.ndarray, float]:
+    """The unrefined map at the plane's size, and its cell size in plane pixels."""
     from ._classifier import resize_plane
 
     norm = _scaled(_check_plane(plane, name), scale)
@@ -99,8 +108,7 @@ def scorecam_map(
     cam = _resize_to(small, norm.shape)
     if float(cam.max() - cam.min()) <= 1e-6:
         raise InputError(f"{name}: Score-CAM map is constant (no channel points at anything)")
-    cell = stride * float(np.mean(norm.shape)) / size
-    return refine_map(cam, plane, config.refine, cell)
+    return cam, stride * float(np.mean(norm.shape)) / size
 
 
 def auto_cut(config: ScoreCAMConfig):
@@ -160,11 +168,22 @@ def scorecam_map_iter(
     out = PseudoMaskResult("scorecam", config, split_recut)
     if isinstance(trained, WeakClassifierFit):
         out.record["classifier"] = trained.record()
+    raw: dict[int, tuple[np.ndarray, float]] = {}
+    done = 0
     for i, plane in enumerate(planes):
         if stop is not None and stop():
             break
         if positive[i]:
-            cam = scorecam_map(net, plane, size, scale, config, names[i])
+            raw[i] = _raw_map(net, plane, size, scale, config, names[i])
+        done = i + 1
+        yield Progress(Stage.SCORECAM, i + 1, len(planes), f"image {i + 1}")
+    # One polarity for the whole set (see object_pool): a map that points at the background
+    # of its plane does not flip it.
+    bright = sum(polarity_evidence(raw[i][0], planes[i]) for i in raw) >= 0 if raw else None
+    for i in range(done):
+        plane = planes[i]
+        if i in raw:
+            cam = refine_map(raw[i][0], plane, config.refine, raw[i][1], bright)
             labels, cut, sweep = cut_plane(
                 cam, plane, config.threshold, split_recut, config, names[i], sweeps,
                 choose=auto_cut(config),
@@ -174,7 +193,6 @@ def scorecam_map_iter(
             labels, cam = np.zeros(shape, np.int32), np.zeros(shape, np.float32)
             cut, sweep = config.threshold if config.threshold is not None else 0.5, None
         out.add(np.asarray(plane), labels, cam, cut, sweep)
-        yield Progress(Stage.SCORECAM, i + 1, len(planes), f"image {i + 1}")
     return out
 
 
