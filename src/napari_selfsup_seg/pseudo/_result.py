@@ -56,8 +56,8 @@ class PseudoMaskResult:
         (whole cells from nuclei); :meth:`recut` passes them to the labelling as ``seeds=``.
     recut_inputs : list of dict
         Further per-plane inputs of the method's labelling, which :meth:`recut` passes to it
-        as keywords (the threshold method's global map and smoothed plane, from which every
-        object gets its own edge).
+        as keywords (the threshold method's smoothed plane, from which the recut makes the
+        global map again and every object's own edge).
     record : dict
         Further figures of the run for its provenance (Score-CAM: ``{"classifier": ...}``,
         the classifier's training and held-out accuracy).

@@ -155,18 +155,17 @@ def threshold_map(image: np.ndarray, config: ThresholdConfig) -> tuple[np.ndarra
     logistic centred on the automatic threshold. (Every object's own edge,
     ``config.edge_fraction``, moves the map later, in :func:`threshold_plane`.)
     """
+    scale = analyse_plane(image, config.diameter, config.chosen_polarity, config.width)
+    return logistic_map(smoothed_plane(image, scale, config), config), scale
+
+
+def logistic_map(x: np.ndarray, config: ThresholdConfig) -> np.ndarray:
+    """The logistic of the smoothed plane ``x`` centred on its automatic threshold."""
     from skimage import filters
 
-    scale = analyse_plane(image, config.diameter, config.chosen_polarity, config.width)
-    x = smoothed_plane(image, scale, config)
-    fns: dict[str, Callable[..., Any]] = {
-        "otsu": filters.threshold_otsu,
-        "li": filters.threshold_li,
-        "triangle": filters.threshold_triangle,
-    }
-    t = float(fns[config.method](x))
-    z = np.clip((x - t) / config.softness, -50, 50)
-    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32), scale
+    cut = float(getattr(filters, f"threshold_{config.method}")(x))  # one of METHODS
+    z = np.clip((x - cut) / config.softness, -50, 50)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
 def smoothed_plane(image: np.ndarray, scale: PlaneScale, config: ThresholdConfig) -> np.ndarray:
@@ -218,10 +217,9 @@ def threshold_plane(
     )
     if config.edge_fraction <= 0:
         return labels, prob, cut, sweep, scale, {}
-    x, thickness = smoothed_plane(plane, scale, config), scale.thickness
-    inputs: dict[str, Any] = {"global_map": prob, "smoothed": x, "thickness": thickness}
-    labels, local = own_edges(labels, sized, **inputs)
-    return labels, local, cut, sweep, scale, inputs
+    x = smoothed_plane(plane, scale, config)
+    labels, local = own_edges(labels, sized, prob, x, scale.thickness)
+    return labels, local, cut, sweep, scale, {"smoothed": x, "thickness": scale.thickness}
 
 
 def threshold_iter(
@@ -296,9 +294,10 @@ def threshold_recut(
     of their width. Given ``edges`` (the recut inputs of :func:`threshold_plane`) the global
     map is cut instead and every object gets its own edge.
     """
-    if edges:
-        found = threshold_recut(edges["global_map"], plane, cut, config)
-        return own_edges(found, config, **edges)[0]
+    if edges:  # the global map again from the smoothed plane, then each object's edge
+        global_map = logistic_map(edges["smoothed"], config)
+        found = threshold_recut(global_map, plane, cut, config)
+        return own_edges(found, config, global_map, **edges)[0]
     diameter, width = config.diameter, getattr(config, "width", None)
     if diameter is None:
         scale = analyse_plane(plane, None, config.chosen_polarity)
