@@ -81,3 +81,16 @@ def test_recut_reproduces_the_run_and_rejects_a_bad_fraction():
     assert out.recut(0, 0.8).astype(bool).sum() < out.labels[0].astype(bool).sum()
     with pytest.raises(InputError, match="edge_fraction"):
         ThresholdConfig(edge_fraction=1.5)
+
+
+def test_recut_of_rods_cuts_them_as_rods():
+    """Elongated objects: the slider's recut splits them as the run did (along their width)."""
+    yy, xx = np.mgrid[:128, :128]
+    truth = np.zeros((128, 128), np.int32)
+    for k, (y, x) in enumerate([(20, 20), (20, 70), (60, 30), (60, 80), (100, 20), (100, 70)], 1):
+        truth[(np.abs(yy - y) <= 3) & (np.abs(xx - x) <= 18)] = k
+    rng = np.random.default_rng(1)
+    image = ndi.gaussian_filter((truth > 0).astype(float), 1.0) + rng.normal(0, 0.03, truth.shape)
+    out = drain(threshold_iter([image.astype(np.float32)], ThresholdConfig()))
+    assert out.recut_inputs[0]["width"] is not None
+    np.testing.assert_array_equal(out.recut(0, out.thresholds[0]), out.labels[0])

@@ -219,7 +219,7 @@ def threshold_plane(
         return labels, prob, cut, sweep, scale, {}
     x = smoothed_plane(plane, scale, config)
     labels, local = own_edges(labels, sized, prob, x, scale.thickness)
-    return labels, local, cut, sweep, scale, {"smoothed": x, "thickness": scale.thickness}
+    return labels, local, cut, sweep, scale, {"smoothed": x, "width": scale.width}
 
 
 def threshold_iter(
@@ -295,9 +295,11 @@ def threshold_recut(
     map is cut instead and every object gets its own edge.
     """
     if edges:  # the global map again from the smoothed plane, then each object's edge
+        config = dataclasses.replace(config, width=edges["width"])  # rods are cut as rods
         global_map = logistic_map(edges["smoothed"], config)
         found = threshold_recut(global_map, plane, cut, config)
-        return own_edges(found, config, global_map, **edges)[0]
+        thickness = config.width or config.diameter
+        return own_edges(found, config, global_map, edges["smoothed"], thickness)[0]
     diameter, width = config.diameter, getattr(config, "width", None)
     if diameter is None:
         scale = analyse_plane(plane, None, config.chosen_polarity)
