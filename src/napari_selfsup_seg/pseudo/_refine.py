@@ -139,10 +139,8 @@ def object_pool(
 
     Parameters
     ----------
-    cam : numpy.ndarray
-        Map to refine, in [0, 1].
-    guide : numpy.ndarray
-        The raw plane the map belongs to.
+    cam, guide : numpy.ndarray
+        The map in [0, 1] and the raw plane it belongs to.
     bright : bool, optional
         Objects are bright (True) or dark (False); ``None``: from this plane's map.
     sigma : float
