@@ -102,6 +102,8 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     widget.source.value = "cells"
     widget.cam_steps.value = 4
     widget.cam_input.value = "64"
+    assert widget.cam_refine.value == "guided"  # the default refinement; objects on request
+    widget.cam_refine.value = "objects"
     for k, has in [(0, True), (1, True), (2, True), (4, False), (5, False)]:
         viewer.dims.set_current_step(0, k)
         assert widget.weak.mark(has) == (k, 0, 0, 0, int(has))
@@ -121,6 +123,7 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     assert prob[0].max() > 0 and prob[3].max() == 0  # frame 3 was not marked
     assert not pseudo[4].any() and not pseudo[5].any()  # "has not" frames stay empty
     assert viewer.layers["cells pseudo (scorecam)"].metadata["provenance"]["input_size"] == 64
+    assert viewer.layers["cells pseudo (scorecam)"].metadata["provenance"]["refine"] == "objects"
     assert "not shown better than chance" in widget.controls.status.value
     provenance = viewer.layers["cells pseudo (scorecam)"].metadata["provenance"]
     assert (

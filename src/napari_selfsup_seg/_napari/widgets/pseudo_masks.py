@@ -28,6 +28,7 @@ from ...data._diameter import sizes_for_diameter
 from ...pseudo._edges import EDGE_FRACTION
 from ...pseudo._marks import check_marks
 from ...pseudo._methods import METHODS, PseudoMaskMethod, get_method
+from ...pseudo._refine import REFINEMENTS
 from ...pseudo._result import PseudoMaskResult
 from ._bf_recipe import BrightfieldRecipe
 from ._cell_target import CellTarget
@@ -86,6 +87,14 @@ class PseudoMasksWidget(DockContainer):
             "auto: the median side, at most 256. Smaller is much faster on a CPU "
             "(64 instead of 256: several times) but loses small things."
         )
+        self.cam_refine = ComboBox(
+            label="Map refinement", choices=list(REFINEMENTS), value="guided"
+        )
+        self.cam_refine.tooltip = (
+            "guided: the map snapped to the image's edges; objects: the mean map over each "
+            "object of the image (sharper on separate debris, worse where debris crosses cells "
+            "and on brightfield)"
+        )
         self.auto = CheckBox(text="Choose the cut automatically", value=True)
         self.controls = JobControls("Make pseudo-masks")
         self.cut = CutPreview(viewer, self._set_status)
@@ -96,7 +105,7 @@ class PseudoMasksWidget(DockContainer):
         self._method_widgets: dict[str, list[Widget]] = {
             "threshold": [self.auto_method, *self.circle.widgets, self.auto_sizes, self.sigma],
             "psm": [self.psm_steps, self.psm_modality],
-            "scorecam": [self.weak, self.cam_steps, self.cam_input],
+            "scorecam": [self.weak, self.cam_steps, self.cam_input, self.cam_refine],
         }
         self._method_widgets["threshold"].append(self.edge)
         super().__init__(
@@ -115,6 +124,7 @@ class PseudoMasksWidget(DockContainer):
                 self.weak,
                 self.cam_steps,
                 self.cam_input,
+                self.cam_refine,
                 self.min_size,
                 self.min_distance,
                 self.auto,
@@ -217,6 +227,7 @@ class PseudoMasksWidget(DockContainer):
                 "scorecam": {
                     "steps": int(self.cam_steps.value),
                     "input_size": None if cam_input == "auto" else int(cam_input),
+                    "refine": self.cam_refine.value,
                     "allow_chance": bool(self.weak.allow_chance.value),
                 },
             }.get(method.name, {}),
