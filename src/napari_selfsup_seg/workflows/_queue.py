@@ -210,10 +210,11 @@ def correction_queue(
         side = tile_side(diameter, shape, cfg.tile_diameters)
     boxes = candidate_boxes(shape, side, cfg.stride)
 
-    probs, spread = student_maps(model, image, cfg.flips, cfg.device)
+    x = prepare_input(model, image)  # normalised once: for the maps and the cells' seeds
+    probs, spread = student_maps(model, x, cfg.flips, cfg.device)
     post = model_predict_config(model, PredictConfig(device=cfg.device))
     # The student's objects as prediction makes them (cells grown from nuclei for a seeded model).
-    student = plane_instances(model, probs, prepare_input(model, image), post)
+    student = plane_instances(model, probs, x, post)
     unknown = labels == IGNORE_LABEL
     teacher = np.where(unknown, 0, labels)
     eps = 1e-12

@@ -72,15 +72,16 @@ def unit_ranks(values: Sequence[float]) -> np.ndarray:
 
 
 def student_maps(
-    model: LoadedModel, image: np.ndarray, flips: int = 4, device: str = "auto"
+    model: LoadedModel, x: np.ndarray, flips: int = 4, device: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities averaged over test-time flips, and the flips' disagreement.
 
     Parameters
     ----------
     model : LoadedModel
-    image : numpy.ndarray
-        ``(Y, X)`` or ``(C, Y, X)`` plane.
+    x : numpy.ndarray
+        ``(C, Y, X)``: the plane's normalised network input
+        (:func:`~napari_selfsup_seg.inference._input.prepare_input`).
     flips : int
         How many flips to average (1, 2 or 4; the flips of ``PredictConfig.flips``).
     device : str
@@ -94,11 +95,9 @@ def student_maps(
         (0 for one flip).
     """
     from .._progress import drain
-    from ..inference._input import prepare_input
     from ..inference._predict import FLIP_AXES, probabilities_iter
 
     config = PredictConfig(device=device)
-    x = prepare_input(model, image)
     total, fg_sum, fg_sq = None, None, None
     for axes in FLIP_AXES[:flips]:  # the flips of segmentation's test-time augmentation
         xf = np.ascontiguousarray(np.flip(x, axes)) if axes else x
