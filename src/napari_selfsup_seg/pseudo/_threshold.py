@@ -152,8 +152,7 @@ def threshold_map(image: np.ndarray, config: ThresholdConfig) -> tuple[np.ndarra
 
     The plane is normalised, turned so that objects are bright, its background subtracted
     (when ``config.background``), smoothed at the diameter's scale, and mapped through a
-    logistic centred on the automatic threshold. (Every object's own edge,
-    ``config.edge_fraction``, moves the map later, in :func:`threshold_plane`.)
+    logistic centred on the automatic threshold (objects' own edges: :func:`threshold_plane`).
     """
     scale = analyse_plane(image, config.diameter, config.chosen_polarity, config.width)
     return logistic_map(smoothed_plane(image, scale, config), config), scale
@@ -210,14 +209,15 @@ def threshold_plane(
     """
     if np.ndim(plane) != 2:
         raise InputError(f"{name}: expected one 2D plane, got shape {np.shape(plane)}")
-    prob, scale = threshold_map(plane, config)
+    scale = analyse_plane(plane, config.diameter, config.chosen_polarity, config.width)
+    x = smoothed_plane(plane, scale, config)  # as in threshold_map, kept for the edges
+    prob = logistic_map(x, config)
     sized = dataclasses.replace(config, diameter=scale.diameter, width=scale.width)
     labels, cut, sweep = cut_plane(
         prob, plane, config.threshold, threshold_recut, sized, name, sweeps
     )
     if config.edge_fraction <= 0:
         return labels, prob, cut, sweep, scale, {}
-    x = smoothed_plane(plane, scale, config)
     labels, local = own_edges(labels, sized, prob, x, scale.thickness)
     return labels, local, cut, sweep, scale, {"smoothed": x, "width": scale.width}
 
