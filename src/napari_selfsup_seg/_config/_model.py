@@ -12,6 +12,18 @@ from ._base import ConfigBase, _check_range, setting
 ARCHITECTURES = ("unet",)
 DECODER_CHANNELS = (256, 128, 64, 32, 16)
 
+#: The eight flips and 90° rotations of a square tile (the dihedral group of order 8).
+TRANSFORMS = (
+    "identity",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flip_x",
+    "flip_y",
+    "transpose",
+    "antitranspose",
+)
+
 
 @dataclass
 class NormalizationConfig(ConfigBase):
@@ -179,6 +191,9 @@ class ModelBundleConfig(ConfigBase):
         split by their shape.
     seed_diameter : float or None
         Median diameter in pixels of those nuclei (``None``: half the cell diameter).
+    symmetries : list of str or None
+        The flips and rotations (names of :data:`TRANSFORMS`) the training tiles were turned by,
+        so the ones the model knows; test-time flips keep to them (``None``: all eight).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -193,8 +208,17 @@ class ModelBundleConfig(ConfigBase):
     diameter: float | None = None
     seed_channel: int | None = None
     seed_diameter: float | None = None
+    symmetries: list[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.symmetries is not None:
+            names = list(self.symmetries)
+            if "identity" not in names or any(n not in TRANSFORMS for n in names):
+                raise InputError(
+                    f"symmetries must list 'identity' and other names among "
+                    f"{', '.join(TRANSFORMS[1:])}, got {self.symmetries}"
+                )
+            self.symmetries = names
         if self.diameter is not None:
             _check_range("diameter", self.diameter, 1.0, 1e5)
             self.diameter = float(self.diameter)

@@ -12,6 +12,9 @@ from ._base import ConfigBase, _check_range, check_device, check_recipe, device_
 FIXED_MIN_SIZE = 16
 FIXED_MIN_DISTANCE = 4
 
+#: Choices of :attr:`TrainConfig.symmetry`.
+SYMMETRIES = ("auto", "all", "none")
+
 #: Mask value of pixels nobody has reviewed: training skips them (a uint16 mask's largest value).
 IGNORE_LABEL = 65535
 
@@ -44,6 +47,11 @@ class TrainConfig(ConfigBase):
         Channel of the image used as network input (``None``: every channel of the image).
     augment : bool
         Random flips, 90° rotations and intensity changes.
+    symmetry : str
+        Which flips and 90° rotations ``augment`` draws from: ``"auto"`` (all eight unless the
+        training objects look different when turned, as under oblique light or DIC; then those
+        that leave them alike, see :func:`~napari_selfsup_seg.data._symmetry.object_symmetries`),
+        ``"all"`` or ``"none"``. Prediction's test-time flips keep to the same ones.
     seed : int
         Seed for tiles, augmentation and weight init.
     device : str
@@ -82,6 +90,12 @@ class TrainConfig(ConfigBase):
         metavar="C",
     )
     augment: bool = True
+    symmetry: str = setting(
+        "auto",
+        "flips and rotations of the training tiles: auto (all, unless the objects look "
+        "different when turned, as under oblique light or DIC), all or none",
+        choices=SYMMETRIES,
+    )
     seed: int = setting(0, "random seed", metavar="S")
     device: str = device_setting()
     amp: bool = True
@@ -107,6 +121,10 @@ class TrainConfig(ConfigBase):
         _check_range("boundary_width", self.boundary_width, 1, 16)
         _check_range("dice_weight", self.dice_weight, 0.0, 100.0)
         _check_range("ignore_value", self.ignore_value, 0, 2**32 - 1)
+        if self.symmetry not in SYMMETRIES:
+            raise InputError(
+                f"symmetry must be one of {', '.join(SYMMETRIES)}, got {self.symmetry!r}"
+            )
 
 
 @dataclass
@@ -145,7 +163,8 @@ class PredictConfig(ConfigBase):
         Test-time augmentation: the softmax is averaged over this many flips of each tile
         (1: none; 2: and flipped left-right; 4: and upside down, and both). Smoother, more
         complete objects where the network is unsure (e.g. brightfield), at 2 or 4 times the
-        prediction time.
+        prediction time. Only flips the model was trained on count (a model of oblique light
+        or DIC records fewer, see ``TrainConfig.symmetry``), so it may average fewer.
     input_channels : tuple of int or None
         Channels of the input images to feed the network, overriding those the model records
         (``None``: the model's own, see :func:`napari_selfsup_seg.models._channels.model_channels`).

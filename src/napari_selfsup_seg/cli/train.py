@@ -84,6 +84,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "learning_rate",
             "boundary_width",
             "min_delta",
+            "symmetry",
         ],
     )
     p.add_argument(

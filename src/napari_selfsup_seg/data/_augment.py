@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._symmetry import TRANSFORMS, apply_transform
 from ._targets import IGNORE
 
 
@@ -30,6 +31,9 @@ class TileSampler:
         Probability that a tile is centred on a foreground pixel rather than anywhere.
     augment : bool
         Apply flips, rotations and intensity changes.
+    transforms : sequence of str
+        The flips and rotations drawn from (names of :data:`~._symmetry.TRANSFORMS`, each equally
+        likely; default all eight, see :func:`~._symmetry.object_symmetries`).
     preferred : sequence of (int, (y0, x0, y1, x1))
         Boxes (image index, then the box in that image's pixels) that tiles are drawn over more
         often, e.g. the regions a user reviewed. A tile drawn for a box holds the whole box when
@@ -49,6 +53,7 @@ class TileSampler:
         augment: bool = True,
         preferred: Sequence[tuple[int, Sequence[int]]] = (),
         preferred_fraction: float = 0.0,
+        transforms: Sequence[str] = TRANSFORMS,
     ) -> None:
         self.images = images
         self.targets = targets
@@ -56,6 +61,7 @@ class TileSampler:
         self.rng = rng
         self.foreground_fraction = foreground_fraction
         self.augment = augment
+        self.transforms = tuple(transforms)
         self.foreground = [np.flatnonzero((t == 1) | (t == 2)) for t in targets]
         # Images are drawn in proportion to their labelled area.
         weights = np.array([(t != IGNORE).sum() for t in targets], np.float64)
@@ -105,6 +111,9 @@ class TileSampler:
             out_y[b] = y
 
     def _geometric(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if set(self.transforms) != set(TRANSFORMS):
+            name = self.transforms[int(self.rng.integers(len(self.transforms)))]
+            return apply_transform(x, name), apply_transform(y, name)
         k = int(self.rng.integers(4))
         if k:
             x = np.rot90(x, k, axes=(-2, -1))

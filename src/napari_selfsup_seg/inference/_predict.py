@@ -46,19 +46,32 @@ def _autocast(device, enabled: bool):
 #: Spatial axes flipped at test time, in the order ``PredictConfig.flips`` takes them.
 FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 
+#: The transform (a name of :data:`~napari_selfsup_seg._config.TRANSFORMS`) of each
+#: :data:`FLIP_AXES` entry.
+FLIP_NAMES = ("identity", "flip_x", "flip_y", "rot180")
 
-def _flipped_softmax(net, inp, flips: int):
-    """Softmax of ``net`` on a batch ``(B, C, Y, X)``, averaged over ``flips`` flips of it."""
+
+def test_time_flips(model: LoadedModel, flips: int) -> tuple[tuple[int, ...], ...]:
+    """The first ``flips`` entries of :data:`FLIP_AXES` among the transforms ``model`` was
+    trained on (its ``config.symmetries``): a model of light from one side (oblique, DIC) never
+    saw its images turned, so the flips that turn them would only mislead it."""
+    known = model.config.symmetries
+    axes = [a for a, name in zip(FLIP_AXES, FLIP_NAMES) if known is None or name in known]
+    return tuple(axes[:flips])
+
+
+def _flipped_softmax(net, inp, views: tuple[tuple[int, ...], ...]):
+    """Softmax of ``net`` on a batch ``(B, C, Y, X)``, averaged over the flips ``views``."""
     import torch
 
     total = None
-    for axes in FLIP_AXES[:flips]:
+    for axes in views:
         out = net(torch.flip(inp, axes) if axes else inp).float()
         prob = torch.softmax(out, dim=1)
         prob = torch.flip(prob, axes) if axes else prob
         total = prob if total is None else total + prob
     assert total is not None
-    return total / flips if flips > 1 else total
+    return total / len(views) if len(views) > 1 else total
 
 
 def probabilities_iter(
@@ -100,6 +113,7 @@ def probabilities_iter(
     wsum = np.zeros(padded, np.float32)
     done0, total = progress
     bs = config.batch_size
+    views = test_time_flips(model, config.flips)
     cuda = device.type == "cuda"
     buf = torch.empty((min(bs, len(tiles)), c, ty, tx), pin_memory=cuda)
     bufn = buf.numpy()
@@ -114,7 +128,7 @@ def probabilities_iter(
                 bufn[j] = x[:, y0 : y0 + ty, x0 : x0 + tx]
             with torch.inference_mode(), _autocast(device, config.amp):
                 inp = buf[: len(batch)].to(device, non_blocking=cuda)
-                prob = _flipped_softmax(net, inp, config.flips).cpu().numpy()
+                prob = _flipped_softmax(net, inp, views).cpu().numpy()
             for j, (y0, x0, win) in enumerate(batch):
                 acc[:, y0 : y0 + ty, x0 : x0 + tx] += prob[j] * win
                 wsum[y0 : y0 + ty, x0 : x0 + tx] += win

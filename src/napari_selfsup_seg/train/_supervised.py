@@ -173,6 +173,7 @@ def train_iter(
         to fine-tune with another number of input channels.
     """
     from ..data._augment import TileSampler
+    from ..data._symmetry import training_symmetries
     from ..models._device import pick_device
 
     tc = train_config or TrainConfig()
@@ -204,6 +205,9 @@ def train_iter(
         prov.setdefault("init", str(base.path))
     if base is not None and seed_channel is None:
         seed_channel, seed_diameter = base.config.seed_channel, base.config.seed_diameter
+    diameter = diameter_of_labels(masks, tc.ignore_value)
+    inherited = base.config.symmetries if base is not None else None
+    symmetries = training_symmetries(tc.symmetry, xs, masks, tc.ignore_value, diameter, inherited)
     bundle = ModelBundleConfig(
         model=mcfg,
         normalization=norm,
@@ -212,14 +216,15 @@ def train_iter(
         training=tc.to_dict(),
         provenance=prov,
         task="instances",
-        diameter=diameter_of_labels(masks, tc.ignore_value),
+        diameter=diameter,
         seed_channel=seed_channel,
         seed_diameter=seed_diameter,
+        symmetries=list(symmetries),
     )
     result = LoadedModel(net=net, config=bundle, device=device)
     sampler = TileSampler(
         xs, ts, tc.tile_size, np.random.default_rng(tc.seed), augment=tc.augment,
-        preferred=preferred_boxes, preferred_fraction=preferred_fraction,
+        preferred=preferred_boxes, preferred_fraction=preferred_fraction, transforms=symmetries,
     )  # fmt: skip
     objective = _SegmentationObjective(result, sampler, tc, held_out, preview_image, preview_every)
     summary = yield from run(objective, Recipe.of(tc), device, stop)

@@ -83,7 +83,8 @@ def student_maps(
         ``(C, Y, X)``: the plane's normalised network input
         (:func:`~napari_selfsup_seg.inference._input.prepare_input`).
     flips : int
-        How many flips to average (1, 2 or 4; the flips of ``PredictConfig.flips``).
+        How many flips to average (1, 2 or 4; the flips of ``PredictConfig.flips``, among those
+        the model was trained on).
     device : str
 
     Returns
@@ -95,11 +96,12 @@ def student_maps(
         (0 for one flip).
     """
     from .._progress import drain
-    from ..inference._predict import FLIP_AXES, probabilities_iter
+    from ..inference._predict import probabilities_iter, test_time_flips
 
     config = PredictConfig(device=device)
     total, fg_sum, fg_sq = None, None, None
-    for axes in FLIP_AXES[:flips]:  # the flips of segmentation's test-time augmentation
+    views = test_time_flips(model, flips)  # the flips of segmentation's test-time augmentation
+    for axes in views:
         xf = np.ascontiguousarray(np.flip(x, axes)) if axes else x
         probs = drain(probabilities_iter(model, xf, config))
         assert probs is not None  # no stop callback
@@ -109,6 +111,7 @@ def student_maps(
         fg_sum = fg.copy() if fg_sum is None else fg_sum + fg
         fg_sq = fg * fg if fg_sq is None else fg_sq + fg * fg
     assert total is not None and fg_sum is not None and fg_sq is not None
-    mean_fg = fg_sum / flips
-    spread = 2.0 * np.sqrt(np.clip(fg_sq / flips - mean_fg**2, 0.0, None))
-    return (total / flips).astype(np.float32), spread.astype(np.float32)
+    n = len(views)
+    mean_fg = fg_sum / n
+    spread = 2.0 * np.sqrt(np.clip(fg_sq / n - mean_fg**2, 0.0, None))
+    return (total / n).astype(np.float32), spread.astype(np.float32)
