@@ -70,11 +70,11 @@ class ScoreCAMConfig(ConfigBase):
         foreground, polarity from the maps of the whole set, calibrated so its cut is 0.5),
         ``"superpixels"`` (mean over SLIC superpixels about one map cell across) or
         ``"none"``. Neither fixed choice fits every image: on real HeLa tiles with inserted
-        debris objects raised the masks' pixel F1 from 0.46 to 0.75 (``benchmarks/
-        bench_scorecam.py --artifacts``), but on the generated debris fields of the tutorial,
-        where debris lies across nuclei and merges with them into one Otsu object, they
-        lowered it (8 fields: 0.86 to 0.65 on fluorescence, 0.90 to 0.29 on brightfield, whose
-        Otsu foreground is not made of objects).
+        debris objects raised the masks' pixel F1 from 0.46 to 0.75, but on the tutorial's
+        sample, where debris lies across nuclei and merges with them into one Otsu object,
+        they lowered it (0.85 to 0.77 on fluorescence, 0.83 to 0.26 on brightfield, whose Otsu
+        foreground is not made of objects); ``"auto"`` took objects on the first and guided on
+        the second (0.75, 0.85, 0.83; ``benchmarks/bench_scorecam.py --artifacts``).
     auto_cut : str
         How the cut is chosen when ``threshold`` is ``None`` (:data:`~._refine.AUTO_CUTS`):
         ``"map"`` (default, :func:`~._refine.map_cut`: the upper of the two three-class Otsu
