@@ -1,7 +1,8 @@
 """``refine="auto"``: objects or guided, chosen by the classifier. Each plane votes for the
 refinement whose mask, once removed from the plane, leaves the classifier no longer seeing the
-thing (the smaller mask where both do) and takes it; planes that do not vote take the set's
-majority (objects only with more votes than guided).
+thing (the smaller mask where both do); the set's majority is objects only with more votes
+than guided; a plane keeps its own vote only where its mask is the smaller one (a larger mask
+may take the thing away by its size alone), else it takes the majority.
 
 The classifier here is a fixed rule, so the tests say what the choice does with a classifier
 that sees the artifact and nothing else: "has" where a 3×3 patch is brighter than any cell."""
@@ -16,7 +17,12 @@ from torch import nn
 from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg._progress import drain
 from napari_selfsup_seg.pseudo._refine import map_cut, refine_map
-from napari_selfsup_seg.pseudo._refine_auto import choose_refinement, plane_vote, removed
+from napari_selfsup_seg.pseudo._refine_auto import (
+    choose_refinement,
+    keeps_own,
+    plane_vote,
+    removed,
+)
 from napari_selfsup_seg.pseudo._scorecam import ScoreCAMConfig, scorecam_map_iter
 from napari_selfsup_seg.pseudo._weak import WeakClassifierFit
 
@@ -92,6 +98,15 @@ def test_plane_vote_takes_the_mask_that_removes_the_thing_and_the_smaller_of_two
     assert plane_vote(0.9, {"guided": 0.1, "objects": 0.1}, {"guided": 0, "objects": 9}) == (
         "objects"  # an empty mask removes nothing
     )
+
+
+def test_a_plane_keeps_its_vote_only_when_its_mask_is_the_smaller():
+    assert keeps_own("objects", {"guided": 900, "objects": 400})
+    assert keeps_own("guided", {"guided": 400, "objects": 400})
+    # Only the larger mask took the thing away: that may be its size (a guided mask over half
+    # a tile removes the debris with it), so the plane takes the set's majority.
+    assert not keeps_own("guided", {"guided": 7400, "objects": 560})
+    assert not keeps_own(None, {"guided": 10, "objects": 10})
 
 
 def test_objects_are_chosen_where_the_artifact_is_an_object_of_its_own():

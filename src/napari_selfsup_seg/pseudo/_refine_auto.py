@@ -15,10 +15,12 @@ classifier's "has" score follows it:
 * a plane the classifier sees the thing on votes for the mask that takes it away, and where
   both do, for the smaller one (the rest of the larger mask was not needed to explain the
   "has"); a plane where neither does, or that the classifier does not call "has", does not vote;
-* a plane that votes takes its own choice (debris may cross cells on one plane and lie apart
-  on the next); a plane that does not takes the majority of the set: objects when they win
-  more planes than the guided filter, else the guided filter (ties included: it assumes less
-  about the image).
+* the set's majority is objects when they win more planes than the guided filter, else the
+  guided filter (ties included: it assumes less about the image);
+* a plane keeps its own vote where its mask is the smaller of the two (debris may cross cells
+  on one plane and lie apart on the next), and takes the majority otherwise: a mask that takes
+  the thing away only because it is larger (a guided mask over half a tile) proves little, and
+  a plane that does not vote takes the majority too.
 
 No threshold is fitted to any data: one half is the classifier's own decision boundary.
 """
@@ -60,7 +62,7 @@ def removed(plane: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def plane_vote(p_has: float, after: dict[str, float], sizes: dict[str, int]) -> str | None:
-    """The refinement one plane votes for, or ``None``.
+    """The refinement one plane votes for, or ``None`` (whether it keeps it: :func:`keeps_own`).
 
     Parameters
     ----------
@@ -77,6 +79,11 @@ def plane_vote(p_has: float, after: dict[str, float], sizes: dict[str, int]) -> 
     if not complete:
         return None
     return min(complete, key=lambda k: (sizes[k], CANDIDATES.index(k)))
+
+
+def keeps_own(vote: str | None, sizes: dict[str, int]) -> bool:
+    """Whether a plane keeps its own ``vote``: its mask is not larger than the other's."""
+    return vote is not None and sizes[vote] <= min(sizes.values())
 
 
 def choose_refinement(
@@ -103,9 +110,9 @@ def choose_refinement(
     bright : bool, optional
         The objects' polarity (see :func:`~._refine.object_pool`).
     fallback : str, optional
-        The choice for planes that do not vote; default: the majority of these planes' votes
-        (objects only with more votes than guided). A caller that splits a set into several
-        calls passes the majority of the whole set.
+        The choice for planes that do not keep their own vote; default: the majority of these
+        planes' votes (objects only with more votes than guided). A caller that splits a set
+        into several calls passes the majority of the whole set.
 
     Returns
     -------
@@ -114,6 +121,7 @@ def choose_refinement(
         "votes": {"objects": n, "guided": n, "none": n}}``.
     """
     found: list[str | None] = []
+    own: list[bool] = []
     for cam, plane, cell in zip(cams, planes, cells):
         masks = {}
         for how in CANDIDATES:
@@ -124,9 +132,10 @@ def choose_refinement(
         tried = [plane] + [removed(plane, masks[k]) for k in masks]
         probs = has_probability(net, size, scale, tried)
         after = dict(zip(masks, probs[1:]))
-        found.append(
-            plane_vote(float(probs[0]), after, {k: int(m.sum()) for k, m in masks.items()})
-        )
+        sizes = {k: int(m.sum()) for k, m in masks.items()}
+        found.append(plane_vote(float(probs[0]), after, sizes))
+        own.append(keeps_own(found[-1], sizes))
     votes = {k: found.count(k) for k in ("objects", "guided")} | {"none": found.count(None)}
     majority = fallback or ("objects" if votes["objects"] > votes["guided"] else "guided")
-    return [v or majority for v in found], {"refine": majority, "votes": votes}
+    chosen = [v if o and v is not None else majority for v, o in zip(found, own)]
+    return chosen, {"refine": majority, "votes": votes}

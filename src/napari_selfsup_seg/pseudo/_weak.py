@@ -61,10 +61,11 @@ class ScoreCAMConfig(ConfigBase):
         generated debris sample it doubled the pixel F1 of the masks.
     refine : str
         Image-guided refinement of the map before the cut (:data:`~._refine.REFINEMENTS`):
-        ``"auto"`` (default: ``"objects"`` or ``"guided"``, one for the set, chosen by the
-        classifier itself, :mod:`~._refine_auto`: each plane votes for the refinement whose
-        mask, once removed from the plane, leaves the classifier no longer seeing the thing,
-        the smaller mask where both do; objects need more votes than guided), ``"guided"``
+        ``"auto"`` (default: ``"objects"`` or ``"guided"`` per plane, chosen by the classifier
+        itself, :mod:`~._refine_auto`: each plane votes for the refinement whose mask, once
+        removed from the plane, leaves the classifier no longer seeing the thing, the smaller
+        mask where both do; a plane keeps its vote where its mask is the smaller one, the
+        others take the set's majority, objects only with more votes than guided), ``"guided"``
         (guided filter with the plane as guide, one map cell in radius), ``"objects"``
         (:func:`~._refine.object_pool`: the mean map over each object of the plane's Otsu
         foreground, polarity from the maps of the whole set, calibrated so its cut is 0.5),
