@@ -72,9 +72,10 @@ VARIANTS = {
     "stride 2, map cut": ("stride2", "none", "map"),
     "stride 2 + superpixels, map cut": ("stride2", "superpixels", "map"),
     "stride 2 + guided filter, intensity sweep": ("stride2", "guided", "sweep"),
-    "stride 2 + guided filter, map cut (default)": ("stride2", "guided", "map"),
+    "stride 2 + guided filter, map cut": ("stride2", "guided", "map"),
     "stride 2 + objects, intensity sweep": ("stride2", "objects", "sweep"),
     "stride 2 + objects, map cut": ("stride2", "objects", "map"),
+    "stride 2 + auto (objects or guided), map cut (default)": ("stride2", "auto", "map"),
 }
 """Rows of the map comparison: name -> ``cam_layers``, ``refine``, ``auto_cut`` of the config."""
 
@@ -93,6 +94,7 @@ def variant_maps(fit, planes, variants=VARIANTS) -> dict:
     same :func:`refine_map` call the pipeline makes.
     """
     from napari_selfsup_seg.pseudo._refine import polarity_evidence, refine_map
+    from napari_selfsup_seg.pseudo._refine_auto import choose_refinement
     from napari_selfsup_seg.pseudo._scorecam import ScoreCAMConfig, scorecam_map
 
     raw: dict[str, list] = {}
@@ -104,11 +106,33 @@ def variant_maps(fit, planes, variants=VARIANTS) -> dict:
         stride = fit.net.cam_layers(layers)[1]
         # One polarity for the set, as scorecam_map_iter decides it.
         bright = sum(polarity_evidence(m, p) for m, p in zip(raw[layers], planes)) >= 0
+        cells = [stride * float(np.mean(p.shape)) / fit.size for p in planes]
+        how = [refine] * len(planes)
+        if refine == "auto":  # as scorecam_map_iter chooses
+            how, CHOSEN[name] = choose_refinement(
+                fit.net, fit.size, fit.scale, raw[layers], planes, cells, bright
+            )
         out[name] = [
-            refine_map(m, p, refine, stride * float(np.mean(p.shape)) / fit.size, bright)
-            for m, p in zip(raw[layers], planes)
+            refine_map(m, p, h, c, bright) for m, p, h, c in zip(raw[layers], planes, how, cells)
         ]
     return out
+
+
+CHOSEN: dict = {}
+"""Variant name -> the record of ``refine="auto"``'s choice in the last :func:`variant_maps`."""
+
+
+def _chosen(scores: dict) -> str:
+    """How ``refine="auto"`` chose in the rows of ``scores``, for the text."""
+    for row in scores.values():
+        if "refine_chosen" in row:
+            v = row["refine_chosen"]["votes"]
+            return (
+                f'The default (`refine="auto"`): {v["objects"]} plane(s) voted objects, '
+                f"{v['guided']} guided, {v['none']} did not vote and took the majority "
+                f"({row['refine_chosen']['refine']})."
+            )
+    return ""
 
 
 def score_variants(fit, planes, truths, variants=VARIANTS) -> dict:
@@ -132,6 +156,8 @@ def score_variants(fit, planes, truths, variants=VARIANTS) -> dict:
             "mean_map_inside": float(np.mean([m[t].mean() for m, t in zip(maps, truths)])),
             "mean_map_outside": float(np.mean([m[~t].mean() for m, t in zip(maps, truths)])),
         }
+        if name in CHOSEN:
+            scores[name]["refine_chosen"] = CHOSEN.pop(name)
     return scores
 
 
@@ -152,14 +178,19 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def generated_fields(n: int = 16, variants=None) -> dict:
-    """The variants on generated debris fields (fluorescence, input 64 px, 150 steps)."""
+SAMPLE_ROWS = {k: v for k, v in VARIANTS.items() if k.startswith("stride 2 +") and "map cut" in k}
+"""Rows for the tutorial's sample: the stride-2 refinements at the map cut."""
+
+
+def generated_fields(n=16, variants=None, seed=0, modality="fluorescence") -> dict:
+    """The variants on generated debris fields (input 64 px, 150 steps); ``n=8, seed=20``
+    are the fields of the tutorial's sample (File → Open Sample → Debris in 4 of 8 fields)."""
     from napari_selfsup_seg._progress import drain
     from napari_selfsup_seg.data._synthetic_artifacts import make_artifact_fields
     from napari_selfsup_seg.pseudo._scorecam import ScoreCAMConfig, train_weak_classifier_iter
 
-    f = make_artifact_fields(n)
-    images, labels = list(f.fluorescence), [int(v) for v in f.has_artifact]
+    f = make_artifact_fields(n, (256, 256), seed=seed)
+    images, labels = list(getattr(f, modality)), [int(v) for v in f.has_artifact]
     cfg = ScoreCAMConfig(steps=150, input_size=64, allow_chance=True)
     fit = drain(train_weak_classifier_iter(images, labels, cfg))
     pos = [i for i, y in enumerate(labels) if y]
@@ -167,6 +198,14 @@ def generated_fields(n: int = 16, variants=None) -> dict:
     quality = score_variants(fit, [images[i] for i in pos], truths, variants or VARIANTS)
     check = fit.check.summary() if fit.check else "no held-out check"
     return {"fields": n, "check": check, "quality": quality}
+
+
+def _sample_rows(sample: dict) -> str:
+    return "\n".join(
+        f"| {m} | {k} | {v['pixel_f1_cut_0.5']:.3f} | {v['pixel_f1_auto']:.3f} |"
+        for m, f in sample.items()
+        for k, v in f["quality"].items()
+    )
 
 
 def _reading(scores: dict) -> str:
@@ -208,6 +247,7 @@ def run_artifacts(folder: Path, n: int, steps: int | None) -> tuple[str, dict]:
     maps_s = time.perf_counter() - t0
 
     fields = generated_fields()
+    sample = {m: generated_fields(8, SAMPLE_ROWS, 20, m) for m in ("brightfield", "fluorescence")}
 
     shuffled_images, shuffled, _ = make_task(folder, n, shuffle=True)
     t0 = time.perf_counter()
@@ -240,14 +280,24 @@ classifier input 64 px and 150 steps as the tutorial runs it; {fields["check"]})
 
 {_table(fields["quality"])}
 
-{_reading(fields["quality"])}
+{_reading(fields["quality"])} {_chosen(fields["quality"])}
+
+The tutorial's sample itself (the 8 fields of File → Open Sample → Debris in 4 of 8 fields,
+`make_artifact_fields(8, seed=20)`, 4 with debris; input 64 px, 150 steps), the stride-2 rows:
+
+| channel | map | pixel F1 (cut 0.5) | pixel F1 (auto cut) |
+|---|---|---|---|
+{_sample_rows(sample)}
+
+{" ".join(f"{m}: {_chosen(sample[m]['quality'])}" for m in sample)}
 
 **Label-shuffled task** (the same kind of tiles, labels permuted: {agree}/{n} still agree with
 the artifacts): {"refused" if refused else "NOT refused"} after {shuffle_s:.0f} s with:
 `{refusal}`
 
-Reading: {_reading(scores)} The artifacts are drawn into the real frames, so the figures say
-how well the masks outline known inserted objects, not how well they would find real debris.
+Reading: {_reading(scores)} {_chosen(scores)} The artifacts are drawn into the real frames, so
+the figures say how well the masks outline known inserted objects, not how well they would find
+real debris.
 """
     result = {
         "tiles": n,
@@ -257,6 +307,7 @@ how well the masks outline known inserted objects, not how well they would find 
         "held_out": check.as_dict() if check else None,
         "quality": scores,
         "generated_fields": fields,
+        "tutorial_sample": sample,
         "shuffled": {"refused": refused, "message": refusal, "labels_agreeing": agree},
         "seconds": {"check_and_training": train_s, "maps": maps_s, "shuffled": shuffle_s},
     }

@@ -1,6 +1,7 @@
 """``napari-selfsup-seg pseudo-mask`` for each method, stacks, and bad input."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,20 +97,31 @@ def test_scorecam_from_csv(tmp_path, capsys):
 
 def test_scorecam_map_settings_from_the_command_line(tmp_path, capsys):
     """--cam-layers, --refine and --auto-cut reach the maps: the old stride-8 map, unrefined,
-    is coarser than the default's guided map (fewer distinct values), the object-pooled map
-    holds one value per object, and a bad choice exits 2."""
+    is coarser than the guided map (fewer distinct values), the object-pooled map holds one
+    value per object, the default (auto) gives each file the map of the refinement it reports
+    and the planes' votes, and a bad choice exits 2."""
     csv = _weak_csv(tmp_path)
     base = ["pseudo-mask", "--method", "scorecam", "--weak-labels", str(csv), "--steps", "20",
             "--threshold", "auto", "--quiet"]  # fmt: skip
     maps = {}
-    for name, extra in [("default", []), ("objects", ["--refine", "objects"]),
+    for name, extra in [("default", ["--json"]), ("guided", ["--refine", "guided"]),
+                        ("objects", ["--refine", "objects"]),
                         ("old", ["--cam-layers", "stride8", "--refine", "none",
                                  "--auto-cut", "sweep"])]:  # fmt: skip
         assert main([*base, "--out", str(tmp_path / name), *extra]) == 0
         maps[name] = tifffile.imread(tmp_path / name / "t1_prob.tif")
-    assert len(np.unique(maps["old"])) < len(np.unique(maps["default"]))
-    assert len(np.unique(maps["objects"])) < len(np.unique(maps["default"]))
+        if name == "default":
+            summary = _summary(capsys)
+    assert len(np.unique(maps["old"])) < len(np.unique(maps["guided"]))
+    assert len(np.unique(maps["objects"])) < len(np.unique(maps["guided"]))
     assert (maps["objects"] == 0).any()
+    votes = summary["refine_votes"]
+    assert votes["objects"] + votes["guided"] + votes["none"] == 4  # the four positive tiles
+    assert votes["majority"] == ("objects" if votes["objects"] > votes["guided"] else "guided")
+    chosen = {o["path"]: o["refine"] for o in summary["outputs"]}
+    assert all(v in (["objects"], ["guided"]) for v in chosen.values())
+    t1 = chosen[next(k for k in chosen if Path(k).stem == "t1")][0]
+    assert np.allclose(maps["default"], maps[t1], atol=1e-6)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exc:
         main([*base, "--out", str(tmp_path / "bad"), "--refine", "crf"])

@@ -102,7 +102,7 @@ def test_scorecam_from_marked_frames(viewer, qtbot, errors):
     widget.source.value = "cells"
     widget.cam_steps.value = 4
     widget.cam_input.value = "64"
-    assert widget.cam_refine.value == "guided"  # the default refinement; objects on request
+    assert widget.cam_refine.value == "auto"  # the default refinement; objects on request
     widget.cam_refine.value = "objects"
     for k, has in [(0, True), (1, True), (2, True), (4, False), (5, False)]:
         viewer.dims.set_current_step(0, k)
@@ -216,3 +216,15 @@ def test_own_edges_box_reaches_the_threshold_config(viewer, errors):
     widget.method.value = "threshold"
     assert not widget.edge.native.isHidden()
     assert errors == []
+
+
+def test_status_names_the_refinement_auto_chose():
+    from napari_selfsup_seg._napari.widgets._scorecam_marks import classifier_note
+
+    held = {"accuracy": 1.0, "correct": 8, "n": 8, "better_than_chance": True}
+    record = {"classifier": {"held_out": held}}
+    assert classifier_note(record) == "; held-out accuracy 1.00 (8/8)"
+    record["refine_chosen"] = {"refine": "objects", "planes": ["objects", "guided", "objects"]}
+    assert classifier_note(record).endswith(
+        "; map refinement auto: objects on 2 plane(s), guided on 1"
+    )

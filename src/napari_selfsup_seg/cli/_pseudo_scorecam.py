@@ -43,13 +43,19 @@ def run_scorecam(args, cfg, auto: bool) -> dict:
         raise InputError(exc.line("--allow-chance", str(args.weak_labels))) from None
     extra, note = classifier_report(trained, args.weak_labels)
     multi = len(targets) > 1
+    smalls: dict[str, list] = {}
+    fallback = (
+        _majority(args, trained, cfg, targets, smalls, extra) if cfg.refine == "auto" else None
+    )
     outputs, failed, cuts_by_image = [], [], {}
     for target in targets:
         try:
             stack = read_image(target, scene=args.scene)
             planes = stack_planes(stack, args.channel)
             names = plane_labels(stack, len(planes))
-            result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names))
+            result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names,
+                                             small_maps=smalls.pop(str(target), None),
+                                             refine_fallback=fallback))  # fmt: skip
         except InputError as exc:
             exc = name_file(exc, target)
             if not multi:
@@ -57,9 +63,36 @@ def run_scorecam(args, cfg, auto: bool) -> dict:
             failed.append({"path": str(target), "reason": str(exc)})
             continue
         labels, maps = np.stack(result.labels), np.stack(result.maps)
-        outputs.append(
-            {**write_outputs(out_dir, stack, labels, maps), "thresholds": result.thresholds}
-        )
+        entry = {**write_outputs(out_dir, stack, labels, maps), "thresholds": result.thresholds}
+        if "refine_chosen" in result.record:  # the refinement of each plane
+            entry["refine"] = result.record["refine_chosen"]["planes"]
+        outputs.append(entry)
         cuts_by_image[stack.stem] = result.thresholds
     return summary("scorecam", out_dir, outputs, failed, cuts_by_image if auto else None,
                     extra, note)  # fmt: skip
+
+
+def _majority(args, trained, cfg, targets, smalls: dict, extra: dict) -> str:
+    """``refine="auto"``: the refinement the planes of all targets vote for by majority.
+
+    Planes that do not vote take it (each file's own majority would decide a one-plane file
+    by nothing). Fills ``smalls`` (target -> maps at the classifier's size) so no map is made
+    twice, and ``extra["refine_votes"]``. Files that fail here are reported by the masks' pass.
+    """
+    from ..pseudo._scorecam import refinement_votes
+
+    votes = {"objects": 0, "guided": 0, "none": 0}
+    for target in targets:
+        try:
+            stack = read_image(target, scene=args.scene)
+            planes = stack_planes(stack, args.channel)
+            found, smalls[str(target)] = refinement_votes(
+                trained, list(planes), cfg, plane_labels(stack, len(planes))
+            )
+        except InputError:
+            continue
+        for key, n in found.items():
+            votes[key] += n
+    chosen = "objects" if votes["objects"] > votes["guided"] else "guided"
+    extra["refine_votes"] = {"majority": chosen, **votes}
+    return chosen

@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-REFINEMENTS = ("none", "guided", "superpixels", "objects")
+REFINEMENTS = ("auto", "none", "guided", "superpixels", "objects")
+"""Map refinements; ``"auto"`` is guided or objects as the classifier chooses
+(:mod:`._refine_auto`)."""
 
 AUTO_CUTS = ("map", "sweep")
 """Automatic cuts of a Score-CAM map: :func:`map_cut`, or the intensity sweep."""
@@ -228,7 +230,7 @@ def _rescaled(m: np.ndarray) -> np.ndarray:
 def refine_map(
     cam: np.ndarray, plane: np.ndarray, how: str, cell: float, bright: bool | None = None
 ) -> np.ndarray:
-    """Refine ``cam`` of ``plane`` by ``how`` (one of :data:`REFINEMENTS`).
+    """Refine ``cam`` of ``plane`` by ``how`` (one of :data:`REFINEMENTS` but ``"auto"``).
 
     ``cell`` is the map's cell size in plane pixels (the layer's stride times the plane's side
     over the classifier's input size); the guided filter's radius is one cell, superpixels
@@ -242,6 +244,8 @@ def refine_map(
         return superpixel_pool(cam, plane, cell)
     if how == "objects":
         return object_pool(cam, plane, bright)
+    if how == "auto":
+        raise ValueError("refine='auto' needs the classifier: see _refine_auto.choose_refinement")
     raise ValueError(f"refine must be one of {', '.join(REFINEMENTS)}, got {how!r}")
 
 

@@ -22,6 +22,7 @@ from .._errors import InputError
 from .._progress import Progress, Stage, drain
 from ._cam import gradcam, scorecam
 from ._refine import map_cut, polarity_evidence, refine_map
+from ._refine_auto import choose_refinement
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._threshold import split_recut
 from ._weak import (
@@ -44,11 +45,13 @@ __all__ = [
     "dataset_scale",
     "gradcam",
     "input_size_for",
+    "refinement_votes",
     "scorecam",
     "scorecam_map",
     "scorecam_map_iter",
     "scorecam_pseudo_masks",
     "scorecam_pseudo_masks_iter",
+    "small_map",
     "train_weak_classifier_iter",
 ]
 
@@ -66,7 +69,8 @@ def scorecam_map(
 
     Read from the classifier layers ``config.cam_layers``, upsampled to the plane, then refined
     against the plane by ``config.refine`` at the scale of one map cell (the layers' stride in
-    plane pixels).
+    plane pixels); ``"auto"`` asks the classifier about this plane alone
+    (:func:`~._refine_auto.choose_refinement`).
 
     Parameters
     ----------
@@ -94,21 +98,56 @@ def scorecam_map(
         The plane is too small or constant, or its Score-CAM map is constant.
     """
     cam, cell = _raw_map(net, plane, size, scale, config, name)
-    return refine_map(cam, plane, config.refine, cell, bright)
+    how = config.refine
+    if how == "auto":
+        how = choose_refinement(net, size, scale, [cam], [plane], [cell], bright)[0][0]
+    return refine_map(cam, plane, how, cell, bright)
 
 
-def _raw_map(net, plane, size, scale, config, name) -> tuple[np.ndarray, float]:
-    """The unrefined map at the plane's size, and its cell size in plane pixels."""
-    from ._classifier import resize_plane
+def _raw_map(net, plane, size, scale, config, name, small=None) -> tuple[np.ndarray, float]:
+    """The unrefined map at the plane's size, and its cell size in plane pixels.
 
+    ``small``: the map at the classifier's input size, when an earlier pass made it
+    (:func:`small_map`).
+    """
     norm = _scaled(_check_plane(plane, name), scale)
-    x = resize_plane(norm, size) if norm.shape != (size, size) else norm
     layers, stride = net.cam_layers(config.cam_layers)
-    small = scorecam(net, layers, x, 1, config.chunk_size, config.top_n, config.weighting)[0]
+    if small is None:
+        small = _small(net, norm, size, layers, config)
     cam = _resize_to(small, norm.shape)
     if float(cam.max() - cam.min()) <= 1e-6:
         raise InputError(f"{name}: Score-CAM map is constant (no channel points at anything)")
     return cam, stride * float(np.mean(norm.shape)) / size
+
+
+def _small(net, norm, size, layers, config) -> np.ndarray:
+    from ._classifier import resize_plane
+
+    x = resize_plane(norm, size) if norm.shape != (size, size) else norm
+    return scorecam(net, layers, x, 1, config.chunk_size, config.top_n, config.weighting)[0]
+
+
+def small_map(net, plane, size, scale, config, name="image") -> np.ndarray:
+    """The unrefined map of one plane at the classifier's input size ``(size, size)``."""
+    norm = _scaled(_check_plane(plane, name), scale)
+    return _small(net, norm, size, net.cam_layers(config.cam_layers)[0], config)
+
+
+def refinement_votes(trained, planes, config, names=None) -> tuple[dict, list[np.ndarray]]:
+    """The votes of ``planes`` for ``refine="auto"`` and their maps at the classifier's size.
+
+    For a caller that takes the majority of the planes of several files
+    (:func:`~._refine_auto.choose_refinement`, polarity from each file's own planes) and then
+    makes each file's masks with it as ``refine_fallback`` and these maps as ``small_maps``
+    (:func:`scorecam_map_iter`), so no map is made twice.
+    """
+    net, size, scale = trained[:3]
+    names = plane_names(len(planes), names, "image")
+    smalls = [small_map(net, p, size, scale, config, n) for p, n in zip(planes, names)]
+    raw = [_raw_map(net, p, size, scale, config, n, m) for p, n, m in zip(planes, names, smalls)]
+    bright = sum(polarity_evidence(r[0], p) for r, p in zip(raw, planes)) >= 0
+    cams, cells = [r[0] for r in raw], [r[1] for r in raw]
+    return choose_refinement(net, size, scale, cams, planes, cells, bright)[1]["votes"], smalls
 
 
 def auto_cut(config: ScoreCAMConfig):
@@ -136,6 +175,8 @@ def scorecam_map_iter(
     stop: Callable[[], bool] | None = None,
     sweeps: bool = False,
     names: Sequence[str] | None = None,
+    small_maps: Sequence[np.ndarray | None] | None = None,
+    refine_fallback: str | None = None,
 ) -> Generator[Progress, None, PseudoMaskResult]:
     """Score-CAM pseudo-masks of planes with a trained weak classifier (progress generator).
 
@@ -152,6 +193,12 @@ def scorecam_map_iter(
     stop, sweeps, names
         As for :func:`~napari_selfsup_seg.pseudo._threshold.threshold_iter` (default names
         ``"image <i>"``).
+    small_maps : sequence, optional
+        The planes' unrefined maps at the classifier's input size (:func:`small_map`), when an
+        earlier pass made them; ``None`` entries are made here.
+    refine_fallback : str, optional
+        With ``refine="auto"``: the refinement of planes that do not vote (default: the
+        majority of these planes' votes; see :func:`~._refine_auto.choose_refinement`).
 
     Yields
     ------
@@ -174,16 +221,25 @@ def scorecam_map_iter(
         if stop is not None and stop():
             break
         if positive[i]:
-            raw[i] = _raw_map(net, plane, size, scale, config, names[i])
+            small = small_maps[i] if small_maps is not None else None
+            raw[i] = _raw_map(net, plane, size, scale, config, names[i], small)
         done = i + 1
         yield Progress(Stage.SCORECAM, i + 1, len(planes), f"image {i + 1}")
     # One polarity for the whole set (see object_pool): a map that points at the background
     # of its plane does not flip it.
     bright = sum(polarity_evidence(raw[i][0], planes[i]) for i in raw) >= 0 if raw else None
+    how = dict.fromkeys(raw, config.refine)
+    if config.refine == "auto" and raw:  # each voting plane its own, the others the majority
+        chosen, out.record["refine_chosen"] = choose_refinement(
+            net, size, scale, [raw[i][0] for i in raw], [planes[i] for i in raw],
+            [raw[i][1] for i in raw], bright, refine_fallback,
+        )  # fmt: skip
+        how = dict(zip(raw, chosen))
+        out.record["refine_chosen"]["planes"] = chosen
     for i in range(done):
         plane = planes[i]
         if i in raw:
-            cam = refine_map(raw[i][0], plane, config.refine, raw[i][1], bright)
+            cam = refine_map(raw[i][0], plane, how[i], raw[i][1], bright)
             labels, cut, sweep = cut_plane(
                 cam, plane, config.threshold, split_recut, config, names[i], sweeps,
                 choose=auto_cut(config),

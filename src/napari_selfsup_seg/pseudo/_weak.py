@@ -61,16 +61,21 @@ class ScoreCAMConfig(ConfigBase):
         generated debris sample it doubled the pixel F1 of the masks.
     refine : str
         Image-guided refinement of the map before the cut (:data:`~._refine.REFINEMENTS`):
-        ``"guided"`` (default: guided filter with the plane as guide, one map cell in radius),
-        ``"objects"`` (:func:`~._refine.object_pool`: the mean map over each object of the
-        plane's Otsu foreground, polarity from the maps of the whole set, calibrated so its cut
-        is 0.5), ``"superpixels"`` (mean over SLIC superpixels about one map cell across) or
-        ``"none"``. Objects are not the default: on real HeLa tiles with inserted debris they
-        raised the masks' pixel F1 from 0.46 to 0.75 (``benchmarks/bench_scorecam.py
-        --artifacts``), but on the generated debris fields of the tutorial, where debris lies
-        across nuclei and merges with them into one Otsu object, they lowered it (8 fields:
-        0.86 to 0.65 on fluorescence, 0.90 to 0.29 on brightfield, whose Otsu foreground is not
-        made of objects).
+        ``"auto"`` (default: ``"objects"`` or ``"guided"`` per plane, chosen by the classifier
+        itself, :mod:`~._refine_auto`: each plane votes for the refinement whose mask, once
+        removed from the plane, leaves the classifier no longer seeing the thing, the smaller
+        mask where both do; a plane keeps its vote where its mask is the smaller one, the
+        others take the set's majority, objects only with more votes than guided), ``"guided"``
+        (guided filter with the plane as guide, one map cell in radius), ``"objects"``
+        (:func:`~._refine.object_pool`: the mean map over each object of the plane's Otsu
+        foreground, polarity from the maps of the whole set, calibrated so its cut is 0.5),
+        ``"superpixels"`` (mean over SLIC superpixels about one map cell across) or
+        ``"none"``. Neither fixed choice fits every image: on real HeLa tiles with inserted
+        debris objects raised the masks' pixel F1 from 0.46 to 0.75, but on the tutorial's
+        sample, where debris lies across nuclei and merges with them into one Otsu object,
+        they lowered it (0.85 to 0.77 on fluorescence, 0.83 to 0.26 on brightfield, whose Otsu
+        foreground is not made of objects); ``"auto"`` took objects on the first and guided on
+        the second (0.75, 0.85, 0.83; ``benchmarks/bench_scorecam.py --artifacts``).
     auto_cut : str
         How the cut is chosen when ``threshold`` is ``None`` (:data:`~._refine.AUTO_CUTS`):
         ``"map"`` (default, :func:`~._refine.map_cut`: the upper of the two three-class Otsu
@@ -99,7 +104,7 @@ class ScoreCAMConfig(ConfigBase):
     top_n: int | None = None
     weighting: str = "softmax"
     cam_layers: str = setting("stride2", choices=CAM_LAYERS)
-    refine: str = setting("guided", choices=REFINEMENTS)
+    refine: str = setting("auto", choices=REFINEMENTS)
     auto_cut: str = setting("map", choices=AUTO_CUTS)
     threshold: float | None = 0.5
     min_size: int = 16

@@ -31,14 +31,28 @@ def chance_line(exc: BaseException) -> str | None:
 
 
 def classifier_note(record: dict) -> str:
-    """``"; held-out accuracy …"`` for the status, a warning when forced at chance, or ``""``."""
+    """``"; held-out accuracy …"`` for the status, a warning when forced at chance, or ``""``;
+    then the refinement ``refine="auto"`` chose (:func:`refine_note`)."""
     clf = record.get("classifier")
     if not clf:
         return ""
     check = clf.get("held_out")
     if check is None or not check["better_than_chance"]:
-        return "; WARNING: classifier not shown better than chance (forced)"
-    return f"; held-out accuracy {check['accuracy']:.2f} ({check['correct']}/{check['n']})"
+        return "; WARNING: classifier not shown better than chance (forced)" + refine_note(record)
+    held = f"; held-out accuracy {check['accuracy']:.2f} ({check['correct']}/{check['n']})"
+    return held + refine_note(record)
+
+
+def refine_note(record: dict) -> str:
+    """``"; map refinement auto: objects on 3 plane(s), guided on 1"`` for the status, or ``""``."""
+    chosen = record.get("refine_chosen")
+    if not chosen:
+        return ""
+    planes = chosen["planes"]
+    return (
+        f"; map refinement auto: objects on {planes.count('objects')} plane(s), guided on "
+        f"{planes.count('guided')}"
+    )
 
 
 class WeakLabelTable(Container):

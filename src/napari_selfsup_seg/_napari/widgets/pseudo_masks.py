@@ -87,13 +87,11 @@ class PseudoMasksWidget(DockContainer):
             "auto: the median side, at most 256. Smaller is much faster on a CPU "
             "(64 instead of 256: several times) but loses small things."
         )
-        self.cam_refine = ComboBox(
-            label="Map refinement", choices=list(REFINEMENTS), value="guided"
-        )
+        self.cam_refine = ComboBox(label="Map refinement", choices=list(REFINEMENTS), value="auto")
         self.cam_refine.tooltip = (
+            "auto: objects or guided, whichever mask the classifier says takes the thing away; "
             "guided: the map snapped to the image's edges; objects: the mean map over each "
-            "object of the image (sharper on separate debris, worse where debris crosses cells "
-            "and on brightfield)"
+            "object of the image (sharper on separate debris, worse where it crosses cells)"
         )
         self.auto = CheckBox(text="Choose the cut automatically", value=True)
         self.controls = JobControls("Make pseudo-masks")
