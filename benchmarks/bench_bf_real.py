@@ -45,7 +45,7 @@ def main(argv=None) -> dict:
     import torch
 
     from napari_selfsup_seg._config import ModelConfig, PredictConfig, TrainConfig
-    from napari_selfsup_seg.inference._predict import predict_labels, test_time_flips
+    from napari_selfsup_seg.inference._predict import flip_views, predict_labels
     from napari_selfsup_seg.pseudo._threshold import threshold_pseudo_mask
     from napari_selfsup_seg.workflows._recipes import fluorescence_to_brightfield
 
@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
         cfg = PredictConfig(device="cpu", flips=flips)
         pred = [predict_labels(model, plane, cfg) for plane in bf[k:]]
         seconds[flips] = time.perf_counter() - t
-        views = len(test_time_flips(model, flips))
+        views = len(flip_views(model, flips))
         rows[f"brightfield U-Net (recipe), {flips} flip(s) asked, {views} used"] = pooled_scores(
             pred, gts, match
         )

@@ -127,7 +127,7 @@ def test_bundle_checks_symmetries():
 
 def test_oblique_model_records_its_flips_and_predicts_with_them():
     pytest.importorskip("torch")
-    from napari_selfsup_seg.inference._predict import test_time_flips
+    from napari_selfsup_seg.inference._predict import flip_views
     from napari_selfsup_seg.train._supervised import train
 
     planes = [_planes("oblique", s) for s in range(2)]
@@ -136,9 +136,9 @@ def test_oblique_model_records_its_flips_and_predicts_with_them():
     config = TrainConfig(steps=2, batch_size=2, tile_size=64, device="cpu")
     model = train(images, labels, train_config=config, model_config=ModelConfig.tiny())
     assert model.config.symmetries == ["identity", "flip_x"]
-    assert test_time_flips(model, 4) == ((), (-1,))
-    assert test_time_flips(model, 1) == ((),)
+    assert flip_views(model, 4) == ((), (-1,))
+    assert flip_views(model, 1) == ((),)
     every = TrainConfig(**{**config.to_dict(), "symmetry": "all"})
     turned_all = train(images, labels, train_config=every, model_config=ModelConfig.tiny())
     assert turned_all.config.symmetries == list(TRANSFORMS)
-    assert test_time_flips(turned_all, 4) == ((), (-1,), (-2,), (-2, -1))
+    assert flip_views(turned_all, 4) == ((), (-1,), (-2,), (-2, -1))

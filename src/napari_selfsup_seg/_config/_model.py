@@ -192,8 +192,9 @@ class ModelBundleConfig(ConfigBase):
     seed_diameter : float or None
         Median diameter in pixels of those nuclei (``None``: half the cell diameter).
     symmetries : list of str or None
-        The flips and rotations (names of :data:`TRANSFORMS`) the training tiles were turned by,
-        so the ones the model knows; test-time flips keep to them (``None``: all eight).
+        The flips and rotations (names of :data:`TRANSFORMS`) that keep the training objects'
+        look, which augmentation turned the training tiles by; test-time flips keep to them
+        (``None``: all eight).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)

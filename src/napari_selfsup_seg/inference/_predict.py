@@ -51,7 +51,7 @@ FLIP_AXES: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 FLIP_NAMES = ("identity", "flip_x", "flip_y", "rot180")
 
 
-def test_time_flips(model: LoadedModel, flips: int) -> tuple[tuple[int, ...], ...]:
+def flip_views(model: LoadedModel, flips: int) -> tuple[tuple[int, ...], ...]:
     """The first ``flips`` entries of :data:`FLIP_AXES` among the transforms ``model`` was
     trained on (its ``config.symmetries``): a model of light from one side (oblique, DIC) never
     saw its images turned, so the flips that turn them would only mislead it."""
@@ -113,7 +113,7 @@ def probabilities_iter(
     wsum = np.zeros(padded, np.float32)
     done0, total = progress
     bs = config.batch_size
-    views = test_time_flips(model, config.flips)
+    views = flip_views(model, config.flips)
     cuda = device.type == "cuda"
     buf = torch.empty((min(bs, len(tiles)), c, ty, tx), pin_memory=cuda)
     bufn = buf.numpy()

@@ -96,11 +96,11 @@ def student_maps(
         (0 for one flip).
     """
     from .._progress import drain
-    from ..inference._predict import probabilities_iter, test_time_flips
+    from ..inference._predict import flip_views, probabilities_iter
 
     config = PredictConfig(device=device)
     total, fg_sum, fg_sq = None, None, None
-    views = test_time_flips(model, flips)  # the flips of segmentation's test-time augmentation
+    views = flip_views(model, flips)  # the flips of segmentation's test-time augmentation
     for axes in views:
         xf = np.ascontiguousarray(np.flip(x, axes)) if axes else x
         probs = drain(probabilities_iter(model, xf, config))
