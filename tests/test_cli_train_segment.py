@@ -150,3 +150,17 @@ def test_segment_bad_input_exits_2(files, model_dir, tmp_path, capsys):
     args = ["train", "--images", str(files / "two.tif"), "--masks", str(files / "mask.tif")]
     args += ["--out", str(tmp_path / "m2"), "--input-channel", "1", "--init", str(old)]
     _one_line_error(capsys, main([*args, *FAST, "--quiet"]), "format version")
+
+
+def test_segment_says_when_the_model_knows_fewer_flips(files, tmp_path, capsys):
+    out = tmp_path / "m"
+    args = ["train", "--images", str(files / "two.tif"), "--masks", str(files / "mask.tif")]
+    args += ["--out", str(out), "--input-channel", "1", "--device", "cpu", "--quiet", *FAST]
+    assert main([*args, "--symmetry", "none"]) == 0
+    assert json.loads((out / "config.json").read_text())["symmetries"] == ["identity"]
+    capsys.readouterr()
+    seg = ["segment", "--model", str(out), str(files / "two.tif"), "--out", str(tmp_path / "s")]
+    assert main([*seg, "--flips", "4", "--device", "cpu", "--quiet", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "averaging 1 of the 4 flips asked" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["flips_used"] == 1

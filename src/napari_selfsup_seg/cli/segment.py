@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import cast
@@ -109,11 +110,19 @@ def plan_outputs(images: list[str], out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from ..inference._predict import flip_views
     from ..models._factory import describe_device, load_model
 
     config = config_from_args(PredictConfig, args, **predict_diameter(args))
     plan_outputs(args.images, Path(args.out))
     model = load_model(args.model, device=args.device)
+    views = len(flip_views(model, config.flips))
+    if views < config.flips:
+        print(
+            f"segment: averaging {views} of the {config.flips} flips asked, the ones the model "
+            "was trained on (its objects look different when turned, e.g. light from one side)",
+            file=sys.stderr,
+        )
     out = ensure_out_dir(args.out)
     t0 = time.perf_counter()
     done, failed = [], []
@@ -131,6 +140,7 @@ def run(args: argparse.Namespace) -> dict:
         "command": "segment",
         "model": str(args.model),
         "out": str(out),
+        "flips_used": views,
         "written": done,
         "failed": failed,
         "device": describe_device(model.device),
