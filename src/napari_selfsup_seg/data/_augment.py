@@ -62,6 +62,7 @@ class TileSampler:
         self.foreground_fraction = foreground_fraction
         self.augment = augment
         self.transforms = tuple(transforms)
+        self._every_turn = set(self.transforms) == set(TRANSFORMS)
         self.foreground = [np.flatnonzero((t == 1) | (t == 2)) for t in targets]
         # Images are drawn in proportion to their labelled area.
         weights = np.array([(t != IGNORE).sum() for t in targets], np.float64)
@@ -111,7 +112,7 @@ class TileSampler:
             out_y[b] = y
 
     def _geometric(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if set(self.transforms) != set(TRANSFORMS):
+        if not self._every_turn:
             name = self.transforms[int(self.rng.integers(len(self.transforms)))]
             return apply_transform(x, name), apply_transform(y, name)
         k = int(self.rng.integers(4))

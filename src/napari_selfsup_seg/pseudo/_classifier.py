@@ -204,10 +204,17 @@ def train_weak_classifier_iter(
     return net, accuracy
 
 
-def predict(net: WeakClassifier, images: Sequence[np.ndarray]) -> np.ndarray:
-    """Predicted class (0/1) of normalised planes ``(S, S)``: int64 array ``(N,)``."""
+def class_logits(net: WeakClassifier, images: Sequence[np.ndarray]):
+    """Logits ``(N, 2)`` (a CPU tensor) of normalised planes ``(S, S)``, in batches of 64."""
     x = torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
+    device = next(net.parameters()).device
     net.eval()
     with torch.inference_mode():
-        pred = torch.cat([net(x[i : i + 64]).argmax(1) for i in range(0, len(x), 64)])
-    return pred.numpy().astype(np.int64)
+        return torch.cat(
+            [net(x[i : i + 64].to(device)).float().cpu() for i in range(0, len(x), 64)]
+        )
+
+
+def predict(net: WeakClassifier, images: Sequence[np.ndarray]) -> np.ndarray:
+    """Predicted class (0/1) of normalised planes ``(S, S)``: int64 array ``(N,)``."""
+    return class_logits(net, images).argmax(1).numpy().astype(np.int64)

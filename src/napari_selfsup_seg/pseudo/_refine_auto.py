@@ -41,16 +41,11 @@ def has_probability(net, size: int, scale: tuple[float, float], planes) -> np.nd
     """The classifier's "has" probability (class 1) for each raw plane ``(Y, X)``."""
     import torch
 
-    from ._classifier import resize_plane
+    from ._classifier import class_logits, resize_plane
     from ._weak import _scaled
 
-    x = np.stack([resize_plane(_scaled(p, scale), size) for p in planes]).astype(np.float32)
-    device = next(net.parameters()).device
-    net.eval()
-    with torch.inference_mode():
-        t = torch.from_numpy(x)[:, None].to(device)
-        logits = torch.cat([net(t[i : i + 32]) for i in range(0, len(t), 32)])
-        return torch.softmax(logits.float(), 1)[:, 1].cpu().numpy().astype(np.float64)
+    logits = class_logits(net, [resize_plane(_scaled(p, scale), size) for p in planes])
+    return torch.softmax(logits, 1)[:, 1].numpy().astype(np.float64)
 
 
 def removed(plane: np.ndarray, mask: np.ndarray) -> np.ndarray:
