@@ -128,6 +128,29 @@ def test_scorecam_map_settings_from_the_command_line(tmp_path, capsys):
     assert exc.value.code == 2 and "--refine" in capsys.readouterr().err
 
 
+def test_scorecam_auto_asks_the_classifier_once_per_plane(tmp_path, capsys, monkeypatch):
+    """The command's vote over all files and the masks' pass share the planes' votes: each of
+    the four positive tiles is asked about once (itself and its two masks removed)."""
+    from napari_selfsup_seg.pseudo import _refine_auto
+
+    calls = []
+    real = _refine_auto.has_probability
+
+    def counted(net, size, scale, planes):
+        calls.append(len(planes))
+        return real(net, size, scale, planes)
+
+    monkeypatch.setattr(_refine_auto, "has_probability", counted)
+    csv = _weak_csv(tmp_path)
+    assert main(["pseudo-mask", "--method", "scorecam", "--weak-labels", str(csv), "--out",
+                 str(tmp_path / "out"), "--steps", "20", "--json", "--quiet"]) == 0  # fmt: skip
+    summary = _summary(capsys)
+    assert calls == [3, 3, 3, 3]
+    votes = summary["refine_votes"]
+    assert votes["objects"] + votes["guided"] + votes["none"] == 4
+    assert all(len(o["refine"]) == 1 for o in summary["outputs"])
+
+
 @pytest.mark.parametrize(
     "kind, message",
     [("single", "single class"), ("missing", "does not exist"), ("few", "too few")],

@@ -44,8 +44,11 @@ def run_scorecam(args, cfg, auto: bool) -> dict:
     extra, note = classifier_report(trained, args.weak_labels)
     multi = len(targets) > 1
     smalls: dict[str, list] = {}
+    votes: dict[str, list] = {}
     fallback = (
-        _majority(args, trained, cfg, targets, smalls, extra) if cfg.refine == "auto" else None
+        _majority(args, trained, cfg, targets, smalls, votes, extra)
+        if cfg.refine == "auto"
+        else None
     )
     outputs, failed, cuts_by_image = [], [], {}
     for target in targets:
@@ -55,7 +58,8 @@ def run_scorecam(args, cfg, auto: bool) -> dict:
             names = plane_labels(stack, len(planes))
             result = drain(scorecam_map_iter(trained, list(planes), cfg, names=names,
                                              small_maps=smalls.pop(str(target), None),
-                                             refine_fallback=fallback))  # fmt: skip
+                                             refine_fallback=fallback,
+                                             votes=votes.pop(str(target), None)))  # fmt: skip
         except InputError as exc:
             exc = name_file(exc, target)
             if not multi:
@@ -72,27 +76,30 @@ def run_scorecam(args, cfg, auto: bool) -> dict:
                     extra, note)  # fmt: skip
 
 
-def _majority(args, trained, cfg, targets, smalls: dict, extra: dict) -> str:
+def _majority(args, trained, cfg, targets, smalls: dict, votes: dict, extra: dict) -> str:
     """``refine="auto"``: the refinement the planes of all targets vote for by majority.
 
     Planes that do not vote take it (each file's own majority would decide a one-plane file
-    by nothing). Fills ``smalls`` (target -> maps at the classifier's size) so no map is made
-    twice, and ``extra["refine_votes"]``. Files that fail here are reported by the masks' pass.
+    by nothing). Fills ``smalls`` (target -> maps at the classifier's size) and ``votes``
+    (target -> its planes' votes) so that the masks' pass neither makes a map nor asks the
+    classifier again, and ``extra["refine_votes"]``. Files that fail here are reported by the
+    masks' pass.
     """
+    from ..pseudo._refine_auto import majority_of, vote_counts
     from ..pseudo._scorecam import refinement_votes
 
-    votes = {"objects": 0, "guided": 0, "none": 0}
+    every = []
     for target in targets:
         try:
             stack = read_image(target, scene=args.scene)
             planes = stack_planes(stack, args.channel)
-            found, smalls[str(target)] = refinement_votes(
+            votes[str(target)], smalls[str(target)] = refinement_votes(
                 trained, list(planes), cfg, plane_labels(stack, len(planes))
             )
         except InputError:
             continue
-        for key, n in found.items():
-            votes[key] += n
-    chosen = "objects" if votes["objects"] > votes["guided"] else "guided"
-    extra["refine_votes"] = {"majority": chosen, **votes}
+        every.extend(votes[str(target)])
+    counts = vote_counts(every)
+    chosen = majority_of(counts)
+    extra["refine_votes"] = {"majority": chosen, **counts}
     return chosen

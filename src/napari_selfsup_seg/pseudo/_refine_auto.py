@@ -81,7 +81,11 @@ def keeps_own(vote: str | None, sizes: dict[str, int]) -> bool:
     return vote is not None and sizes[vote] <= min(sizes.values())
 
 
-def choose_refinement(
+PlaneVote = tuple[str | None, bool]
+"""One plane's vote (a refinement or ``None``) and whether it keeps it (:func:`keeps_own`)."""
+
+
+def plane_votes(
     net,
     size: int,
     scale: tuple[float, float],
@@ -89,9 +93,9 @@ def choose_refinement(
     planes: Sequence[np.ndarray],
     cells: Sequence[float],
     bright: bool | None = None,
-    fallback: str | None = None,
-) -> tuple[list[str], dict]:
-    """``"objects"`` or ``"guided"`` for each plane, by the classifier's votes.
+) -> list[PlaneVote]:
+    """Each plane's vote, by the classifier (three passes per plane: the plane and its two
+    candidate masks removed).
 
     Parameters
     ----------
@@ -104,19 +108,8 @@ def choose_refinement(
         :func:`~._refine.refine_map`).
     bright : bool, optional
         The objects' polarity (see :func:`~._refine.object_pool`).
-    fallback : str, optional
-        The choice for planes that do not keep their own vote; default: the majority of these
-        planes' votes (objects only with more votes than guided). A caller that splits a set
-        into several calls passes the majority of the whole set.
-
-    Returns
-    -------
-    (list of str, dict)
-        The refinement of each plane, and the record: ``{"refine": the majority,
-        "votes": {"objects": n, "guided": n, "none": n}}``.
     """
-    found: list[str | None] = []
-    own: list[bool] = []
+    out: list[PlaneVote] = []
     for cam, plane, cell in zip(cams, planes, cells):
         masks = {}
         for how in CANDIDATES:
@@ -128,9 +121,54 @@ def choose_refinement(
         probs = has_probability(net, size, scale, tried)
         after = dict(zip(masks, probs[1:]))
         sizes = {k: int(m.sum()) for k, m in masks.items()}
-        found.append(plane_vote(float(probs[0]), after, sizes))
-        own.append(keeps_own(found[-1], sizes))
-    votes = {k: found.count(k) for k in ("objects", "guided")} | {"none": found.count(None)}
-    majority = fallback or ("objects" if votes["objects"] > votes["guided"] else "guided")
-    chosen = [v if o and v is not None else majority for v, o in zip(found, own)]
-    return chosen, {"refine": majority, "votes": votes}
+        vote = plane_vote(float(probs[0]), after, sizes)
+        out.append((vote, keeps_own(vote, sizes)))
+    return out
+
+
+def vote_counts(votes: Sequence[PlaneVote]) -> dict[str, int]:
+    """``{"objects": n, "guided": n, "none": n}`` of planes' votes."""
+    found = [v for v, _ in votes]
+    return {k: found.count(k) for k in CANDIDATES[::-1]} | {"none": found.count(None)}
+
+
+def majority_of(counts: dict[str, int]) -> str:
+    """Objects only with more votes than guided (ties: guided, which assumes less)."""
+    return "objects" if counts["objects"] > counts["guided"] else "guided"
+
+
+def decide(votes: Sequence[PlaneVote], fallback: str | None = None) -> tuple[list[str], dict]:
+    """The refinement of each plane from the planes' votes (:func:`plane_votes`).
+
+    Parameters
+    ----------
+    votes : sequence of PlaneVote
+    fallback : str, optional
+        The choice for planes that do not keep their own vote; default: the majority of these
+        planes' votes. A caller that splits a set into several calls passes the majority of
+        the whole set.
+
+    Returns
+    -------
+    (list of str, dict)
+        The refinement of each plane, and the record: ``{"refine": the majority,
+        "votes": {"objects": n, "guided": n, "none": n}}``.
+    """
+    counts = vote_counts(votes)
+    majority = fallback or majority_of(counts)
+    chosen = [v if o and v is not None else majority for v, o in votes]
+    return chosen, {"refine": majority, "votes": counts}
+
+
+def choose_refinement(
+    net,
+    size: int,
+    scale: tuple[float, float],
+    cams: Sequence[np.ndarray],
+    planes: Sequence[np.ndarray],
+    cells: Sequence[float],
+    bright: bool | None = None,
+    fallback: str | None = None,
+) -> tuple[list[str], dict]:
+    """``"objects"`` or ``"guided"`` for each plane: :func:`decide` of :func:`plane_votes`."""
+    return decide(plane_votes(net, size, scale, cams, planes, cells, bright), fallback)

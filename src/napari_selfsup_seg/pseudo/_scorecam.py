@@ -22,7 +22,7 @@ from .._errors import InputError
 from .._progress import Progress, Stage, drain
 from ._cam import gradcam, scorecam
 from ._refine import map_cut, polarity_evidence, refine_map
-from ._refine_auto import choose_refinement
+from ._refine_auto import PlaneVote, choose_refinement, decide, plane_votes
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._threshold import split_recut
 from ._weak import (
@@ -133,13 +133,13 @@ def small_map(net, plane, size, scale, config, name="image") -> np.ndarray:
     return _small(net, norm, size, net.cam_layers(config.cam_layers)[0], config)
 
 
-def refinement_votes(trained, planes, config, names=None) -> tuple[dict, list[np.ndarray]]:
+def refinement_votes(trained, planes, config, names=None) -> tuple[list[PlaneVote], list]:
     """The votes of ``planes`` for ``refine="auto"`` and their maps at the classifier's size.
 
     For a caller that takes the majority of the planes of several files
-    (:func:`~._refine_auto.choose_refinement`, polarity from each file's own planes) and then
-    makes each file's masks with it as ``refine_fallback`` and these maps as ``small_maps``
-    (:func:`scorecam_map_iter`), so no map is made twice.
+    (:func:`~._refine_auto.vote_counts`, polarity from each file's own planes) and then makes
+    each file's masks with it as ``refine_fallback``, these votes as ``votes`` and these maps as
+    ``small_maps`` (:func:`scorecam_map_iter`), so no map is made and no plane asked twice.
     """
     net, size, scale = trained[:3]
     names = plane_names(len(planes), names, "image")
@@ -147,7 +147,7 @@ def refinement_votes(trained, planes, config, names=None) -> tuple[dict, list[np
     raw = [_raw_map(net, p, size, scale, config, n, m) for p, n, m in zip(planes, names, smalls)]
     bright = sum(polarity_evidence(r[0], p) for r, p in zip(raw, planes)) >= 0
     cams, cells = [r[0] for r in raw], [r[1] for r in raw]
-    return choose_refinement(net, size, scale, cams, planes, cells, bright)[1]["votes"], smalls
+    return plane_votes(net, size, scale, cams, planes, cells, bright), smalls
 
 
 def auto_cut(config: ScoreCAMConfig):
@@ -177,6 +177,7 @@ def scorecam_map_iter(
     names: Sequence[str] | None = None,
     small_maps: Sequence[np.ndarray | None] | None = None,
     refine_fallback: str | None = None,
+    votes: Sequence[PlaneVote] | None = None,
 ) -> Generator[Progress, None, PseudoMaskResult]:
     """Score-CAM pseudo-masks of planes with a trained weak classifier (progress generator).
 
@@ -198,7 +199,10 @@ def scorecam_map_iter(
         earlier pass made them; ``None`` entries are made here.
     refine_fallback : str, optional
         With ``refine="auto"``: the refinement of planes that do not vote (default: the
-        majority of these planes' votes; see :func:`~._refine_auto.choose_refinement`).
+        majority of these planes' votes; see :func:`~._refine_auto.decide`).
+    votes : sequence of PlaneVote, optional
+        With ``refine="auto"``: each plane's vote when an earlier pass asked the classifier
+        (:func:`refinement_votes`); by default the planes are asked here.
 
     Yields
     ------
@@ -230,10 +234,14 @@ def scorecam_map_iter(
     bright = sum(polarity_evidence(raw[i][0], planes[i]) for i in raw) >= 0 if raw else None
     how = dict.fromkeys(raw, config.refine)
     if config.refine == "auto" and raw:  # each voting plane its own, the others the majority
-        chosen, out.record["refine_chosen"] = choose_refinement(
-            net, size, scale, [raw[i][0] for i in raw], [planes[i] for i in raw],
-            [raw[i][1] for i in raw], bright, refine_fallback,
-        )  # fmt: skip
+        if votes is None:
+            votes = plane_votes(
+                net, size, scale, [raw[i][0] for i in raw], [planes[i] for i in raw],
+                [raw[i][1] for i in raw], bright,
+            )  # fmt: skip
+        else:
+            votes = [votes[i] for i in raw]
+        chosen, out.record["refine_chosen"] = decide(votes, refine_fallback)
         how = dict(zip(raw, chosen))
         out.record["refine_chosen"]["planes"] = chosen
     for i in range(done):
