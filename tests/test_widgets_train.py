@@ -53,6 +53,7 @@ def test_train_in_worker_previews_saves_and_predicts_all_frames(viewer, qtbot, t
     assert read_model_config(tmp_path / "model").provenance["held_out"] == [1]
     assert widget.model.path == tmp_path / "model"
     assert "AP@0.5" in widget.scores.value
+    assert "turned" not in widget.controls.status.value  # "auto" kept all eight turns here
     assert widget.loss_plot.series["loss"][0].size >= 1
 
 
@@ -61,6 +62,7 @@ def test_stop_ends_training_and_saves_model(viewer, qtbot, tmp_path, errors):
     widget = TrainWidget(viewer)
     _tiny(widget, 10_000)
     widget.preview_every.value = 0
+    widget.symmetry.value = "none"
     steps = []
 
     def on_record(record):
@@ -82,6 +84,9 @@ def test_stop_ends_training_and_saves_model(viewer, qtbot, tmp_path, errors):
     saved = tmp_path / "workspace" / "bf" / "model"
     assert widget.model.path == saved and (saved / "weights.pt").exists()
     assert "…/bf/model" in widget.controls.status.value
+    # The turns chosen in the widget reach the model, and the status says they were limited.
+    assert widget.model.config.symmetries == ["identity"]
+    assert widget.controls.status.value.endswith("; tiles not turned")
     assert str(saved) in widget.controls.status.tooltip
     assert str(widget.save_dir.value) == str(saved)
 
@@ -153,8 +158,10 @@ def test_settings_follow_the_core_defaults(viewer, monkeypatch):
     assert model.encoder_depth == ModelConfig().encoder_depth == widget.depth.value
     assert model.encoder == ModelConfig().encoder
     defaults = TrainConfig()
-    for name in ("steps", "tile_size", "batch_size", "learning_rate", "device"):
+    for name in ("steps", "tile_size", "batch_size", "learning_rate", "symmetry", "device"):
         assert getattr(recipe, name) == getattr(defaults, name), name
+    widget.symmetry.value = "none"  # the turns of the training tiles reach the recipe
+    assert widget.configs()[0].symmetry == "none"
     # A new default in ModelConfig reaches the widget without touching it.
     monkeypatch.setattr(train_module, "ModelConfig", partial(ModelConfig, encoder_depth=4))
     assert TrainWidget(viewer).depth.value == 4

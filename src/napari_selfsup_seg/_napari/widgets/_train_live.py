@@ -194,8 +194,15 @@ class LiveTraining:
         path = Path(model.path) if model.path else None
         # The dock is narrow: the end of the path says which model; the tooltip has all of it.
         saved = f", saved to …/{path.parent.name}/{path.name}" if path else ""
+        turns = [t for t in model.config.symmetries or [] if t != "identity"]
+        # Said only when fewer than all eight were used (e.g. "auto" under light from one side).
+        only = (
+            ""
+            if model.config.symmetries in (None, []) or len(turns) == 7
+            else (f"; tiles turned only by {', '.join(turns)}" if turns else "; tiles not turned")
+        )
         self.controls.status.value = (
-            f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}"
+            f"Done after {len(model.log) and model.log[-1]['step']} steps{saved}{only}"
         )
         self.controls.status.tooltip = f"Model saved to {path}" if path else ""
         STATE_EVENTS.changed.emit()  # e.g. Segment folder offers the model just saved

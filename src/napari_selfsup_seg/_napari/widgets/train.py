@@ -16,6 +16,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, SpinBox
 
 from ..._config import ModelConfig, TrainConfig
+from ..._config._run import SYMMETRIES
 from ..._errors import InputError
 from ...io._workspace import next_free_dir, project_dir
 from ...workflows._correction import REVIEWED_BOXES_KEY, boxes_by_frame
@@ -82,6 +83,14 @@ class TrainWidget(DockContainer):
             label="Learning rate", value=recipe.learning_rate, min=1e-6, max=1.0, step=0.0005
         )
         self.learning_rate.native.setDecimals(5)
+        self.symmetry = ComboBox(
+            label="Turn tiles", choices=list(SYMMETRIES), value=recipe.symmetry
+        )
+        self.symmetry.tooltip = (
+            "Flips and 90° turns of the training tiles. auto: all eight, unless the objects "
+            "look different when turned (light from one side, as in oblique brightfield or "
+            "DIC); then only the turns that keep their look. Prediction's flips follow"
+        )
         self.device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"])
         self.device.value = recipe.device
         self.device_info = Label(value="")
@@ -110,6 +119,7 @@ class TrainWidget(DockContainer):
                 self.tile_size,
                 self.batch_size,
                 self.learning_rate,
+                self.symmetry,
                 self.device,
                 self.device_info,
                 self.init,
@@ -208,6 +218,7 @@ class TrainWidget(DockContainer):
             batch_size=int(self.batch_size.value),
             tile_size=int(self.tile_size.value),
             learning_rate=float(self.learning_rate.value),
+            symmetry=self.symmetry.value,
             device=self.device.value,
         )
         return recipe, ModelConfig(encoder=self.encoder.value, encoder_depth=int(self.depth.value))
