@@ -94,7 +94,7 @@ def variant_maps(fit, planes, variants=VARIANTS) -> dict:
     same :func:`refine_map` call the pipeline makes.
     """
     from napari_selfsup_seg.pseudo._refine import polarity_evidence, refine_map
-    from napari_selfsup_seg.pseudo._refine_auto import choose_refinement
+    from napari_selfsup_seg.pseudo._refine_auto import decide, plane_votes
     from napari_selfsup_seg.pseudo._scorecam import ScoreCAMConfig, scorecam_map
 
     raw: dict[str, list] = {}
@@ -109,8 +109,8 @@ def variant_maps(fit, planes, variants=VARIANTS) -> dict:
         cells = [stride * float(np.mean(p.shape)) / fit.size for p in planes]
         how = [refine] * len(planes)
         if refine == "auto":  # as scorecam_map_iter chooses
-            how, CHOSEN[name] = choose_refinement(
-                fit.net, fit.size, fit.scale, raw[layers], planes, cells, bright
+            how, CHOSEN[name] = decide(
+                plane_votes(fit.net, fit.size, fit.scale, raw[layers], planes, cells, bright)
             )
         out[name] = [
             refine_map(m, p, h, c, bright) for m, p, h, c in zip(raw[layers], planes, how, cells)

@@ -18,9 +18,10 @@ from napari_selfsup_seg._errors import InputError
 from napari_selfsup_seg._progress import drain
 from napari_selfsup_seg.pseudo._refine import map_cut, refine_map
 from napari_selfsup_seg.pseudo._refine_auto import (
-    choose_refinement,
+    decide,
     keeps_own,
     plane_vote,
+    plane_votes,
     removed,
 )
 from napari_selfsup_seg.pseudo._scorecam import ScoreCAMConfig, scorecam_map_iter
@@ -115,7 +116,7 @@ def test_objects_are_chosen_where_the_artifact_is_an_object_of_its_own():
     assert _f1(objects, artifact) > 0.9 > _f1(guided, artifact) + 0.1
     # The scene does what it should: removing the objects' mask takes the artifact away.
     assert _p_has(image) > 0.99 and _p_has(removed(image, objects)) < 0.01
-    how, record = choose_refinement(_SeesBright(), SIZE, SCALE, [coarse], [image], [CELL], True)
+    how, record = decide(plane_votes(_SeesBright(), SIZE, SCALE, [coarse], [image], [CELL], True))
     assert how == ["objects"] and record["votes"]["objects"] == 1
 
 
@@ -127,7 +128,7 @@ def test_guided_is_chosen_where_the_objects_merge_the_artifact_with_a_cell():
     assert _f1(guided, fibre) > 0.8
     # Both masks take the fibre away: the smaller explains the classifier's "has".
     assert _p_has(removed(image, objects)) < 0.5 and _p_has(removed(image, guided)) < 0.5
-    how, record = choose_refinement(_SeesBright(), SIZE, SCALE, [coarse], [image], [CELL], True)
+    how, record = decide(plane_votes(_SeesBright(), SIZE, SCALE, [coarse], [image], [CELL], True))
     assert how == ["guided"] and record["votes"]["guided"] == 1
 
 
@@ -140,7 +141,7 @@ def _blank(seed):
 def test_voting_planes_keep_their_own_choice_the_others_take_the_majority():
     def choose(scenes, fallback=None):
         args = ([s[2] for s in scenes], [s[0] for s in scenes], [CELL] * len(scenes), True)
-        return choose_refinement(_SeesBright(), SIZE, SCALE, *args, fallback=fallback)
+        return decide(plane_votes(_SeesBright(), SIZE, SCALE, *args), fallback)
 
     how, record = choose([_separate(0), _separate(1), _crossing(2), _blank(3)])
     assert how == ["objects", "objects", "guided", "objects"]

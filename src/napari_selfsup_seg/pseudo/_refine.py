@@ -245,7 +245,7 @@ def refine_map(
     if how == "objects":
         return object_pool(cam, plane, bright)
     if how == "auto":
-        raise ValueError("refine='auto' needs the classifier: see _refine_auto.choose_refinement")
+        raise ValueError("refine='auto' needs the classifier: see _refine_auto.plane_votes")
     raise ValueError(f"refine must be one of {', '.join(REFINEMENTS)}, got {how!r}")
 
 

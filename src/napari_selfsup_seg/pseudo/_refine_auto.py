@@ -158,17 +158,3 @@ def decide(votes: Sequence[PlaneVote], fallback: str | None = None) -> tuple[lis
     majority = fallback or majority_of(counts)
     chosen = [v if o and v is not None else majority for v, o in votes]
     return chosen, {"refine": majority, "votes": counts}
-
-
-def choose_refinement(
-    net,
-    size: int,
-    scale: tuple[float, float],
-    cams: Sequence[np.ndarray],
-    planes: Sequence[np.ndarray],
-    cells: Sequence[float],
-    bright: bool | None = None,
-    fallback: str | None = None,
-) -> tuple[list[str], dict]:
-    """``"objects"`` or ``"guided"`` for each plane: :func:`decide` of :func:`plane_votes`."""
-    return decide(plane_votes(net, size, scale, cams, planes, cells, bright), fallback)

@@ -22,7 +22,7 @@ from .._errors import InputError
 from .._progress import Progress, Stage, drain
 from ._cam import gradcam, scorecam
 from ._refine import map_cut, polarity_evidence, refine_map
-from ._refine_auto import PlaneVote, choose_refinement, decide, plane_votes
+from ._refine_auto import PlaneVote, decide, plane_votes
 from ._result import PseudoMaskResult, cut_plane, plane_names
 from ._threshold import split_recut
 from ._weak import (
@@ -70,7 +70,7 @@ def scorecam_map(
     Read from the classifier layers ``config.cam_layers``, upsampled to the plane, then refined
     against the plane by ``config.refine`` at the scale of one map cell (the layers' stride in
     plane pixels); ``"auto"`` asks the classifier about this plane alone
-    (:func:`~._refine_auto.choose_refinement`).
+    (:func:`~._refine_auto.plane_votes`).
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ def scorecam_map(
     cam, cell = _raw_map(net, plane, size, scale, config, name)
     how = config.refine
     if how == "auto":
-        how = choose_refinement(net, size, scale, [cam], [plane], [cell], bright)[0][0]
+        how = decide(plane_votes(net, size, scale, [cam], [plane], [cell], bright))[0][0]
     return refine_map(cam, plane, how, cell, bright)
 
 
