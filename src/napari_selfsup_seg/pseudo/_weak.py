@@ -75,7 +75,9 @@ class ScoreCAMConfig(ConfigBase):
         sample, where debris lies across nuclei and merges with them into one Otsu object,
         they lowered it (0.85 to 0.77 on fluorescence, 0.83 to 0.26 on brightfield, whose Otsu
         foreground is not made of objects); ``"auto"`` took objects on the first and guided on
-        the second (0.75, 0.85, 0.83; ``benchmarks/bench_scorecam.py --artifacts``).
+        the second (0.75, 0.85, 0.83; ``benchmarks/bench_scorecam.py --artifacts``). It is
+        wrong on the generated dust discs of ``benchmarks/bench_scorecam.py`` (nuclei2d): it
+        takes objects there, 0.22 against 0.32 with ``"guided"``.
     auto_cut : str
         How the cut is chosen when ``threshold`` is ``None`` (:data:`~._refine.AUTO_CUTS`):
         ``"map"`` (default, :func:`~._refine.map_cut`: the upper of the two three-class Otsu
